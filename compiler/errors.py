@@ -1,0 +1,150 @@
+"""The one error family of segmint.
+
+``SegmintError`` is the root. ``RuleError`` and its subclasses point into rule text (line, column, caret);
+``SchemaError`` is a schema that cannot be used; ``DataError`` is data that does not fit its schema, naming the
+file and column; ``ParamError`` is a ``$parameter`` missing or of the wrong kind at evaluation time.
+
+``str(error)`` is always the full human message, so ``print(e)`` and logs show what a user needs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A stretch of rule text: 0-based character offsets ``[start, end)``, 1-based ``line`` and ``column``."""
+
+    start: int
+    end: int
+    line: int
+    column: int
+
+
+class SegmintError(Exception):
+    """Root of every error segmint raises on purpose."""
+
+
+class RuleError(SegmintError):
+    """A rule that cannot be parsed, bound or type-checked.
+
+    ``message`` says what is wrong, ``span`` where, ``expected`` what would have fitted there, ``hint`` how to
+    fix it and ``suggestions`` the close names ("did you mean ...?").
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        span: Span | None = None,
+        expected: Iterable[str] = (),
+        hint: str | None = None,
+        suggestions: Iterable[str] = (),
+        rule_name: str | None = None,
+    ) -> None:
+        self.message = message
+        self.source = source
+        self.span = span
+        self.expected = tuple(expected)
+        self.hint = hint
+        self.suggestions = tuple(suggestions)
+        self.rule_name = rule_name
+        super().__init__(self.render())
+
+    @property
+    def line(self) -> int | None:
+        return self.span.line if self.span else None
+
+    @property
+    def column(self) -> int | None:
+        return self.span.column if self.span else None
+
+    def render(self) -> str:
+        where = ""
+        if self.span is not None:
+            where = f"line {self.span.line}, column {self.span.column}: "
+        if self.rule_name:
+            where = f"in definition '{self.rule_name}', {where}"
+        lines = [f"{where}{self.message}"]
+        if self.source is not None and self.span is not None:
+            lines.extend(_caret_lines(self.source, self.span))
+        if self.suggestions:
+            lines.append("did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?")
+        if self.expected:
+            lines.append("expected " + _one_of(self.expected))
+        if self.hint:
+            lines.append("hint: " + self.hint)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        """A stable, JSON-ready description for tools (the CLI's ``--json``, rule builders)."""
+        return {
+            "error": type(self).__name__,
+            "message": self.message,
+            "line": self.line,
+            "column": self.column,
+            "start": self.span.start if self.span else None,
+            "end": self.span.end if self.span else None,
+            "expected": list(self.expected),
+            "suggestions": list(self.suggestions),
+            "hint": self.hint,
+            "definition": self.rule_name,
+        }
+
+
+class RuleSyntaxError(RuleError):
+    """The text does not follow the grammar."""
+
+
+class RuleNameError(RuleError):
+    """A name (attribute, verb, property, definition, value of a category) that the schema does not know."""
+
+
+class RuleTypeError(RuleError):
+    """Operands whose types do not fit the operator or function."""
+
+
+class ParamError(SegmintError):
+    """A ``$parameter`` missing or not of the kind its place in the rule needs."""
+
+
+class SchemaError(SegmintError):
+    """A schema that cannot be used: unknown type, a name used twice, a cycle among definitions."""
+
+
+class DataError(SegmintError):
+    """Data that does not fit its schema; the message names the file (or table) and column."""
+
+    def __init__(self, message: str, *, source: str | None = None, column: str | None = None) -> None:
+        self.message = message
+        self.source = source
+        self.column = column
+        where = ", ".join(part for part in (source and f"in {source}", column and f"column '{column}'") if part)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+def did_you_mean(name: str, candidates: Iterable[str], cutoff: float = 0.75) -> list[str]:
+    """Close matches for ``name``; case-insensitive first, then by similarity. Never a wild guess."""
+    candidates = list(dict.fromkeys(candidates))
+    folded = [c for c in candidates if c.casefold() == name.casefold() and c != name]
+    if folded:
+        return folded[:3]
+    return difflib.get_close_matches(name, candidates, n=3, cutoff=cutoff)
+
+
+def _one_of(items: tuple[str, ...]) -> str:
+    if len(items) == 1:
+        return items[0]
+    return "one of " + ", ".join(items)
+
+
+def _caret_lines(source: str, span: Span) -> list[str]:
+    lines = source.splitlines() or [""]
+    index = min(span.line, len(lines)) - 1
+    text = lines[index]
+    width = max(1, min(span.end - span.start, len(text) - span.column + 1))
+    return ["  " + text, "  " + " " * (span.column - 1) + "^" * width]

@@ -1,0 +1,150 @@
+"""The contact store: N contacts column-wise in numpy, and their events grouped by contact.
+
+Layout (every array is a plain numpy array, possibly memory-mapped read-only):
+
+- ``ids``: external contact ids, ``int64`` or an object array of ``str``; row ``i`` is contact ``ids[i]``.
+- ``attributes[name]``: a ``Column`` of length N.
+- ``events[type]``: an ``EventTable``: the events of every contact, sorted by (contact row, timestamp), with
+  ``offsets`` (``int64``, length N+1) so that contact ``i``'s events are rows ``offsets[i]:offsets[i+1]`` (CSR),
+  ``ts`` (``int64`` microseconds since epoch, UTC, never null) and one ``Column`` per property.
+
+Loading (``runtime/load.py``) and saving/opening (``runtime/persist.py``) build this; evaluation only reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from ..compiler.errors import DataError
+from ..compiler.schema import Schema
+from ..compiler.types import Type
+
+# numpy storage of each stored type (see compiler/types.py).
+STORAGE_DTYPE = {
+    Type.BOOL: np.dtype(np.bool_),
+    Type.INT: np.dtype(np.int64),
+    Type.FLOAT: np.dtype(np.float64),
+    Type.STRING: np.dtype(np.int32),
+    Type.DATE: np.dtype(np.int32),
+    Type.TIMESTAMP: np.dtype(np.int64),
+    Type.TAGS: np.dtype(np.int32),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Column:
+    """One typed column.
+
+    ``values`` has the storage dtype of ``type``. ``valid`` is a bool mask (True = present) or None when nothing is
+    null; where ``valid`` is False the value is meaningless (strings hold code -1 there). STRING and TAGS columns
+    hold int32 codes into ``dictionary`` (a tuple of distinct str, in no particular order). TAGS columns are CSR:
+    ``offsets`` (int64, length rows+1) delimit each row's codes in ``values``; a null tag set is an empty one.
+    """
+
+    type: Type
+    values: np.ndarray
+    valid: np.ndarray | None = None
+    dictionary: tuple[str, ...] | None = None
+    offsets: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1 if self.offsets is not None else len(self.values)
+
+    def validity(self) -> np.ndarray:
+        """The validity mask, materialised (all True when the column has no nulls)."""
+        if self.valid is None:
+            return np.ones(len(self), dtype=bool)
+        return np.asarray(self.valid, dtype=bool)
+
+    @cached_property
+    def code_of(self) -> dict[str, int]:
+        """Dictionary value -> code, for string and tags columns."""
+        return {value: code for code, value in enumerate(self.dictionary or ())}
+
+
+@dataclass(frozen=True, eq=False)
+class EventTable:
+    name: str
+    offsets: np.ndarray
+    ts: np.ndarray
+    properties: Mapping[str, Column] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    @cached_property
+    def contact_rows(self) -> np.ndarray:
+        """The contact row of every event (length = number of events)."""
+        counts = np.diff(self.offsets)
+        return np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+
+
+@dataclass(frozen=True, eq=False)
+class Store:
+    schema: Schema
+    ids: np.ndarray
+    attributes: Mapping[str, Column]
+    events: Mapping[str, EventTable]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def n_contacts(self) -> int:
+        return len(self.ids)
+
+    @property
+    def n_events(self) -> int:
+        return sum(len(table) for table in self.events.values())
+
+    @cached_property
+    def _row_of(self) -> dict:
+        return {key: row for row, key in enumerate(self.ids.tolist())}
+
+    def row_of(self, contact_id: object) -> int:
+        """The row of an external contact id (int ids also accept their decimal text)."""
+        row_of = self._row_of
+        if contact_id in row_of:
+            return row_of[contact_id]
+        if isinstance(contact_id, str) and self.ids.dtype.kind == "i":
+            try:
+                return row_of[int(contact_id)]
+            except (ValueError, KeyError):
+                pass
+        raise DataError(f"no contact with id {contact_id!r} in the store")
+
+    # Loading and persistence live in their own modules; these are the entry points users reach for.
+    @classmethod
+    def from_parquet(cls, directory, schema: Schema | None = None, *, progress: bool = False) -> Store:
+        from .load import store_from_parquet
+
+        return store_from_parquet(directory, schema, progress=progress)
+
+    @classmethod
+    def from_arrow(cls, contacts, events: Mapping, schema: Schema | None = None) -> Store:
+        from .load import store_from_arrow
+
+        return store_from_arrow(contacts, events, schema)
+
+    @classmethod
+    def from_pandas(cls, contacts, events: Mapping, schema: Schema | None = None) -> Store:
+        from .load import store_from_frames
+
+        return store_from_frames(contacts, events, schema)
+
+    from_polars = from_pandas
+
+    def save(self, directory) -> None:
+        from .persist import save_store
+
+        save_store(self, directory)
+
+    @classmethod
+    def open(cls, directory) -> Store:
+        from .persist import open_store
+
+        return open_store(directory)

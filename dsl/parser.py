@@ -1,0 +1,318 @@
+"""Rule text -> syntax tree (``dsl/syntax.py``), with positions; Lark's errors become ``RuleSyntaxError``."""
+
+from __future__ import annotations
+
+import ast
+import functools
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from ..compiler.errors import RuleSyntaxError, Span
+from . import syntax as s
+
+
+@functools.cache
+def grammar() -> Lark:
+    return Lark.open_from_package(
+        "segmint.grammar", "segmint.lark", parser="lalr", propagate_positions=True, maybe_placeholders=True
+    )
+
+
+def parse(text: str) -> s.Node:
+    """Parse one rule. Raises ``RuleSyntaxError`` pointing at the first place the text stops making sense."""
+    if not isinstance(text, str):
+        raise TypeError(f"a rule is text, not {type(text).__name__}")
+    if not text.strip():
+        raise RuleSyntaxError("the rule is empty", source=text, hint="write a condition, e.g. opened within 30d")
+    try:
+        tree = grammar().parse(text)
+    except UnexpectedInput as error:
+        raise _syntax_error(text, error) from None
+    return _ToSyntax(text).transform(tree)
+
+
+# -- the tree builder ----------------------------------------------------------------------------------------
+def _span_of(meta_or_token) -> Span:
+    return Span(meta_or_token.start_pos, meta_or_token.end_pos, meta_or_token.line, meta_or_token.column)
+
+
+@v_args(meta=True)
+class _ToSyntax(Transformer):
+    """Lark tree -> syntax nodes. Only shapes are decided here; meanings are the binder's."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    # boolean structure
+    def or_(self, meta, items):
+        return s.Or(tuple(items), _span_of(meta))
+
+    def and_(self, meta, items):
+        return s.And(tuple(items), _span_of(meta))
+
+    def not_(self, meta, items):
+        return s.Not(items[0], _span_of(meta))
+
+    def condition(self, meta, items):
+        subject, test, times, window = items
+        return s.Condition(subject, test, window, _span_of(times) if times else None, _span_of(meta))
+
+    def windowed(self, meta, items):
+        subject, window = items
+        return s.Condition(subject, None, window, None, _span_of(meta))
+
+    # tests
+    def compare(self, meta, items):
+        op, right = items
+        return s.Compare({"==": "=", "<>": "!="}.get(op.value, op.value), right, _span_of(meta))
+
+    def between(self, meta, items):
+        return s.Between(items[0], items[1], _span_of(meta))
+
+    def in_(self, meta, items):
+        return s.InList(items[0], False, _span_of(meta))
+
+    def not_in(self, meta, items):
+        return s.InList(items[0], True, _span_of(meta))
+
+    def is_null(self, meta, items):
+        return s.IsNull(False, _span_of(meta))
+
+    def is_not_null(self, meta, items):
+        return s.IsNull(True, _span_of(meta))
+
+    def match(self, meta, items):
+        op, value = items
+        return s.Match(op.value, value, _span_of(meta))
+
+    def has(self, meta, items):
+        return s.Has("one", (items[0],), _span_of(meta))
+
+    def has_any(self, meta, items):
+        return s.Has("any", items[0], _span_of(meta))
+
+    def has_all(self, meta, items):
+        return s.Has("all", items[0], _span_of(meta))
+
+    # windows
+    def _window(kind):  # noqa: N805 - a small factory used at class creation
+        def build(self, meta, items):
+            return s.Window(kind, tuple(self._bound(item) for item in items), _span_of(meta))
+
+        return build
+
+    within = _window("within")
+    since = _window("since")
+    before = _window("before")
+    before_ago = _window("before_ago")
+    between_dates = _window("between")
+    del _window
+
+    def _bound(self, token: Token) -> s.Lit:
+        kind = {"DURATION": "duration", "DATE": "date", "TIMESTAMP": "timestamp", "PARAM": "param"}[token.type]
+        value = token.value[1:] if kind == "param" else token.value
+        return s.Lit(kind, value, _span_of(token))
+
+    # arithmetic and atoms
+    def binop(self, meta, items):
+        left, op, right = items
+        return s.BinOp(op.value, left, right, _span_of(meta))
+
+    def neg(self, meta, items):
+        operand = items[0]
+        if isinstance(operand, s.Lit) and operand.kind == "number":
+            return s.Lit("number", -operand.value, _span_of(meta))
+        return s.Neg(operand, _span_of(meta))
+
+    def call(self, meta, items):
+        name, argument = items
+        return s.Call(name.value, argument, _span_of(meta))
+
+    def subject(self, meta, items):
+        name, prop, filters = items
+        return s.Subject(name.value, prop.value if prop else None, tuple(filters or ()), _span_of(meta))
+
+    def filters(self, meta, items):
+        return items
+
+    def filter_compare(self, meta, items):
+        name, op, value = items
+        op = {"==": "=", "<>": "!="}.get(op.value, op.value)
+        return s.Filter(name.value, s.Compare(op, value, _span_of(meta)), _span_of(meta))
+
+    def filter_between(self, meta, items):
+        name, low, high = items
+        return s.Filter(name.value, s.Between(low, high, _span_of(meta)), _span_of(meta))
+
+    def filter_test(self, meta, items):
+        name, test = items
+        return s.Filter(name.value, test, _span_of(meta))
+
+    def value_list(self, meta, items):
+        return tuple(item for item in items if item is not None)
+
+    # literals
+    def number(self, meta, items):
+        text = items[0].value
+        value = float(text) if any(c in text for c in ".eE") else int(text)
+        return s.Lit("number", value, _span_of(meta))
+
+    def negative(self, meta, items):
+        number = self.number(meta, items)
+        return s.Lit("number", -number.value, _span_of(meta))
+
+    def string(self, meta, items):
+        return s.Lit("string", _unquote(items[0], self.text), _span_of(meta))
+
+    def word(self, meta, items):
+        return s.Lit("word", items[0].value, _span_of(meta))
+
+    def date(self, meta, items):
+        return s.Lit("date", items[0].value, _span_of(meta))
+
+    def timestamp(self, meta, items):
+        return s.Lit("timestamp", items[0].value, _span_of(meta))
+
+    def param(self, meta, items):
+        return s.Lit("param", items[0].value[1:], _span_of(meta))
+
+    def true(self, meta, items):
+        return s.Lit("bool", True, _span_of(meta))
+
+    def false(self, meta, items):
+        return s.Lit("bool", False, _span_of(meta))
+
+
+def _unquote(token: Token, text: str) -> str:
+    """A double-quoted string with Python-style escapes (``\\"``, ``\\\\``, ``\\n``, ``\\u00e9``)."""
+    try:
+        value = ast.literal_eval(token.value)
+    except (ValueError, SyntaxError):
+        raise RuleSyntaxError(
+            "this string has an escape that is not valid",
+            source=text,
+            span=_span_of(token),
+            hint='escapes are \\" \\\\ \\n \\t and \\uXXXX',
+        ) from None
+    assert isinstance(value, str)
+    return value
+
+
+# -- errors --------------------------------------------------------------------------------------------------
+# Terminal names in words a marketer knows.
+_WORDS = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "STRING": 'a "quoted string"',
+    "DATE": "a date (2026-01-31)",
+    "TIMESTAMP": "a timestamp (2026-01-31T10:00:00Z)",
+    "DURATION": "a duration (30d, 12h, 3w, 6mo, 1y)",
+    "PARAM": "a $parameter",
+    "COMPARE": "a comparison (= != > >= < <=)",
+    "ADD": "+ or -",
+    "MUL": "* or /",
+    "MINUS": "-",
+    "LPAR": "(",
+    "RPAR": ")",
+    "COMMA": ",",
+    "DOT": ".",
+    "TIMES": "times",
+    "CONTAINS": "contains",
+    "STARTSWITH": "startswith",
+    "ENDSWITH": "endswith",
+    "$END": "the end of the rule",
+}
+
+
+def _word(terminal: str) -> str:
+    if terminal in _WORDS:
+        return _WORDS[terminal]
+    if terminal.startswith("_"):
+        return terminal[1:].lower()
+    return terminal.lower()
+
+
+def _expected_words(expected: set[str]) -> list[str]:
+    words = sorted({_word(t) for t in expected if t not in ("MINUS",)})
+    # A long list helps nobody: keep the shape ("a condition") when everything could start one.
+    if "a name" in words and "a number" in words and len(words) > 6:
+        return ["a condition or value (a name, number, string, date, ( ...)"]
+    return words
+
+
+def _syntax_error(text: str, error: UnexpectedInput) -> RuleSyntaxError:
+    end = len(text)
+    if isinstance(error, UnexpectedCharacters):
+        pos = error.pos_in_stream
+        char = text[pos]
+        span = Span(pos, pos + 1, error.line, error.column)
+        hint = _CHAR_HINTS.get(char)
+        return RuleSyntaxError(
+            f"unexpected character {char!r}", source=text, span=span, hint=hint or "values that are not plain words "
+            'go in "double quotes"'
+        )
+    if isinstance(error, UnexpectedEOF) or (isinstance(error, UnexpectedToken) and error.token.type == "$END"):
+        last_line = text.count("\n") + 1
+        column = len(text) - (text.rfind("\n") + 1) + 1
+        span = Span(end, end + 1, last_line, column)
+        expected = _expected_words(set(error.expected))
+        hint = None
+        if "RPAR" in error.expected and text.count("(") > text.count(")"):
+            hint = "a ( is not closed: add )"
+        elif text.rstrip().split()[-1].lower() in ("and", "or", "not"):
+            hint = f"the rule ends after '{text.rstrip().split()[-1]}': add a condition or remove it"
+        elif "_IN" in error.expected and "COMPARE" in error.expected:
+            hint = _FILTER_HINT
+        return RuleSyntaxError("the rule ends too early", source=text, span=span, expected=expected, hint=hint)
+    assert isinstance(error, UnexpectedToken)
+    token = error.token
+    span = _span_of(token)
+    found = repr(token.value)
+    hint = _token_hint(text, token, error)
+    return RuleSyntaxError(
+        f"unexpected {found}", source=text, span=span, expected=_expected_words(set(error.expected)), hint=hint
+    )
+
+
+_CHAR_HINTS = {
+    "'": 'strings use double quotes: "like this"',
+    "&": "use 'and' to combine conditions",
+    "|": "use 'or' for alternatives",
+    "!": "use 'not' to negate, or != to compare",
+    "[": "lists are written in parentheses: in (a, b)",
+    "{": "lists are written in parentheses: in (a, b)",
+}
+
+_KEYWORDS = {"and", "or", "not", "in", "is", "null", "has", "any", "all", "true", "false", "within", "since", "before",
+             "ago", "between", "times", "contains", "startswith", "endswith"}
+
+
+_FILTER_HINT = (
+    "a name after a verb starts a filter (bought brand = Apple); "
+    "two conditions need 'and' or 'or' between them"
+)
+
+
+def _token_hint(text: str, token: Token, error: UnexpectedToken) -> str | None:
+    before = text[: token.start_pos].rstrip()
+    if token.type == "NUMBER" and "DURATION" in error.expected:
+        after = text[token.end_pos :].lstrip()[:1]
+        if after == "m":
+            return f"write {token.value}min for minutes or {token.value}mo for months"
+        return f"write the unit right after the number: {token.value}d (units: s, min, h, d, w, mo, y)"
+    if token.type == "NAME" and before[-1:].isdigit():
+        number = before.split()[-1] if before.split() else ""
+        if token.value in ("m", "mins", "minutes", "minute"):
+            return f"write {number}min for minutes or {number}mo for months"
+        return f"durations are written without a space and with a unit: {number}d (s, min, h, d, w, mo, y)"
+    if token.value.lower() in _KEYWORDS and ("NAME" in error.expected or "STRING" in error.expected):
+        return f'\'{token.value}\' is a keyword; to use it as a value, quote it: "{token.value}"'
+    if token.type == "NAME" and "NAME" not in error.expected and before and not before.endswith(("(", ",")):
+        return "two conditions need 'and' or 'or' between them"
+    if "_IN" in error.expected and "COMPARE" in error.expected:
+        return _FILTER_HINT
+    if token.type in ("COMPARE",) and before.endswith(("=", "<", ">")):
+        return "one comparison at a time: combine with 'and'"
+    return None

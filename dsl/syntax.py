@@ -1,0 +1,151 @@
+"""The syntax tree: what the text says, before any name means anything.
+
+The parser (``dsl/parser.py``) builds it; the binder (``compiler/binder.py``) turns it into typed IR. Nodes are
+frozen dataclasses carrying the ``Span`` of their text, left out of equality.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..compiler.errors import Span
+
+
+def _span() -> Span | None:
+    return field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Lit:
+    """A literal as written. ``kind``: number, string, date, timestamp, duration, param, bool, word (a bare word)."""
+
+    kind: str
+    value: object
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """``prop test`` after a verb: ``brand = Apple``, ``price between 1 and 5``, ``category in (a, b)``."""
+
+    prop: str
+    test: Test
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """``name``, ``verb.prop`` or ``verb filter, filter``: what the binder resolves against the schema."""
+
+    name: str
+    prop: str | None = None
+    filters: tuple[Filter, ...] = ()
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    function: str
+    argument: Node
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class BinOp:
+    op: str
+    left: Node
+    right: Node
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Neg:
+    operand: Node
+    span: Span | None = _span()
+
+
+# -- tests ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Compare:
+    op: str  # = != > >= < <=  (== and <> are read as = and !=)
+    right: Node
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Between:
+    low: Node
+    high: Node
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class InList:
+    values: tuple[Lit, ...]
+    negated: bool = False
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class IsNull:
+    negated: bool = False
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    op: str  # contains startswith endswith
+    value: Lit
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Has:
+    mode: str  # one any all
+    values: tuple[Lit, ...]
+    span: Span | None = _span()
+
+
+Test = Compare | Between | InList | IsNull | Match | Has
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """``within D``, ``since P``, ``before P``, ``before D ago``, ``between P and P`` (kind: within, since, before,
+    before_ago, between)."""
+
+    kind: str
+    bounds: tuple[Lit, ...]
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """``subject [test] [times] [window]``."""
+
+    subject: Node
+    test: Test | None = None
+    window: Window | None = None
+    times: Span | None = field(default=None, compare=False)
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    operand: Node
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    items: tuple[Node, ...]
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    items: tuple[Node, ...]
+    span: Span | None = _span()
+
+
+Node = Lit | Subject | Call | BinOp | Neg | Condition | Not | And | Or

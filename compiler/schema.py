@@ -36,12 +36,12 @@ from .errors import SchemaError
 from .types import STORABLE, TYPE_ALIASES, Type
 
 # The language's reserved words (kept equal to the grammar's keywords by tests/test_grammar.py).
-KEYWORDS = frozenset(
-    """and or not true false null is in has any all contains startswith endswith
-    within between since before ago times""".split()
-)
+KEYWORDS = frozenset({
+    "and", "or", "not", "true", "false", "null", "is", "in", "has", "any", "all",
+    "contains", "startswith", "endswith", "within", "between", "since", "before", "ago", "times",
+})
 
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+IDENTIFIER = re.compile(r"[^\W\d]\w*\Z")  # the grammar's NAME: letters (any script), digits, _
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +121,9 @@ class Schema:
                 for prop, prop_spec in dict(spec.pop("properties", {})).items()
             }
             if spec:
-                raise SchemaError(f"unknown key(s) {sorted(spec)} in [events.{name}]; expected verb, timestamp, properties")
+                raise SchemaError(
+                    f"unknown key(s) {sorted(spec)} in [events.{name}]; expected verb, timestamp, properties"
+                )
             events[name] = EventType(name, verb, properties, timestamp)
         definitions = {}
         for name, text in dict(data.get("definitions", {})).items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -97,7 +98,7 @@ class _ToSyntax(Transformer):
         return s.Has("all", items[0], _span_of(meta))
 
     # windows
-    def _window(kind):  # noqa: N805 - a small factory used at class creation
+    def _window(kind):
         def build(self, meta, items):
             return s.Window(kind, tuple(self._bound(item) for item in items), _span_of(meta))
 
@@ -309,10 +310,10 @@ def _token_hint(text: str, token: Token, error: UnexpectedToken) -> str | None:
         return f"durations are written without a space and with a unit: {number}d (s, min, h, d, w, mo, y)"
     if token.value.lower() in _KEYWORDS and ("NAME" in error.expected or "STRING" in error.expected):
         return f'\'{token.value}\' is a keyword; to use it as a value, quote it: "{token.value}"'
-    if token.type == "NAME" and "NAME" not in error.expected and before and not before.endswith(("(", ",")):
-        return "two conditions need 'and' or 'or' between them"
-    if "_IN" in error.expected and "COMPARE" in error.expected:
+    if "_IN" in error.expected and "COMPARE" in error.expected and re.search(r"[^\W\d]\w*\s+[^\W\d]\w*$", before):
         return _FILTER_HINT
+    if "NAME" not in error.expected and "_AND" in error.expected:
+        return "two conditions need 'and' or 'or' between them"
     if token.type in ("COMPARE",) and before.endswith(("=", "<", ">")):
         return "one comparison at a time: combine with 'and'"
     return None

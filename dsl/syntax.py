@@ -11,17 +11,13 @@ from dataclasses import dataclass, field
 from ..compiler.errors import Span
 
 
-def _span() -> Span | None:
-    return field(default=None, compare=False, repr=False)
-
-
 @dataclass(frozen=True, slots=True)
 class Lit:
     """A literal as written. ``kind``: number, string, date, timestamp, duration, param, bool, word (a bare word)."""
 
     kind: str
     value: object
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +26,7 @@ class Filter:
 
     prop: str
     test: Test
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +36,14 @@ class Subject:
     name: str
     prop: str | None = None
     filters: tuple[Filter, ...] = ()
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
     function: str
     argument: Node
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +51,13 @@ class BinOp:
     op: str
     left: Node
     right: Node
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Neg:
     operand: Node
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 # -- tests ---------------------------------------------------------------------------------------------------
@@ -69,41 +65,41 @@ class Neg:
 class Compare:
     op: str  # = != > >= < <=  (== and <> are read as = and !=)
     right: Node
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Between:
     low: Node
     high: Node
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class InList:
     values: tuple[Lit, ...]
     negated: bool = False
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class IsNull:
     negated: bool = False
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Match:
     op: str  # contains startswith endswith
     value: Lit
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Has:
     mode: str  # one any all
     values: tuple[Lit, ...]
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 Test = Compare | Between | InList | IsNull | Match | Has
@@ -116,7 +112,7 @@ class Window:
 
     kind: str
     bounds: tuple[Lit, ...]
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,25 +123,25 @@ class Condition:
     test: Test | None = None
     window: Window | None = None
     times: Span | None = field(default=None, compare=False)
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Not:
     operand: Node
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class And:
     items: tuple[Node, ...]
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Or:
     items: tuple[Node, ...]
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 Node = Lit | Subject | Call | BinOp | Neg | Condition | Not | And | Or

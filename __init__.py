@@ -1,4 +1,16 @@
-"""segmint: an embeddable rule language for customer segmentation with a compiled evaluator."""
+"""segmint: an embeddable rule language for customer segmentation with a compiled evaluator.
+
+    schema = segmint.Schema.from_toml("schema.toml")
+    store = segmint.Store.from_parquet("data/", schema)
+    seg = segmint.compile("opened > 2 within 90d and (ios_open or bought brand = Apple)", schema)
+    result = seg.evaluate(store, now=..., params={...})
+    result.count, result.mask, result.ids()
+    print(seg.explain(store, contact_id))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
 
 from .compiler.errors import (
     DataError,
@@ -10,21 +22,47 @@ from .compiler.errors import (
     SchemaError,
     SegmintError,
 )
+from .compiler.pipeline import compile_rule
 from .compiler.schema import Schema
+from .compiler.serial import RuleFormatError
 from .compiler.types import Type
+from .runtime.explain import Explanation
+from .runtime.segment import Result, Segment
 from .runtime.store import Store
+
+__version__ = "0.1.0"
+
+
+def compile(rule: str | Mapping, schema: Schema) -> Segment:
+    """Compile rule text (or a JSON rule document from ``Segment.to_json()``) against ``schema``.
+
+    Raises ``RuleError`` (with line, column, caret, hints) for a rule that does not parse, names something the
+    schema does not have, or mixes types.
+    """
+    return Segment(compile_rule(rule, schema), schema)
+
+
+def format(rule: str, schema: Schema) -> str:
+    """The canonical text of ``rule``: parsing it again gives the same rule."""
+    return compile_rule(rule, schema).text
+
 
 __all__ = [
     "DataError",
+    "Explanation",
     "ParamError",
+    "Result",
     "RuleError",
+    "RuleFormatError",
     "RuleNameError",
     "RuleSyntaxError",
     "RuleTypeError",
     "Schema",
     "SchemaError",
+    "Segment",
     "SegmintError",
     "Store",
     "Type",
+    "compile",
+    "format",
 ]
-__version__ = "0.1.0"

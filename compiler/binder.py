@@ -289,6 +289,12 @@ class Binder:
                 return ir.HasTags(left, mode, tuple(self.literal(v, left, field) for v in values), span)
         raise AssertionError(test)
 
+    def field_of(self, expr: ir.Expr) -> Field | None:
+        """The schema field behind an attribute, for checking category values."""
+        if isinstance(expr, ir.Attr):
+            return self.schema.attributes[expr.name]
+        return None
+
     def operand(self, left: ir.Expr, node: s.Node, field: Field | None) -> ir.Expr:
         """The right-hand side of a test on ``left``: a bare word next to a string is a string value."""
         if isinstance(node, s.Lit):

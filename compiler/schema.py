@@ -71,6 +71,8 @@ class Schema:
     events: Mapping[str, EventType]
     definitions: Mapping[str, str] = field(default_factory=dict)
     id_column: str = "contact_id"
+    # Per-schema memo for later stages (the bound definitions); not part of the schema's value.
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_names(self)

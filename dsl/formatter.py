@@ -1,0 +1,165 @@
+"""Typed IR -> canonical rule text. ``parse(format(ir))`` binds to the same IR (tests/test_roundtrip.py).
+
+Canonical means: keywords lower case, one space around operators, ``=`` and ``!=`` for equality, counts written
+as ``verb filters op N times window``, values bare when they are plain words and "quoted" otherwise, the fewest
+parentheses that keep the meaning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+from ..compiler import ir
+from ..compiler.schema import KEYWORDS, Schema
+from ..compiler.types import Type
+
+_WORD = re.compile(r"[^\W\d]\w*\Z")
+
+# Binding strength, loosest first: a child printed where a stronger level is needed gets parentheses.
+OR, AND, NOT, CONDITION, SUM, PRODUCT, UNARY, ATOM = range(8)
+
+
+def format_ir(node: ir.Expr, schema: Schema) -> str:
+    """The canonical text of ``node``; ``schema`` gives the verbs of event types."""
+    return _Printer({e.name: e.verb for e in schema.events.values()})._fmt(node, OR)
+
+
+class _Printer:
+    def __init__(self, verbs: dict[str, str]) -> None:
+        self.verbs = verbs
+
+    def _fmt(self, node, level: int) -> str:
+        text, own = self._text(node)
+        return f"({text})" if own < level else text
+
+
+    def _text(self, node) -> tuple[str, int]:
+        """The text of ``node`` and its binding level."""
+        match node:
+            case ir.Or(items=items):
+                return " or ".join(self._fmt(i, AND) for i in items), OR
+            case ir.And(items=items):
+                return " and ".join(self._fmt(i, NOT) for i in items), AND
+            case ir.Not(operand=operand):
+                return "not " + self._fmt(operand, NOT), NOT
+            case ir.Exists(events=events):
+                return self._event_set(events), CONDITION
+            case ir.Compare(op=op, left=ir.Count(events=events), right=right):
+                return self._count_test(events, f"{op} {self._fmt(right, SUM)}"), CONDITION
+            case ir.InRange(operand=ir.Count(events=events), low=low, high=high):
+                return self._count_test(events, f"between {self._fmt(low, SUM)} and {self._fmt(high, SUM)}"), CONDITION
+            case ir.Compare(op=op, left=left, right=right):
+                return f"{self._fmt(left, SUM)} {op} {self._fmt(right, SUM)}", CONDITION
+            case ir.InRange(operand=x, low=low, high=high):
+                return f"{self._fmt(x, SUM)} between {self._fmt(low, SUM)} and {self._fmt(high, SUM)}", CONDITION
+            case ir.InSet(operand=x, values=values, negated=negated):
+                return f"{self._fmt(x, SUM)} {'not in' if negated else 'in'} {_list(values)}", CONDITION
+            case ir.IsNull(operand=x, negated=negated):
+                return f"{self._fmt(x, SUM)} is {'not null' if negated else 'null'}", CONDITION
+            case ir.TextMatch(op=op, operand=x, pattern=pattern):
+                return f"{self._fmt(x, SUM)} {op} {self._fmt(pattern, ATOM)}", CONDITION
+            case ir.HasTags(operand=x, mode=mode, values=values):
+                if mode == "one":
+                    return f"{self._fmt(x, SUM)} has {self._fmt(values[0], ATOM)}", CONDITION
+                return f"{self._fmt(x, SUM)} has {mode} {_list(values)}", CONDITION
+            case ir.InWindow(operand=x, window=window):
+                return f"{self._fmt(x, SUM)} {self._window(window)}", CONDITION
+            case ir.Arith(op=op, left=left, right=right):
+                level = SUM if op in "+-" else PRODUCT
+                return f"{self._fmt(left, level)} {op} {self._fmt(right, level + 1)}", level
+            case ir.Negate(operand=x):
+                return "-" + self._fmt(x, UNARY), UNARY
+            case ir.Count(events=events):
+                return f"count({self._event_set(events)})", ATOM
+            case ir.Aggregate(function=function, events=events, prop=prop):
+                return f"{function}({self._event_set(events, prop)})", ATOM
+            case ir.Func(name=name, argument=argument):
+                return f"{name}({self._fmt(argument, OR)})", ATOM
+            case ir.ToTimestamp(operand=x):
+                return self._text(x)
+            case ir.Attr(name=name) | ir.Ref(name=name):
+                return name, ATOM
+            case ir.Prop(name=name):
+                return name, ATOM
+            case ir.Param(name=name):
+                return "$" + name, ATOM
+            case ir.Const():
+                return _const(node), ATOM if not _negative(node) else UNARY
+        raise TypeError(f"cannot format {node!r}")
+
+
+    def _count_test(self, events: ir.EventSet, test: str) -> str:
+        head = self._event_set(ir.EventSet(events.event, events.where, ir.AllTime()))
+        window = "" if isinstance(events.window, ir.AllTime) else " " + self._window(events.window)
+        return f"{head} {test} times{window}"
+
+
+    def _event_set(self, events: ir.EventSet, prop: ir.Prop | None = None) -> str:
+        text = self.verbs[events.event]
+        if prop is not None:
+            text += "." + prop.name
+        if events.where:
+            text += " " + ", ".join(self._fmt(f, CONDITION) for f in events.where)
+        if not isinstance(events.window, ir.AllTime):
+            text += " " + self._window(events.window)
+        return text
+
+
+    def _window(self, window: ir.Window) -> str:
+        match window:
+            case ir.Within(duration=d):
+                return f"within {self._fmt(d, ATOM)}"
+            case ir.BeforeAgo(duration=d):
+                return f"before {self._fmt(d, ATOM)} ago"
+            case ir.Since(start=p):
+                return f"since {self._fmt(p, ATOM)}"
+            case ir.Before(end=p):
+                return f"before {self._fmt(p, ATOM)}"
+            case ir.DateRange(start=a, end=b):
+                return f"between {self._fmt(a, ATOM)} and {self._fmt(b, ATOM)}"
+        raise TypeError(f"cannot format window {window!r}")
+
+
+def _list(values) -> str:
+    return "(" + ", ".join(_value(v) for v in values) + ")"
+
+
+def _value(node: ir.Const | ir.Param) -> str:
+    return "$" + node.name if isinstance(node, ir.Param) else _const(node)
+
+
+def _negative(const: ir.Const) -> bool:
+    return const.type.is_numeric and const.value < 0
+
+
+def _const(const: ir.Const) -> str:
+    value = const.value
+    match const.type:
+        case Type.BOOL:
+            return "true" if value else "false"
+        case Type.INT:
+            return str(value)
+        case Type.FLOAT:
+            return repr(float(value))
+        case Type.STRING:
+            if _WORD.match(value) and value.lower() not in KEYWORDS:
+                return value
+            return json.dumps(value, ensure_ascii=False)
+        case Type.DATE:
+            return value.isoformat()
+        case Type.TIMESTAMP:
+            return format_timestamp(value)
+        case Type.DURATION:
+            return str(value)
+    raise TypeError(f"cannot format constant {const!r}")
+
+
+def format_timestamp(value: dt.datetime) -> str:
+    value = value.astimezone(dt.UTC)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += f".{value.microsecond:06d}"
+    return text + "Z"
+

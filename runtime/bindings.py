@@ -1,0 +1,134 @@
+"""Everything a rule's values depend on at evaluation time: ``now``, ``$parameters``, and the windows they fix.
+
+Both evaluators take their numbers from here, so a window means the same thing to each of them. Windows become
+closed intervals ``[lo, hi]`` of int64 microseconds, always cut at ``now`` (events after ``now`` never count).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..compiler import ir
+from ..compiler.errors import ParamError
+from ..compiler.types import Type
+from .timeutil import US_PER_DAY, coerce_now, date_to_us, minus, to_us
+
+INT64_MIN = -(2**63)
+_DURATION = re.compile(r"\s*(\d+)\s*(min|mo|s|h|d|w|y)\s*\Z")
+
+
+@dataclass(frozen=True)
+class Bindings:
+    now: dt.datetime
+    now_us: int
+    params: Mapping[str, object]  # name -> value converted for its type (see ``convert``)
+
+    def value(self, node: ir.Const | ir.Param) -> object:
+        """A constant or parameter as the evaluators use it: timestamps in µs, dates in days, durations as-is."""
+        raw = self.params[node.name] if isinstance(node, ir.Param) else node.value
+        if node.type is Type.TIMESTAMP:
+            return to_us(raw) if isinstance(raw, dt.datetime) else date_to_us(raw)
+        if node.type is Type.DATE:
+            return (raw - dt.date(1970, 1, 1)).days
+        return raw
+
+    def duration(self, node: ir.Const | ir.Param) -> ir.Duration:
+        return self.value(node)
+
+    def instant_bounds(self, node: ir.Const | ir.Param) -> tuple[int, int]:
+        """A point in time as [first µs, last µs]: a whole day for a date, one instant for a timestamp."""
+        raw = node.value if isinstance(node, ir.Const) else self.params[node.name]
+        if isinstance(raw, dt.datetime):
+            us = to_us(raw)
+            return us, us
+        start = date_to_us(raw)
+        return start, start + US_PER_DAY - 1
+
+    def window(self, window: ir.Window) -> tuple[int, int]:
+        """The closed interval ``[lo, hi]`` in µs that ``window`` selects at ``now``."""
+        now = self.now_us
+        match window:
+            case ir.AllTime():
+                lo, hi = INT64_MIN, now
+            case ir.Within(duration=d):
+                lo, hi = to_us(minus(self.now, self.duration(d))) + 1, now
+            case ir.BeforeAgo(duration=d):
+                lo, hi = INT64_MIN, to_us(minus(self.now, self.duration(d)))
+            case ir.Since(start=p):
+                lo, hi = self.instant_bounds(p)[0], now
+            case ir.Before(end=p):
+                lo, hi = INT64_MIN, self.instant_bounds(p)[0] - 1
+            case ir.DateRange(start=a, end=b):
+                lo, hi = self.instant_bounds(a)[0], self.instant_bounds(b)[1]
+            case _:
+                raise TypeError(f"not a window: {window!r}")
+        return lo, min(hi, now)
+
+
+def bind(rule: ir.Expr, now, params: Mapping[str, object] | None) -> Bindings:
+    """Check and convert ``params`` against what ``rule`` needs; fix ``now``."""
+    now = coerce_now(now)
+    needed = ir.params(rule)
+    given = dict(params or {})
+    missing = sorted(set(needed) - set(given))
+    if missing:
+        raise ParamError(
+            "missing parameter(s): " + ", ".join("$" + m for m in missing)
+            + f"; this rule takes {', '.join('$' + n for n in sorted(needed))}"
+        )
+    unknown = sorted(set(given) - set(needed))
+    if unknown:
+        takes = ", ".join("$" + n for n in sorted(needed)) or "no parameters"
+        raise ParamError(f"unknown parameter(s): {', '.join('$' + u for u in unknown)}; this rule takes {takes}")
+    converted = {name: convert(name, given[name], type_) for name, type_ in needed.items()}
+    return Bindings(now, to_us(now), converted)
+
+
+def convert(name: str, value: object, type_: Type) -> object:
+    """A parameter's value for its place: numbers as float, times as µs or a date, durations as Duration."""
+    what = f"parameter ${name}"
+    match type_:
+        case Type.FLOAT | Type.INT:
+            if isinstance(value, str):
+                try:
+                    value = float(value)
+                except ValueError:
+                    raise ParamError(f"{what} must be a number, got {value!r}") from None
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ParamError(f"{what} must be a finite number, got {value!r}")
+            return float(value)
+        case Type.STRING:
+            if not isinstance(value, str):
+                raise ParamError(f"{what} must be text, got {type(value).__name__}")
+            return value
+        case Type.BOOL:
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            if not isinstance(value, bool):
+                raise ParamError(f"{what} must be true or false, got {value!r}")
+            return value
+        case Type.TIMESTAMP | Type.DATE:
+            if isinstance(value, str):
+                try:
+                    value = dt.date.fromisoformat(value) if len(value) == 10 else dt.datetime.fromisoformat(value)
+                except ValueError:
+                    raise ParamError(f"{what} must be a date or timestamp (ISO 8601), got {value!r}") from None
+            if isinstance(value, dt.datetime):
+                return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+            if isinstance(value, dt.date):
+                return value
+            raise ParamError(f"{what} must be a date or timestamp, got {type(value).__name__}")
+        case Type.DURATION:
+            if isinstance(value, ir.Duration):
+                return value
+            if isinstance(value, dt.timedelta):
+                return ir.Duration(int(value.total_seconds()), "s")
+            match = _DURATION.match(value) if isinstance(value, str) else None
+            if match is None:
+                raise ParamError(f"{what} must be a duration such as '7d' or '3mo', got {value!r}")
+            return ir.Duration(int(match.group(1)), match.group(2))
+    raise ParamError(f"{what}: parameters of type {type_} are not supported")

@@ -1,0 +1,92 @@
+"""Why one contact is in or out of a segment: every part of the rule with its value for that contact."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..compiler import ir
+from ..compiler.schema import Schema
+from ..compiler.types import Type
+from ..dsl.formatter import format_ir
+from .bindings import Bindings
+from .reference import Evaluator
+from .store import Store
+from .timeutil import from_us
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """``text`` of a part of the rule, its ``value`` for the contact (None = null) and the parts it is made of."""
+
+    text: str
+    value: object
+    children: tuple[Explanation, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "value": self.value, "children": [c.to_dict() for c in self.children]}
+
+    def lines(self, depth: int = 0) -> list[str]:
+        mark = {True: "yes", False: "no", None: "null"}.get(self.value) if isinstance(
+            self.value, bool | type(None)) else repr(self.value)
+        out = ["  " * depth + f"{mark:>5}  {self.text}"]
+        for child in self.children:
+            out.extend(child.lines(depth + 1))
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def explain(node: ir.Expr, store: Store, row: int, bindings: Bindings, definitions: Mapping[str, ir.Expr],
+            schema: Schema) -> Explanation:
+    evaluator = Evaluator(store, bindings, definitions)
+    return _explain(node, evaluator, row, schema)
+
+
+def _explain(node: ir.Expr, evaluator: Evaluator, row: int, schema: Schema) -> Explanation:
+    text = format_ir(node, schema)
+    if node.type is Type.BOOL:
+        value = bool(np.broadcast_to(evaluator.truth(node, None), (evaluator.n,))[row])
+    else:
+        value = _value_at(evaluator, node, row)
+    return Explanation(text, value, tuple(_explain(c, evaluator, row, schema) for c in _parts(node, evaluator)))
+
+
+def _parts(node: ir.Expr, evaluator: Evaluator) -> list[ir.Expr]:
+    """The parts worth showing: sub-conditions, definitions' bodies, and measured values (not constants)."""
+    match node:
+        case ir.And(items=items) | ir.Or(items=items):
+            return list(items)
+        case ir.Not(operand=x):
+            return [x]
+        case ir.Ref(name=name):
+            return [evaluator.definitions[name]]
+    parts = []
+    for child in ir.children(node):
+        if isinstance(child, ir.Count | ir.Aggregate | ir.Func | ir.Arith | ir.Attr | ir.Ref | ir.Negate):
+            parts.append(child)
+        elif isinstance(child, ir.ToTimestamp):
+            parts.append(child.operand)
+    return parts
+
+
+def _value_at(evaluator: Evaluator, node: ir.Expr, row: int) -> object:
+    v = evaluator.vec(node, None)
+    if node.type is Type.TAGS:
+        column = v.column
+        codes = column.values[column.offsets[row] : column.offsets[row + 1]]
+        return sorted(column.dictionary[c] for c in codes)
+    valid = np.broadcast_to(v.valid, (evaluator.n,))[row]
+    if not valid:
+        return None
+    value = np.broadcast_to(v.data, (evaluator.n,))[row]
+    if v.dictionary is not None:
+        return v.dictionary[int(value)]
+    if node.type is Type.TIMESTAMP:
+        return from_us(int(value)).isoformat().replace("+00:00", "Z")
+    if node.type is Type.DATE:
+        return str(np.datetime64(int(value), "D"))
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,263 @@
+"""The reference evaluator: the typed IR over a store with plain, column-at-a-time numpy.
+
+Written to be obviously right rather than fast; it is the oracle the compiled evaluator is tested against, and it
+is itself checked against DuckDB SQL (tests/test_oracle.py). Every node evaluates to a ``Vec`` over the rows in
+scope: contacts, or the events of one type inside filters. Predicates give plain bool arrays in which null is
+already false.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..compiler import ir
+from ..compiler.types import Type
+from .bindings import Bindings
+from .store import Column, EventTable, Store
+from .timeutil import US_PER_DAY
+
+_OPS = {"=": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+
+
+@dataclass(frozen=True)
+class Vec:
+    """Values over the rows in scope. ``dictionary`` is set for strings (``data`` holds codes); ``column`` keeps
+    the stored column for tags, which are not one value per row."""
+
+    data: np.ndarray
+    valid: np.ndarray
+    dictionary: tuple[str, ...] | None = None
+    column: Column | None = None
+
+
+class Evaluator:
+    def __init__(self, store: Store, bindings: Bindings, definitions: Mapping[str, ir.Expr] | None = None) -> None:
+        self.store = store
+        self.bindings = bindings
+        self.definitions = definitions or {}
+        self.n = len(store)
+
+    # -- entry points --------------------------------------------------------------------------------------
+    def mask(self, node: ir.Expr) -> np.ndarray:
+        """The contacts for which the condition ``node`` holds."""
+        return np.broadcast_to(self.truth(node, None), (self.n,)).copy()
+
+    def truth(self, node: ir.Expr, scope: EventTable | None) -> np.ndarray:
+        """A condition over the rows in ``scope``; null counts as false."""
+        match node:
+            case ir.And(items=items):
+                return np.logical_and.reduce([self.truth(i, scope) for i in items])
+            case ir.Or(items=items):
+                return np.logical_or.reduce([self.truth(i, scope) for i in items])
+            case ir.Not(operand=operand):
+                return ~self.truth(operand, scope)
+            case ir.Exists(events=events):
+                return self.counts(events) >= 1
+            case ir.Compare(op=op, left=left, right=right):
+                return self.compare(op, self.vec(left, scope), self.vec(right, scope))
+            case ir.InRange(operand=x, low=low, high=high):
+                v = self.vec(x, scope)
+                return self.compare(">=", v, self.vec(low, scope)) & self.compare("<=", v, self.vec(high, scope))
+            case ir.InSet(operand=x, values=values, negated=negated):
+                v = self.vec(x, scope)
+                hit = np.logical_or.reduce([self.compare("=", v, self.vec(value, scope)) for value in values])
+                return (~hit & v.valid) if negated else hit
+            case ir.IsNull(operand=x, negated=negated):
+                valid = self.vec(x, scope).valid
+                return valid.copy() if negated else ~valid
+            case ir.TextMatch(op=op, operand=x, pattern=pattern):
+                text = self.bindings.value(pattern)
+                test = {"contains": lambda s: text in s, "startswith": lambda s: s.startswith(text),
+                        "endswith": lambda s: s.endswith(text)}[op]
+                return self.string_test(self.vec(x, scope), test)
+            case ir.HasTags(operand=x, mode=mode, values=values):
+                return self.has_tags(self.vec(x, scope).column, mode, [self.bindings.value(v) for v in values])
+            case ir.InWindow(operand=x, window=window):
+                v = self.vec(x, scope)
+                lo, hi = self.bindings.window(window)
+                return v.valid & (v.data >= lo) & (v.data <= hi)
+            case ir.Ref(name=name):
+                return self.truth(self.definitions[name], scope)
+        v = self.vec(node, scope)  # a boolean value: attribute, constant, parameter
+        assert node.type is Type.BOOL, node
+        return v.valid & v.data.astype(bool)
+
+    # -- values --------------------------------------------------------------------------------------------
+    def vec(self, node: ir.Expr, scope: EventTable | None) -> Vec:
+        match node:
+            case ir.Const() | ir.Param():
+                return self.constant(node)
+            case ir.Attr(name=name):
+                return _column_vec(self.store.attributes[name])
+            case ir.Prop(name=name):
+                assert scope is not None, "a property outside an event filter"
+                if name not in scope.properties:
+                    raise KeyError(name)
+                return _column_vec(scope.properties[name])
+            case ir.Count(events=events):
+                counts = self.counts(events)
+                return Vec(counts, np.ones(self.n, bool))
+            case ir.Aggregate():
+                return self.aggregate(node)
+            case ir.Arith(op=op, left=left, right=right):
+                return self.arith(op, self.vec(left, scope), self.vec(right, scope), node.type)
+            case ir.Negate(operand=x):
+                v = self.vec(x, scope)
+                return Vec(-v.data, v.valid)
+            case ir.ToTimestamp(operand=x):
+                v = self.vec(x, scope)
+                return Vec(v.data.astype(np.int64) * US_PER_DAY, v.valid)
+            case ir.Func(name=name, argument=x):
+                return self.function(name, x, scope)
+            case ir.Ref(name=name):
+                return self.vec(self.definitions[name], scope)
+        # a condition used as a value
+        truth = self.truth(node, scope)
+        return Vec(truth, np.ones_like(truth, dtype=bool))
+
+    def constant(self, node: ir.Const | ir.Param) -> Vec:
+        value = self.bindings.value(node)
+        if node.type is Type.STRING:
+            return Vec(np.array(0, np.int32), np.array(True), dictionary=(value,))
+        return Vec(np.array(value), np.array(True))
+
+    # -- comparisons ---------------------------------------------------------------------------------------
+    def compare(self, op: str, left: Vec, right: Vec) -> np.ndarray:
+        if left.dictionary is not None or right.dictionary is not None:
+            return self.compare_strings(op, left, right)
+        result = _OPS[op](left.data, right.data)
+        return np.asarray(result & left.valid & right.valid, dtype=bool)
+
+    def compare_strings(self, op: str, left: Vec, right: Vec) -> np.ndarray:
+        """Strings compare through a lookup table over the dictionary: one Python comparison per distinct value."""
+        if right.data.ndim == 0 and left.data.ndim > 0:
+            value = right.dictionary[int(right.data)]
+            return self.string_test(left, lambda s: _OPS[op](s, value))
+        if left.data.ndim == 0 and right.data.ndim > 0:
+            value = left.dictionary[int(left.data)]
+            return self.string_test(right, lambda s: _OPS[op](value, s))
+        a, b = left.dictionary[int(left.data)], right.dictionary[int(right.data)]
+        return np.array(_OPS[op](a, b))
+
+    def string_test(self, v: Vec, test) -> np.ndarray:
+        table = np.array([bool(test(s)) for s in v.dictionary] + [False], dtype=bool)
+        codes = np.where(v.valid, v.data, len(v.dictionary))  # null rows look up the final False
+        return table[codes]
+
+    def has_tags(self, column: Column, mode: str, values: list[str]) -> np.ndarray:
+        rows = np.repeat(np.arange(len(column), dtype=np.int64), np.diff(column.offsets))
+        present = []
+        for value in values:
+            code = column.code_of.get(value)
+            found = np.zeros(len(column), bool)
+            if code is not None:
+                found[rows[column.values == code]] = True
+            present.append(found)
+        if mode == "all":
+            return np.logical_and.reduce(present)
+        return np.logical_or.reduce(present)
+
+    # -- arithmetic and functions --------------------------------------------------------------------------
+    def arith(self, op: str, a: Vec, b: Vec, result: Type) -> Vec:
+        valid = a.valid & b.valid
+        if op == "/":
+            denominator = b.data.astype(np.float64)
+            valid = valid & (denominator != 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                data = np.where(valid, a.data / np.where(denominator == 0, 1, denominator), 0.0)
+        else:
+            data = {"+": np.add, "-": np.subtract, "*": np.multiply}[op](a.data, b.data)
+        dtype = np.float64 if result is Type.FLOAT else np.int64
+        return Vec(np.asarray(data, dtype=dtype), np.asarray(valid, dtype=bool))
+
+    def function(self, name: str, argument: ir.Expr, scope) -> Vec:
+        v = self.vec(argument, scope)
+        micros = v.data.astype(np.int64) * (US_PER_DAY if argument.type is Type.DATE else 1)
+        if name == "days_since":
+            return Vec(np.floor_divide(self.bindings.now_us - micros, US_PER_DAY), v.valid)
+        assert name == "age"
+        days = np.floor_divide(micros, US_PER_DAY).astype("datetime64[D]")
+        years = days.astype("datetime64[Y]").astype(np.int64) + 1970
+        now = self.bindings.now
+        birthday_to_come = _month_day(days) > now.month * 100 + now.day
+        return Vec((now.year - years - birthday_to_come).astype(np.int64), v.valid)
+
+    # -- event sets ----------------------------------------------------------------------------------------
+    def selected(self, events: ir.EventSet) -> tuple[EventTable, np.ndarray]:
+        """The event table and the mask of its events in the set: filters and window (cut at now)."""
+        table = self.store.events[events.event]
+        lo, hi = self.bindings.window(events.window)
+        mask = (table.ts >= lo) & (table.ts <= hi)
+        for condition in events.where:
+            mask &= np.broadcast_to(self.truth(condition, table), mask.shape)
+        return table, mask
+
+    def counts(self, events: ir.EventSet) -> np.ndarray:
+        table, mask = self.selected(events)
+        return np.bincount(table.contact_rows[mask], minlength=self.n).astype(np.int64)
+
+    def aggregate(self, node: ir.Aggregate) -> Vec:
+        table, mask = self.selected(node.events)
+        if node.function in ("first", "last"):
+            rows, values = table.contact_rows[mask], table.ts[mask]
+        else:
+            prop = _column_vec(table.properties[node.prop.name])
+            keep = mask & prop.valid
+            rows, values = table.contact_rows[keep], prop.data[keep]
+        n = self.n
+        present = np.bincount(rows, minlength=n) > 0
+        match node.function:
+            case "sum":
+                dtype = np.float64 if node.type is Type.FLOAT else np.int64
+                out = np.zeros(n, dtype)
+                np.add.at(out, rows, values.astype(dtype))
+                return Vec(out, np.ones(n, bool))
+            case "avg":
+                total = np.zeros(n, np.float64)
+                np.add.at(total, rows, values.astype(np.float64))
+                count = np.bincount(rows, minlength=n)
+                return Vec(np.where(present, total / np.maximum(count, 1), 0.0), present)
+            case "min" | "first":
+                return _extreme(np.minimum, rows, values, n, present)
+            case "max" | "last":
+                return _extreme(np.maximum, rows, values, n, present)
+            case "distinct":
+                order = np.lexsort((values, rows))
+                rows, values = rows[order], values[order]
+                new = np.ones(len(rows), bool)
+                new[1:] = (rows[1:] != rows[:-1]) | (values[1:] != values[:-1])
+                return Vec(np.bincount(rows[new], minlength=n).astype(np.int64), np.ones(n, bool))
+        raise AssertionError(node.function)
+
+
+def _extreme(ufunc, rows: np.ndarray, values: np.ndarray, n: int, present: np.ndarray) -> Vec:
+    out = np.zeros(n, values.dtype if values.size else np.float64)
+    if values.size:
+        start = values.max() if ufunc is np.minimum else values.min()
+        out = np.full(n, start, dtype=values.dtype)
+        ufunc.at(out, rows, values)
+    return Vec(out, present)
+
+
+def _column_vec(column: Column) -> Vec:
+    valid = column.validity()
+    if column.type is Type.TAGS:
+        return Vec(np.zeros(len(column), np.int32), valid, column=column)
+    return Vec(np.asarray(column.values), valid, dictionary=column.dictionary)
+
+
+def _month_day(days: np.ndarray) -> np.ndarray:
+    """month * 100 + day of each date (datetime64[D])."""
+    months = days.astype("datetime64[M]")
+    month = months.astype(np.int64) % 12 + 1
+    day = (days - months).astype(np.int64) + 1
+    return month * 100 + day
+
+
+def evaluate(node: ir.Expr, store: Store, bindings: Bindings, definitions=None) -> np.ndarray:
+    return Evaluator(store, bindings, definitions).mask(node)
+

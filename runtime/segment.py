@@ -1,0 +1,118 @@
+"""A compiled segment and what evaluating it gives: ``Segment.evaluate`` -> ``Result``, ``Segment.explain``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..compiler import ir
+from ..compiler.errors import DataError, SegmintError
+from ..compiler.schema import Schema
+from ..compiler.serial import to_document
+from ..compiler.types import Type
+from .bindings import bind
+from .explain import Explanation, explain
+from .reference import Evaluator
+from .store import Store
+
+if TYPE_CHECKING:
+    from ..compiler.pipeline import Compiled
+
+ENGINES = ("reference",)
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """The contacts in a segment at ``now``: ``mask`` over the store's rows, their ``ids()``, their ``count``."""
+
+    mask: np.ndarray
+    store: Store = field(repr=False)
+    now: object
+    seconds: float
+
+    @property
+    def count(self) -> int:
+        return int(np.count_nonzero(self.mask))
+
+    def rows(self) -> np.ndarray:
+        return np.flatnonzero(self.mask)
+
+    def ids(self, limit: int | None = None) -> np.ndarray:
+        """External ids of the contacts in the segment, in store order (the first ``limit`` when given)."""
+        rows = self.rows()
+        return self.store.ids[rows if limit is None else rows[:limit]]
+
+    def __len__(self) -> int:
+        return self.count
+
+
+@dataclass(frozen=True, eq=False)
+class Segment:
+    """A rule compiled against a schema. Immutable and safe to share between threads."""
+
+    compiled: Compiled  # compiler/pipeline.py; the runtime only reads its fields
+    schema: Schema = field(repr=False)
+
+    @property
+    def text(self) -> str:
+        """The canonical text of the rule."""
+        return self.compiled.text
+
+    @property
+    def ir(self) -> ir.Expr:
+        return self.compiled.ir
+
+    @property
+    def params(self) -> Mapping[str, Type]:
+        return self.compiled.params
+
+    def __str__(self) -> str:
+        return self.text
+
+    def to_json(self) -> dict:
+        """A JSON-ready rule document (see compiler/serial.py); ``segmint.compile(doc, schema)`` reads it back."""
+        return to_document(self.compiled.ir, self.text)
+
+    def evaluate(
+        self, store: Store, now=None, params: Mapping[str, object] | None = None, engine: str = "reference"
+    ) -> Result:
+        """The contacts in the segment at ``now`` (default: the current UTC time)."""
+        if engine not in ENGINES:
+            raise SegmintError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        check_store(self.compiled.plan, store)
+        started = time.perf_counter()
+        bindings = bind(self.compiled.plan, now, params)
+        mask = Evaluator(store, bindings).mask(self.compiled.plan)
+        return Result(mask, store, bindings.now, time.perf_counter() - started)
+
+    def explain(self, store: Store, contact_id, now=None, params: Mapping[str, object] | None = None) -> Explanation:
+        """Why a contact is in or out: the value of every part of the rule for that contact."""
+        check_store(self.compiled.plan, store)
+        bindings = bind(self.compiled.plan, now, params)
+        row = store.row_of(contact_id)
+        return explain(self.compiled.ir, store, row, bindings, self.compiled.definitions, self.schema)
+
+
+def check_store(plan: ir.Expr, store: Store) -> None:
+    """The store holds every attribute, event type and property the rule reads, with the types it expects."""
+    for node in ir.walk(plan):
+        match node:
+            case ir.Attr(name=name, type=type_):
+                column = store.attributes.get(name)
+                if column is None:
+                    raise DataError(f"the store has no attribute '{name}', which this rule uses")
+                if column.type is not type_:
+                    raise DataError(f"attribute '{name}' is {column.type} in the store, but {type_} in the schema")
+            case ir.EventSet(event=event):
+                if event not in store.events:
+                    raise DataError(f"the store has no events of type '{event}', which this rule uses")
+            case ir.Prop(event=event, name=name, type=type_):
+                column = store.events[event].properties.get(name) if event in store.events else None
+                if column is None:
+                    raise DataError(f"the store's '{event}' events have no property '{name}', which this rule uses")
+                if column.type is not type_:
+                    raise DataError(f"property '{event}.{name}' is {column.type} in the store, but {type_} here")

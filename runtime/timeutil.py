@@ -1,0 +1,54 @@
+"""Instants as int64 microseconds since the epoch (UTC), and the calendar arithmetic windows need."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+
+from ..compiler.ir import Duration
+
+US_PER_SECOND = 1_000_000
+US_PER_DAY = 86_400 * US_PER_SECOND
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_FIXED = {"s": 1, "min": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
+
+
+def to_us(value: dt.datetime) -> int:
+    """Microseconds since the epoch; a naive datetime is taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    delta = value - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * US_PER_SECOND + delta.microseconds
+
+
+def from_us(us: int) -> dt.datetime:
+    return EPOCH + dt.timedelta(microseconds=int(us))
+
+
+def date_to_us(value: dt.date) -> int:
+    return (value - dt.date(1970, 1, 1)).days * US_PER_DAY
+
+
+def minus(now: dt.datetime, duration: Duration) -> dt.datetime:
+    """``now - duration``; months and years are calendar units (Mar 31 - 1mo = Feb 28/29)."""
+    if duration.unit in _FIXED:
+        return now - dt.timedelta(seconds=duration.amount * _FIXED[duration.unit])
+    months = duration.amount * (12 if duration.unit == "y" else 1)
+    index = now.year * 12 + (now.month - 1) - months
+    year, month = divmod(index, 12)
+    month += 1
+    day = min(now.day, calendar.monthrange(year, month)[1])
+    return now.replace(year=year, month=month, day=day)
+
+
+def coerce_now(now: dt.datetime | dt.date | str | None) -> dt.datetime:
+    """The evaluation time as an aware UTC datetime (default: the current time)."""
+    if now is None:
+        return dt.datetime.now(dt.UTC)
+    if isinstance(now, str):
+        now = dt.datetime.fromisoformat(now)
+    if isinstance(now, dt.datetime):
+        return now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now.astimezone(dt.UTC)
+    if isinstance(now, dt.date):
+        return dt.datetime.combine(now, dt.time(), tzinfo=dt.UTC)
+    raise TypeError(f"now must be a datetime, date or ISO string, not {type(now).__name__}")

@@ -131,7 +131,7 @@ class Binder:
         """A value: a name, a literal, a call, arithmetic, or a parenthesised condition."""
         match node:
             case s.Lit():
-                return self.literal(node, None)
+                return self.literal(node, None, None)
             case s.Subject():
                 return self.name(node)
             case s.Call():

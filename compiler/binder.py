@@ -178,7 +178,9 @@ class Binder:
     def unknown_name(self, node: s.Subject) -> RuleError:
         candidates = [*self.schema.attributes, *self.verbs, *self.schema.definitions]
         hint = None
-        if node.name in self.schema.events:
+        if node.name in ALL_FUNCTIONS:
+            hint = f"{node.name} is a function: {node.name}(...)"
+        elif node.name in self.schema.events:
             hint = f"rules name event type '{node.name}' by its verb '{self.schema.events[node.name].verb}'"
         else:
             owners = [e.verb for e in self.schema.events.values() if node.name in e.properties]
@@ -312,7 +314,9 @@ class Binder:
     def unify(self, left: ir.Expr, right: ir.Expr, node) -> tuple[ir.Expr, ir.Expr]:
         """Check ``left`` and ``right`` can be compared; a date meeting a timestamp becomes its midnight."""
         if not comparable(left.type, right.type):
-            raise self.type_error(f"cannot compare {left.type} with {right.type}", node)
+            hint = "tags are a set: test them with has, has any (...), has all (...)" if Type.TAGS in (
+                left.type, right.type) else None
+            raise self.type_error(f"cannot compare {left.type} with {right.type}", node, hint=hint)
         if left.type is Type.DATE and right.type is Type.TIMESTAMP:
             left = ir.ToTimestamp(left, getattr(left, "span", None))
         elif left.type is Type.TIMESTAMP and right.type is Type.DATE:
@@ -455,9 +459,11 @@ class Binder:
                 raise self.error(f"{function}() gives the time of an event; it takes no property", argument)
             return ir.Aggregate(function, events, None, Type.TIMESTAMP, node.span)
         if argument.prop is None:
+            numeric = [p for p, f in event.properties.items() if f.type.is_numeric] or ["property"]
             raise self.error(
-                f"{function}() needs a property of the events", argument, hint=f"e.g. {function}({argument.name}."
-                f"{next(iter(event.properties), 'property')} ...)"
+                f"{function}() needs a property of the events",
+                argument,
+                hint=f"e.g. {function}({argument.name}.{numeric[0]} ...)",
             )
         prop = self.prop(event, argument.prop, argument)
         return ir.Aggregate(function, events, prop, self.aggregate_type(function, prop, argument), node.span)
@@ -470,7 +476,8 @@ class Binder:
                 return Type.FLOAT if function == "avg" else prop.type
             case "min" | "max" if prop.type.is_numeric or prop.type.is_temporal:
                 return prop.type
-        raise self.type_error(f"{function}() needs numbers, but {prop.event}.{prop.name} is {prop.type}", node)
+        verb = self.schema.events[prop.event].verb
+        raise self.type_error(f"{function}() needs numbers, but {verb}.{prop.name} is {prop.type}", node)
 
 
 def _param_type(want: Type | None) -> Type:

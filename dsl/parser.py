@@ -278,6 +278,7 @@ def _syntax_error(text: str, error: UnexpectedInput) -> RuleSyntaxError:
 
 
 _CHAR_HINTS = {
+    '"': 'this "string" is not closed: add the final "',
     "'": 'strings use double quotes: "like this"',
     "&": "use 'and' to combine conditions",
     "|": "use 'or' for alternatives",
@@ -298,6 +299,8 @@ _FILTER_HINT = (
 
 def _token_hint(text: str, token: Token, error: UnexpectedToken) -> str | None:
     before = text[: token.start_pos].rstrip()
+    if token.type == "TIMES":
+        return "'times' follows a count: opened > 2 times"
     if token.type == "NUMBER" and "DURATION" in error.expected:
         after = text[token.end_pos :].lstrip()[:1]
         if after == "m":

@@ -1,0 +1,62 @@
+"""The grammar itself: conflict-free, its keywords known to the schema, positions on every node."""
+
+import re
+from importlib.resources import files
+
+from lark import Lark
+
+from segmint.compiler.schema import KEYWORDS
+from segmint.dsl import syntax as s
+from segmint.dsl.parser import parse
+
+GRAMMAR = files("segmint.grammar").joinpath("segmint.lark").read_text()
+
+
+def test_grammar_is_lalr_without_collisions():
+    # strict=True turns shift/reduce conflicts and terminal collisions into errors
+    Lark(GRAMMAR, parser="lalr", strict=True, maybe_placeholders=True)
+
+
+def test_schema_reserves_exactly_the_grammar_keywords():
+    keywords = set(re.findall(r'^_?[A-Z]+: "([a-z]+)"', GRAMMAR, flags=re.M))
+    assert keywords == KEYWORDS
+
+
+def test_precedence_not_and_or():
+    tree = parse("not a or b and c")
+    assert isinstance(tree, s.Or)
+    assert isinstance(tree.items[0], s.Not) and isinstance(tree.items[1], s.And)
+
+
+def test_arithmetic_precedence_and_associativity():
+    tree = parse("a - b - c * d > 0").subject
+    assert tree.op == "-" and tree.left.op == "-" and tree.right.op == "*"
+
+
+def test_spans_point_at_the_text():
+    text = "opened > 2 within 90d and\n  bought brand = Apple"
+    tree = parse(text)
+    bought = tree.items[1]
+    assert (bought.span.line, bought.span.column) == (2, 3)
+    assert text[bought.span.start : bought.span.end] == "bought brand = Apple"
+    window = tree.items[0].window
+    assert text[window.span.start : window.span.end] == "within 90d"
+
+
+def test_literals():
+    values = parse('x in (1, 2.5, -3, "a\\"b", Apple, 2026-01-31, 2026-01-31T10:00:00Z, $p, true)').test.values
+    assert [(v.kind, v.value) for v in values] == [
+        ("number", 1), ("number", 2.5), ("number", -3), ("string", 'a"b'), ("word", "Apple"),
+        ("date", "2026-01-31"), ("timestamp", "2026-01-31T10:00:00Z"), ("param", "p"), ("bool", True),
+    ]
+
+
+def test_unicode_words_and_comments():
+    tree = parse("city = Київ  # the capital\n")
+    assert tree.test.right.name == "Київ"
+
+
+def test_keywords_as_prefixes_of_names():
+    tree = parse("android and notes or inbox")
+    assert [i.name for i in tree.items[0].items] == ["android", "notes"]
+    assert tree.items[1].name == "inbox"

@@ -1,0 +1,49 @@
+"""Passes as input -> expected output pairs, both written as rules and compared as IR."""
+
+import pytest
+
+import segmint
+from segmint.compiler import ir
+from segmint.compiler.passes import fold_constants, normalise
+from segmint.compiler.types import Type
+
+
+def plan(rule, schema):
+    return segmint.compile(rule, schema).compiled.plan
+
+
+@pytest.mark.parametrize(
+    ("rule", "same_plan_as"),
+    [
+        ("ios_open", "count(opened device = ios) >= 1"),  # definitions inlined, shorthand normalised
+        ("churned", "count(bought) >= 1 and not count(bought within 90d) >= 1"),
+        ("opened", "opened >= 1"),
+        ("((opened)) and clicked", "opened and clicked"),
+        ("opened and (clicked and viewed)", "opened and clicked and viewed"),
+        ("not not opened", "opened"),
+        ("loyalty_points > 2 * 3 + 1", "loyalty_points > 7"),
+        ("loyalty_points > 10 / 4", "loyalty_points > 2.5"),
+        ("opened and true", "opened"),
+        ("opened or 1 > 2", "opened"),
+        ("opened and 1 > 2", "false"),
+        ("created_at > 2026-01-01", "created_at > 2026-01-01T00:00:00Z"),
+    ],
+)
+def test_passes(schema, rule, same_plan_as):
+    assert plan(rule, schema) == plan(same_plan_as, schema)
+
+
+def test_division_by_zero_is_left_for_run_time(schema):
+    folded = plan("loyalty_points / (1 - 1) is null", schema)
+    assert isinstance(folded.operand, ir.Arith) and folded.operand.right == ir.Const(0, Type.INT)
+
+
+def test_bound_ir_keeps_the_rule_as_written(schema):
+    seg = segmint.compile("ios_open and opened", schema)
+    assert isinstance(seg.ir.items[0], ir.Ref) and isinstance(seg.ir.items[1], ir.Exists)
+    assert seg.text == "ios_open and opened"
+
+
+def test_passes_are_idempotent(schema):
+    p = plan("churned and engaged and loyalty_points * 2 > 10", schema)
+    assert fold_constants(normalise(p)) == p

@@ -3,9 +3,9 @@
 The data has to look like a real contact base, because marketers try demo rules on it and benchmarks compare engines
 on it; a uniform random table makes every rule return half the contacts and every plan look the same. So:
 
-- Activity is heavy tailed: ~22% of contacts are dormant (no events at all), the rest have a lognormal activity
-  rate, and their event counts are Poisson in rate x length of their active window. A few contacts have thousands
-  of events.
+- Activity is heavy tailed: 22% of contacts are inactive and the rest have a lognormal activity rate; event counts
+  are Poisson in rate x length of the contact's active window. About a third of all contacts end up with no events
+  at all, the median contact has a handful, a few have thousands.
 - Every contact has an active window inside the last two years (never before sign-up). ~40% churned at some point
   and have no events after it, so "bought, but not within 90d" finds people. A small share of events (~0.1%) lies up
   to two days *after* ``now`` on purpose: rules must never count the future.
@@ -13,12 +13,12 @@ on it; a uniform random table makes every rule return half the contacts and ever
   around them, so "opened device=ios" users mostly open on iOS and purchases follow the categories viewed.
   Brands follow categories (iPhones are Apple, Vinyl is Universal), prices depend on the category.
 
-Speed: 5M contacts with ~130M events in well under a minute. Per-contact quantities are drawn once for everybody;
-events are drawn per (event type, chunk of contacts) in a thread pool, each chunk with its own RNG stream derived
-from (seed, type, chunk), writing into preallocated columns. So the output does not depend on the number of threads
-or their timing. Events come out sorted by (contact, timestamp) without sorting: each contact's timestamps are
-uniform order statistics made from cumulative sums of exponential gaps. Category properties are small integer codes
-emitted as Arrow dictionary arrays, so no Python strings are built per event.
+Speed: 5M contacts with ~130M events in well under a minute. Contact traits, then events of each type, are drawn
+per chunk of CHUNK contacts in a thread pool (numpy releases the GIL), each chunk with its own RNG stream derived
+from (seed, purpose, chunk) and writing into its slice of preallocated arrays. So the output does not depend on the
+number of threads or their timing. Events come out sorted by (contact, timestamp) without sorting: each contact's
+timestamps are uniform order statistics made from cumulative sums of exponential gaps. Category properties are small
+integer codes emitted as Arrow dictionary arrays, so no Python strings are built per event.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ already false.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -18,9 +17,8 @@ from ..compiler import ir
 from ..compiler.types import Type
 from .bindings import Bindings
 from .store import Column, EventTable, Store
+from .strings import OPS, string_test
 from .timeutil import US_PER_DAY
-
-_OPS = {"=": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 
 
 @dataclass(frozen=True)
@@ -57,6 +55,10 @@ class Evaluator:
                 return ~self.truth(operand, scope)
             case ir.Exists(events=events):
                 return self.counts(events) >= 1
+            case ir.Compare(left=left) | ir.InSet(operand=left) | ir.TextMatch(operand=left) if (
+                left.type is Type.STRING
+            ):
+                return self.string_test(self.vec(left, scope), string_test(node, self.bindings))
             case ir.Compare(op=op, left=left, right=right):
                 return self.compare(op, self.vec(left, scope), self.vec(right, scope))
             case ir.InRange(operand=x, low=low, high=high):
@@ -69,11 +71,6 @@ class Evaluator:
             case ir.IsNull(operand=x, negated=negated):
                 valid = self.vec(x, scope).valid
                 return valid.copy() if negated else ~valid
-            case ir.TextMatch(op=op, operand=x, pattern=pattern):
-                text = self.bindings.value(pattern)
-                test = {"contains": lambda s: text in s, "startswith": lambda s: s.startswith(text),
-                        "endswith": lambda s: s.endswith(text)}[op]
-                return self.string_test(self.vec(x, scope), test)
             case ir.HasTags(operand=x, mode=mode, values=values):
                 return self.has_tags(self.vec(x, scope).column, mode, [self.bindings.value(v) for v in values])
             case ir.InWindow(operand=x, window=window):
@@ -120,30 +117,15 @@ class Evaluator:
         return Vec(truth, np.ones_like(truth, dtype=bool))
 
     def constant(self, node: ir.Const | ir.Param) -> Vec:
-        value = self.bindings.value(node)
-        if node.type is Type.STRING:
-            return Vec(np.array(0, np.int32), np.array(True), dictionary=(value,))
-        return Vec(np.array(value), np.array(True))
+        return Vec(np.array(self.bindings.value(node)), np.array(True))
 
     # -- comparisons ---------------------------------------------------------------------------------------
     def compare(self, op: str, left: Vec, right: Vec) -> np.ndarray:
-        if left.dictionary is not None or right.dictionary is not None:
-            return self.compare_strings(op, left, right)
-        result = _OPS[op](left.data, right.data)
+        result = OPS[op](left.data, right.data)
         return np.asarray(result & left.valid & right.valid, dtype=bool)
 
-    def compare_strings(self, op: str, left: Vec, right: Vec) -> np.ndarray:
-        """Strings compare through a lookup table over the dictionary: one Python comparison per distinct value."""
-        if right.data.ndim == 0 and left.data.ndim > 0:
-            value = right.dictionary[int(right.data)]
-            return self.string_test(left, lambda s: _OPS[op](s, value))
-        if left.data.ndim == 0 and right.data.ndim > 0:
-            value = left.dictionary[int(left.data)]
-            return self.string_test(right, lambda s: _OPS[op](value, s))
-        a, b = left.dictionary[int(left.data)], right.dictionary[int(right.data)]
-        return np.array(_OPS[op](a, b))
-
     def string_test(self, v: Vec, test) -> np.ndarray:
+        """Strings are tested through a table over the dictionary: one Python test per distinct value."""
         table = np.array([bool(test(s)) for s in v.dictionary] + [False], dtype=bool)
         codes = np.where(v.valid, v.data, len(v.dictionary))  # null rows look up the final False
         return table[codes]

@@ -14,6 +14,7 @@ from ..compiler.errors import DataError, SegmintError
 from ..compiler.schema import Schema
 from ..compiler.serial import to_document
 from ..compiler.types import Type
+from . import compiled
 from .bindings import bind
 from .explain import Explanation, explain
 from .reference import Evaluator
@@ -22,7 +23,7 @@ from .store import Store
 if TYPE_CHECKING:
     from ..compiler.pipeline import Compiled
 
-ENGINES = ("reference",)
+ENGINES = ("compiled", "reference")
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +57,8 @@ class Segment:
 
     compiled: Compiled  # compiler/pipeline.py; the runtime only reads its fields
     schema: Schema = field(repr=False)
+    # Generated kernels by the shape of the store they ran on (which columns have nulls).
+    _kernels: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def text(self) -> str:
@@ -78,16 +81,32 @@ class Segment:
         return to_document(self.compiled.ir, self.text)
 
     def evaluate(
-        self, store: Store, now=None, params: Mapping[str, object] | None = None, engine: str = "reference"
+        self, store: Store, now=None, params: Mapping[str, object] | None = None, engine: str = "compiled"
     ) -> Result:
-        """The contacts in the segment at ``now`` (default: the current UTC time)."""
+        """The contacts in the segment at ``now`` (default: the current UTC time).
+
+        ``engine="compiled"`` runs the rule's fused Numba kernel (compiled on first use, then cached in memory and
+        on disk); ``engine="reference"`` runs the plain numpy reference evaluator, the oracle of the tests.
+        """
         if engine not in ENGINES:
             raise SegmintError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-        check_store(self.compiled.plan, store)
+        plan = self.compiled.plan
+        check_store(plan, store)
         started = time.perf_counter()
-        bindings = bind(self.compiled.plan, now, params)
-        mask = Evaluator(store, bindings).mask(self.compiled.plan)
+        bindings = bind(plan, now, params)
+        if engine == "compiled":
+            mask = compiled.evaluate(plan, store, bindings, self.kernel(store))
+        else:
+            mask = Evaluator(store, bindings).mask(plan)
         return Result(mask, store, bindings.now, time.perf_counter() - started)
+
+    def kernel(self, store: Store) -> compiled.Kernel:
+        """The generated kernel of this segment for ``store`` (its source is ``.source``)."""
+        shape = compiled.shape_of(self.compiled.plan, store)
+        kernel = self._kernels.get(shape)
+        if kernel is None:
+            kernel = self._kernels.setdefault(shape, compiled.kernel_for(self.compiled.plan, store))
+        return kernel
 
     def explain(self, store: Store, contact_id, now=None, params: Mapping[str, object] | None = None) -> Explanation:
         """Why a contact is in or out: the value of every part of the rule for that contact."""

@@ -165,25 +165,28 @@ def store(schema):
     return build_store(schema, CONTACTS, EVENTS)
 
 
+@pytest.mark.parametrize("engine", ["compiled", "reference"])
 @pytest.mark.parametrize(("rule", "expected"), CASES, ids=[rule for rule, _ in CASES])
-def test_rule_selects(schema, store, rule, expected):
-    result = segmint.compile(rule, schema).evaluate(store, now=NOW)
+def test_rule_selects(schema, store, rule, expected, engine):
+    result = segmint.compile(rule, schema).evaluate(store, now=NOW, engine=engine)
     assert set(result.ids().tolist()) == expected
 
 
+@pytest.mark.parametrize("engine", ["compiled", "reference"])
 @pytest.mark.parametrize(
     ("params", "expected"),
     [({"category": "iPhones"}, {2, 4}), ({"category": "Laptops"}, set()), ({"category": "Games"}, set())],
 )
-def test_parameters(schema, store, params, expected):
+def test_parameters(schema, store, params, expected, engine):
     # Laptops: bob's view was exactly 7 days ago, outside (now - 7d, now]
     seg = segmint.compile("viewed category=$category within 7d", schema)
-    assert set(seg.evaluate(store, now=NOW, params=params).ids().tolist()) == expected
+    assert set(seg.evaluate(store, now=NOW, params=params, engine=engine).ids().tolist()) == expected
 
 
-def test_parametric_window(schema, store):
+@pytest.mark.parametrize("engine", ["compiled", "reference"])
+def test_parametric_window(schema, store, engine):
     seg = segmint.compile("opened within $days and bought since $start", schema)
-    result = seg.evaluate(store, now=NOW, params={"days": "30d", "start": "2026-10-20"})
+    result = seg.evaluate(store, now=NOW, params={"days": "30d", "start": "2026-10-20"}, engine=engine)
     assert set(result.ids().tolist()) == {2, 5}
 
 

@@ -1,0 +1,538 @@
+"""Optimised plan -> the source of one fused Numba kernel, and the list of inputs it takes.
+
+The one place where generated source is built. No user text reaches the source: every column, constant, window
+bound, parameter and string predicate becomes a numbered input (``Slot``) that the runtime fills per evaluation
+(``runtime/compiled.py``); the source holds only names made here (``A3``, ``k0``, ``v12``), operators from a fixed
+table and numbers segmint chose (scratch sizes, chunk length). So one kernel serves every ``now``, every
+parameter value and every constant of the same rule shape, and the cache key is a hash of the source.
+
+Shape of a kernel, per contact ``i`` (contacts in chunks over ``prange``):
+
+- the rule's conditions in order of cost (attributes before events), with ``and``/``or`` short-circuits, so event
+  work is skipped once the answer is known;
+- the first time a condition needs events of a type, one *group* function makes a single pass over that contact's
+  events of the type, inside the union of the windows it needs (found by binary search on the sorted
+  timestamps), and computes every measure of every event set of that type (counts, sums, min/max, first/last,
+  distinct) into the scratch arrays ``mi`` (int64) and ``mf`` (float64). A set without filters whose measures are
+  only count, first and last needs no pass at all: its window's two binary searches give them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from . import ir
+from .kernel_lib import LIB_VERSION
+from .types import Type
+
+CODEGEN_VERSION = 1
+CHUNK = 4096  # contacts per unit of parallel work; scratch arrays are allocated once per chunk
+_CMP = {"=": "==", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
+_ARITH = {"+": "+", "-": "-", "*": "*"}
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One kernel input, described in segmint's terms; the runtime turns it into an array or a number.
+
+    Array slots (argument ``A<n>``): ``("attr", name, "values"|"valid")``, ``("tags", name, "offsets"|"codes")``,
+    ``("events", event, "offsets"|"ts")``, ``("prop", event, name, "values"|"valid")``,
+    ``("table", column, predicate)`` (a bool table over a string column's dictionary, plus a final False for
+    code -1). Integer slots (``ki[n]``): ``("value", node)`` for INT/BOOL/DATE/TIMESTAMP constants and
+    parameters, ``("lo"|"hi", window)``, ``("group_lo"|"group_hi", event, windows)``, ``("now_us",)``,
+    ``("now_year",)``, ``("now_month_day",)``, ``("dict_size", column)``. Float slots (``kf[n]``):
+    ``("value", node)``.
+    """
+
+    key: tuple
+
+
+@dataclass
+class Kernel:
+    source: str
+    arrays: list[Slot]
+    ints: list[Slot]
+    floats: list[Slot]
+    name: str = "kernel"
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(self.source.encode()).hexdigest()[:24]
+
+
+@dataclass
+class _Measure:
+    """Where a measure of an event set lives in the scratch arrays."""
+
+    kind: str  # count, sum, avg, min, max, first, last, distinct
+    prop: ir.Prop | None
+    out: str  # "mi[3]" or "mf[1]"
+    n: str | None = None  # "mi[4]": how many values fed it (null when 0), for avg/min/max/first/last
+
+
+@dataclass
+class _Set:
+    events: ir.EventSet
+    index: int
+    measures: dict[tuple, _Measure] = field(default_factory=dict)
+
+
+class _Slots:
+    def __init__(self) -> None:
+        self.arrays: dict[Slot, str] = {}
+        self.ints: dict[Slot, int] = {}
+        self.floats: dict[Slot, int] = {}
+
+    def array(self, *key) -> str:
+        slot = Slot(key)
+        if slot not in self.arrays:
+            self.arrays[slot] = f"A{len(self.arrays)}"
+        return self.arrays[slot]
+
+    def int(self, *key) -> str:
+        slot = Slot(key)
+        if slot not in self.ints:
+            self.ints[slot] = len(self.ints)
+        return f"ki[{self.ints[slot]}]"
+
+    def float(self, *key) -> str:
+        slot = Slot(key)
+        if slot not in self.floats:
+            self.floats[slot] = len(self.floats)
+        return f"kf[{self.floats[slot]}]"
+
+
+class _Code:
+    """Lines of source with indentation and fresh local names."""
+
+    def __init__(self, indent: int) -> None:
+        self.lines: list[str] = []
+        self.indent = indent
+        self.counter = 0
+
+    def emit(self, line: str) -> None:
+        self.lines.append("    " * self.indent + line)
+
+    def new(self, prefix: str = "v") -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+
+def generate(plan: ir.Expr, nullable) -> Kernel:
+    """The kernel for ``plan``. ``nullable(slot_key) -> bool`` says whether a column has nulls in the store at hand
+    (columns without nulls need no validity checks, and that is part of the kernel's shape)."""
+    return _Generator(nullable).kernel(plan)
+
+
+class _Generator:
+    def __init__(self, nullable) -> None:
+        self.nullable = nullable
+        self.slots = _Slots()
+        self.sets: dict[ir.EventSet, _Set] = {}
+        self.groups: dict[str, list[_Set]] = {}
+        self.n_int = 0
+        self.n_float = 0
+        self.needs_scratch = False
+
+    # -- driver ----------------------------------------------------------------------------------------------
+    def kernel(self, plan: ir.Expr) -> Kernel:
+        self.collect(plan)
+        body = _Code(indent=3)
+        result = self.pred(plan, body, "i", None)
+        body.emit(f"out[i] = {result}")
+        groups = [self.group_function(g, event, sets) for g, (event, sets) in enumerate(self.groups.items())]
+        args = ", ".join(self.slots.arrays.values())
+        head = [
+            f"# segmint kernel; codegen {CODEGEN_VERSION}, kernel_lib {LIB_VERSION}",
+            "import numba",
+            "import numpy as np",
+            "from segmint.compiler.kernel_lib import age_years, count_distinct_sorted",
+            "",
+        ]
+        kernel = [
+            "",
+            "@numba.njit(parallel=True, nogil=True, cache=True)",
+            f"def kernel(n, out, ki, kf, {args}):" if args else "def kernel(n, out, ki, kf):",
+            f"    for chunk in numba.prange((n + {CHUNK - 1}) // {CHUNK}):",
+            f"        mi = np.zeros({max(self.n_int, 1)}, np.int64)",
+            f"        mf = np.zeros({max(self.n_float, 1)}, np.float64)",
+            f"        scratch = np.zeros({self.scratch_size()}, np.bool_)",
+            f"        for i in range(chunk * {CHUNK}, min(n, (chunk + 1) * {CHUNK})):",
+            *[f"            d{g} = False" for g in range(len(self.groups))],
+            *body.lines,
+            "",
+        ]
+        source = "\n".join(head + [line for g in groups for line in g] + kernel)
+        # Group functions take every array; their names are known only now that the whole plan is generated.
+        source = source.replace("@ARRAYS@", "".join(", " + name for name in self.slots.arrays.values()))
+        return Kernel(source, list(self.slots.arrays), list(self.slots.ints), list(self.slots.floats))
+
+    def scratch_size(self) -> str:
+        if not self.needs_scratch:
+            return "1"
+        return "ki[" + str(self.slots.ints[Slot(("scratch_size",))]) + "]"
+
+    # -- event sets ------------------------------------------------------------------------------------------
+    def collect(self, plan: ir.Expr) -> None:
+        """Every event set of the plan and every measure taken of it, grouped by event type."""
+        for node in ir.walk(plan):
+            match node:
+                case ir.Count(events=events):
+                    self.measure(events, "count", None)
+                case ir.Aggregate(function=function, events=events, prop=prop):
+                    self.measure(events, function, prop)
+
+    def measure(self, events: ir.EventSet, kind: str, prop: ir.Prop | None) -> _Measure:
+        if events not in self.sets:
+            entry = _Set(events, len(self.sets))
+            self.sets[events] = entry
+            self.groups.setdefault(events.event, []).append(entry)
+        entry = self.sets[events]
+        key = (kind, prop)
+        if key not in entry.measures:
+            floating = kind == "avg" or (kind in ("sum", "min", "max") and prop.type is Type.FLOAT)
+            out = self.scratch_float() if floating else self.scratch_int()
+            n = self.scratch_int() if kind in ("avg", "min", "max", "first", "last") else None
+            entry.measures[key] = _Measure(kind, prop, out, n)
+            if kind == "distinct" and prop.type is Type.STRING:
+                self.needs_scratch = True
+                self.slots.int("scratch_size")
+        return entry.measures[key]
+
+    def scratch_int(self) -> str:
+        self.n_int += 1
+        return f"mi[{self.n_int - 1}]"
+
+    def scratch_float(self) -> str:
+        self.n_float += 1
+        return f"mf[{self.n_float - 1}]"
+
+    def group_index(self, event: str) -> int:
+        return list(self.groups).index(event)
+
+    def ensure_group(self, event: str, code: _Code) -> None:
+        g = self.group_index(event)
+        code.emit(f"if not d{g}:")
+        code.emit(f"    group{g}(i, ki, kf, mi, mf, scratch@ARRAYS@)")
+        code.emit(f"    d{g} = True")
+
+    def group_function(self, g: int, event: str, sets: list[_Set]) -> list[str]:
+        code = _Code(indent=1)
+        offsets, ts = self.slots.array("events", event, "offsets"), self.slots.array("events", event, "ts")
+        code.emit(f"s = {offsets}[i]")
+        code.emit(f"e = {offsets}[i + 1]")
+        for entry in sets:
+            for m in entry.measures.values():
+                code.emit(f"{m.out} = 0")
+                if m.n:
+                    code.emit(f"{m.n} = 0")
+        code.emit("if s == e:")
+        code.emit("    return")
+        code.emit(f"stamps = {ts}[s:e]")
+        simple = [entry for entry in sets if _is_simple(entry)]
+        scanned = [entry for entry in sets if not _is_simple(entry)]
+        for entry in simple:
+            a, b = self.window_range(entry, code)
+            for m in entry.measures.values():
+                if m.kind == "count":
+                    code.emit(f"{m.out} = {b} - {a}")
+                else:
+                    code.emit(f"if {b} > {a}:")
+                    index = a if m.kind == "first" else f"{b} - 1"
+                    code.emit(f"    {m.out} = {ts}[{index}]")
+                    code.emit(f"    {m.n} = 1")
+        if scanned:
+            windows = tuple(entry.events.window for entry in scanned)
+            if len(scanned) == 1:
+                a, b = self.window_range(scanned[0], code)
+            else:
+                lo = self.slots.int("group_lo", event, windows)
+                hi = self.slots.int("group_hi", event, windows)
+                a, b = code.new("a"), code.new("b")
+                code.emit(f"{a} = s + np.searchsorted(stamps, {lo}, 'left')")
+                code.emit(f"{b} = s + np.searchsorted(stamps, {hi}, 'right')")
+            for entry in scanned:
+                self.init_extremes(entry, code)
+            code.emit(f"for j in range({a}, {b}):")
+            code.indent += 1
+            code.emit(f"t = {ts}[j]")
+            for entry in scanned:
+                self.accumulate(entry, len(scanned) > 1, code)
+            code.indent -= 1
+            for entry in scanned:
+                self.finish(entry, a, b, len(scanned) > 1, code)
+        lines = ["@numba.njit(nogil=True, cache=True)", f"def group{g}(i, ki, kf, mi, mf, scratch@ARRAYS@):"]
+        return [*lines, *code.lines, ""]
+
+    def window_range(self, entry: _Set, code: _Code) -> tuple[str, str]:
+        lo = self.slots.int("lo", entry.events.window, entry.index)
+        hi = self.slots.int("hi", entry.events.window, entry.index)
+        a, b = code.new("a"), code.new("b")
+        code.emit(f"{a} = s + np.searchsorted(stamps, {lo}, 'left')")
+        code.emit(f"{b} = s + np.searchsorted(stamps, {hi}, 'right')")
+        return a, b
+
+    def init_extremes(self, entry: _Set, code: _Code) -> None:
+        for m in entry.measures.values():
+            if m.kind == "min":
+                code.emit(f"{m.out} = {'np.inf' if m.out.startswith('mf') else '9223372036854775807'}")
+            elif m.kind == "max":
+                code.emit(f"{m.out} = {'-np.inf' if m.out.startswith('mf') else '-9223372036854775807'}")
+
+    def accumulate(self, entry: _Set, check_window: bool, code: _Code) -> None:
+        """Fold event ``j`` into the measures of ``entry`` when it is in the set's window and passes its filters."""
+        depth = code.indent
+        if check_window:
+            code.emit(f"if {self.in_window(entry, 't')}:")
+            code.indent += 1
+        code.emit(f"if {self.filters(entry, code)}:")
+        code.indent += 1
+        for m in entry.measures.values():
+            self.fold(m, code)
+        code.indent = depth
+
+    def in_window(self, entry: _Set, stamp: str) -> str:
+        lo = self.slots.int("lo", entry.events.window, entry.index)
+        hi = self.slots.int("hi", entry.events.window, entry.index)
+        return f"{stamp} >= {lo} and {stamp} <= {hi}"
+
+    def filters(self, entry: _Set, code: _Code) -> str:
+        where = entry.events.where
+        if not where:
+            return "True"
+        return self.pred(ir.And(where) if len(where) > 1 else where[0], code, "j", entry.events.event)
+
+    def fold(self, m: _Measure, code: _Code) -> None:
+        """One matching event ``j`` (at time ``t``) into measure ``m``."""
+        if m.kind == "count":
+            code.emit(f"{m.out} += 1")
+            return
+        if m.kind in ("first", "last"):
+            if m.kind == "first":
+                code.emit(f"if {m.n} == 0:")
+                code.emit(f"    {m.out} = t")
+            else:
+                code.emit(f"{m.out} = t")
+            code.emit(f"{m.n} = 1")
+            return
+        value, valid = self.prop_value(m.prop, "j")
+        if valid != "True":
+            code.emit(f"if {valid}:")
+            code.indent += 1
+        match m.kind:
+            case "sum":
+                code.emit(f"{m.out} += {value}")
+            case "avg":
+                code.emit(f"{m.out} += {value}")
+                code.emit(f"{m.n} += 1")
+            case "min":
+                code.emit(f"if {value} < {m.out}:")
+                code.emit(f"    {m.out} = {value}")
+                code.emit(f"{m.n} += 1")
+            case "max":
+                code.emit(f"if {value} > {m.out}:")
+                code.emit(f"    {m.out} = {value}")
+                code.emit(f"{m.n} += 1")
+            case "distinct":
+                if m.prop.type is Type.STRING:
+                    code.emit(f"if not scratch[{value}]:")
+                    code.emit(f"    scratch[{value}] = True")
+                    code.emit(f"    {m.out} += 1")
+                else:
+                    code.emit(f"{m.out} += 1")  # values are collected and counted in ``finish``
+        if valid != "True":
+            code.indent -= 1
+
+    def finish(self, entry: _Set, a: str, b: str, shared: bool, code: _Code) -> None:
+        """Distinct values need a second look at the matching events: to clear the marks set for this contact
+        (strings), or to collect and count the values (numbers)."""
+        for m in entry.measures.values():
+            if m.kind != "distinct":
+                continue
+            value, valid = self.prop_value(m.prop, "j")
+            numeric = m.prop.type is not Type.STRING
+            if numeric:
+                buffer, count = code.new("buf"), code.new("c")
+                code.emit(f"{buffer} = np.empty({m.out}, {'np.float64' if m.prop.type is Type.FLOAT else 'np.int64'})")
+                code.emit(f"{count} = 0")
+            depth = code.indent
+            code.emit(f"for j in range({a}, {b}):")
+            code.indent += 1
+            conditions = [self.in_window(entry, f"{self.ts_array(entry)}[j]")] if shared else []
+            conditions += [self.filters(entry, code), valid]
+            code.emit(f"if {' and '.join(c for c in conditions if c != 'True') or 'True'}:")
+            if numeric:
+                code.emit(f"    {buffer}[{count}] = {value}")
+                code.emit(f"    {count} += 1")
+            else:
+                code.emit(f"    scratch[{value}] = False")
+            code.indent = depth
+            if numeric:
+                code.emit(f"{m.out} = count_distinct_sorted({buffer})")
+
+    def ts_array(self, entry: _Set) -> str:
+        return self.slots.array("events", entry.events.event, "ts")
+
+    # -- values ----------------------------------------------------------------------------------------------
+    def prop_value(self, prop: ir.Prop, row: str) -> tuple[str, str]:
+        values = self.slots.array("prop", prop.event, prop.name, "values")
+        if self.nullable(("prop", prop.event, prop.name)):
+            return f"{values}[{row}]", f"{self.slots.array('prop', prop.event, prop.name, 'valid')}[{row}]"
+        return f"{values}[{row}]", "True"
+
+    def value(self, node: ir.Expr, code: _Code, row: str, scope: str | None) -> tuple[str, str]:
+        """Emit code computing ``node``; returns (value expression, validity expression)."""
+        match node:
+            case ir.Const() | ir.Param():
+                if node.type is Type.FLOAT:
+                    return self.slots.float("value", node, id(node)), "True"
+                return self.slots.int("value", node, id(node)), "True"
+            case ir.Attr(name=name):
+                values = self.slots.array("attr", name, "values")
+                valid = "True"
+                if self.nullable(("attr", name)):
+                    valid = f"{self.slots.array('attr', name, 'valid')}[{row}]"
+                return f"{values}[{row}]", valid
+            case ir.Prop():
+                return self.prop_value(node, row)
+            case ir.Count(events=events):
+                self.ensure_group(events.event, code)
+                return self.sets[events].measures[("count", None)].out, "True"
+            case ir.Aggregate(function=function, events=events, prop=prop):
+                self.ensure_group(events.event, code)
+                m = self.sets[events].measures[(function, prop)]
+                if function in ("sum", "distinct"):
+                    return m.out, "True"
+                if function == "avg":
+                    v = code.new()
+                    code.emit(f"{v} = {m.out} / {m.n} if {m.n} > 0 else 0.0")
+                    return v, f"{m.n} > 0"
+                return m.out, f"{m.n} > 0"
+            case ir.Arith(op=op, left=left, right=right):
+                a, a_ok = self.value(left, code, row, scope)
+                b, b_ok = self.value(right, code, row, scope)
+                v, ok = code.new(), code.new("ok")
+                if op == "/":
+                    code.emit(f"{ok} = {a_ok} and {b_ok} and {b} != 0")
+                    code.emit(f"{v} = {a} / {b} if {ok} else 0.0")
+                else:
+                    code.emit(f"{ok} = {a_ok} and {b_ok}")
+                    code.emit(f"{v} = {a} {_ARITH[op]} {b}")
+                return v, ok
+            case ir.Negate(operand=x):
+                a, ok = self.value(x, code, row, scope)
+                return f"(-{a})", ok
+            case ir.ToTimestamp(operand=x):
+                a, ok = self.value(x, code, row, scope)
+                return f"(np.int64({a}) * 86400000000)", ok
+            case ir.Func(name=name, argument=x):
+                a, ok = self.value(x, code, row, scope)
+                v = code.new()
+                if name == "days_since":
+                    micros = f"np.int64({a}) * 86400000000" if x.type is Type.DATE else a
+                    code.emit(f"{v} = ({self.slots.int('now_us')} - {micros}) // 86400000000")
+                else:
+                    days = a if x.type is Type.DATE else f"np.int64({a}) // 86400000000"
+                    year, month_day = self.slots.int("now_year"), self.slots.int("now_month_day")
+                    code.emit(f"{v} = age_years(np.int64({days}), {year}, {month_day}) if {ok} else 0")
+                return v, ok
+        b = self.pred(node, code, row, scope)
+        return b, "True"
+
+    # -- predicates ------------------------------------------------------------------------------------------
+    def pred(self, node: ir.Expr, code: _Code, row: str, scope: str | None) -> str:
+        """Emit code computing the condition ``node``; returns the name of a bool local (null is false)."""
+        r = code.new("b")
+        match node:
+            case ir.And(items=items) | ir.Or(items=items):
+                is_and = isinstance(node, ir.And)
+                code.emit(f"{r} = {is_and}")
+                for item in sorted(items, key=_cost):
+                    code.emit(f"if {'' if is_and else 'not '}{r}:")
+                    code.indent += 1
+                    code.emit(f"{r} = {self.pred(item, code, row, scope)}")
+                    code.indent -= 1
+            case ir.Not(operand=x):
+                code.emit(f"{r} = not {self.pred(x, code, row, scope)}")
+            case ir.Const(type=Type.BOOL):
+                code.emit(f"{r} = {self.slots.int('value', node, id(node))} != 0")
+            case ir.Compare(op=op, left=left, right=right) if left.type is Type.STRING:
+                code.emit(f"{r} = {self.string_test(left, node, code, row)}")
+            case ir.Compare(op=op, left=left, right=right):
+                a, a_ok = self.value(left, code, row, scope)
+                b, b_ok = self.value(right, code, row, scope)
+                if left.type is Type.BOOL:
+                    a, b = f"({a} != 0)", f"({b} != 0)"
+                code.emit(f"{r} = {a_ok} and {b_ok} and {a} {_CMP[op]} {b}")
+            case ir.InRange(operand=x, low=low, high=high):
+                v, ok = self.value(x, code, row, scope)
+                lo, lo_ok = self.value(low, code, row, scope)
+                hi, hi_ok = self.value(high, code, row, scope)
+                code.emit(f"{r} = {ok} and {lo_ok} and {hi_ok} and {lo} <= {v} and {v} <= {hi}")
+            case ir.InSet(operand=x, values=values, negated=negated) if x.type is Type.STRING:
+                code.emit(f"{r} = {self.string_test(x, node, code, row)}")
+            case ir.InSet(operand=x, values=values, negated=negated):
+                v, ok = self.value(x, code, row, scope)
+                hits = " or ".join(f"{v} == {self.value(c, code, row, scope)[0]}" for c in values)
+                code.emit(f"{r} = {ok} and {'not ' if negated else ''}({hits})")
+            case ir.TextMatch(operand=x):
+                code.emit(f"{r} = {self.string_test(x, node, code, row)}")
+            case ir.IsNull(operand=x, negated=negated):
+                _, ok = self.value(x, code, row, scope)
+                code.emit(f"{r} = {ok}" if negated else f"{r} = not ({ok})")
+            case ir.HasTags(operand=ir.Attr(name=name), mode=mode, values=values):
+                offsets = self.slots.array("tags", name, "offsets")
+                codes = self.slots.array("tags", name, "codes")
+                tests = values if mode == "all" else (None,)
+                code.emit(f"{r} = True")
+                for value in tests:
+                    predicate = node if value is None else ir.HasTags(node.operand, "one", (value,))
+                    table = self.slots.array("table", ("tags", name), predicate, id(value))
+                    hit = code.new("h")
+                    code.emit(f"{hit} = False")
+                    code.emit(f"for q in range({offsets}[{row}], {offsets}[{row} + 1]):")
+                    code.emit(f"    if {table}[{codes}[q]]:")
+                    code.emit(f"        {hit} = True")
+                    code.emit("        break")
+                    code.emit(f"{r} = {r} and {hit}")
+            case ir.InWindow(operand=x, window=window):
+                v, ok = self.value(x, code, row, scope)
+                lo, hi = self.slots.int("lo", window, id(node)), self.slots.int("hi", window, id(node))
+                code.emit(f"{r} = {ok} and {lo} <= {v} and {v} <= {hi}")
+            case _ if node.type is Type.BOOL:
+                v, ok = self.value(node, code, row, scope)
+                code.emit(f"{r} = {ok} and {v}")
+            case _:
+                raise TypeError(f"cannot generate code for {type(node).__name__}")
+        return r
+
+    def string_test(self, column_node: ir.Expr, predicate: ir.Expr, code: _Code, row: str) -> str:
+        """A string predicate is a lookup in a table over the column's dictionary, computed per evaluation."""
+        match column_node:
+            case ir.Attr(name=name):
+                column = ("attr", name)
+                codes = self.slots.array("attr", name, "values")
+            case ir.Prop(event=event, name=name):
+                column = ("prop", event, name)
+                codes = self.slots.array("prop", event, name, "values")
+            case _:
+                raise TypeError(f"string test on {type(column_node).__name__}")
+        table = self.slots.array("table", column, predicate, id(predicate))
+        test = f"{table}[{codes}[{row}]]"
+        if self.nullable(column):
+            valid_key = ("attr", column[1], "valid") if column[0] == "attr" else ("prop", *column[1:], "valid")
+            test = f"{self.slots.array(*valid_key)}[{row}] and {test}"
+        return test
+
+
+def _is_simple(entry: _Set) -> bool:
+    """Measures that binary search alone can give: counts, first and last of an unfiltered set."""
+    return not entry.events.where and all(m.kind in ("count", "first", "last") for m in entry.measures.values())
+
+
+def _cost(node: ir.Expr) -> int:
+    """Cheap conditions first: attributes cost a load, event sets a pass over events."""
+    return sum(1 for n in ir.walk(node) if isinstance(n, ir.EventSet)) * 10 + sum(
+        1 for n in ir.walk(node) if isinstance(n, ir.HasTags)
+    )

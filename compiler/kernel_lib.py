@@ -1,0 +1,47 @@
+"""Fixed Numba helpers that generated kernels call. Nothing here depends on a rule.
+
+Changing this file changes every kernel: ``LIB_VERSION`` goes into each generated module so that Numba's disk
+cache (which does not notice changes in imported modules) is never reused across versions.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+LIB_VERSION = 1
+DAY_US = 86_400_000_000
+
+
+@numba.njit(nogil=True, cache=True)
+def civil_from_days(days: int) -> tuple[int, int, int]:  # pragma: no cover - runs compiled
+    """(year, month, day) of a day number since 1970-01-01 (H. Hinnant's algorithm, proleptic Gregorian)."""
+    z = days + 719468
+    era = (z if z >= 0 else z - 146096) // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    return (y + 1 if m <= 2 else y), m, d
+
+
+@numba.njit(nogil=True, cache=True)
+def age_years(days: int, now_year: int, now_month_day: int) -> int:  # pragma: no cover - runs compiled
+    """Whole years from a birth day number to now (given as year and month * 100 + day)."""
+    y, m, d = civil_from_days(days)
+    return now_year - y - (1 if m * 100 + d > now_month_day else 0)
+
+
+@numba.njit(nogil=True, cache=True)
+def count_distinct_sorted(values: np.ndarray) -> int:  # pragma: no cover - runs compiled
+    if values.size == 0:
+        return 0
+    values.sort()
+    count = 1
+    for k in range(1, values.size):
+        if values[k] != values[k - 1]:
+            count += 1
+    return count

@@ -1,0 +1,167 @@
+"""The compiled evaluator: a plan's kernel is generated (compiler/codegen.py), compiled by Numba or loaded from
+the cache, fed the store's arrays and this evaluation's numbers, and run over all contacts in parallel.
+
+Kernel cache: in memory per process, and on disk so a new process loads a compiled kernel instead of compiling
+it again. Numba's ``cache=True`` needs the source in a real file, so each kernel's module is written to the cache
+folder under a name made of the hash of its source (atomically; never rewritten) and imported from there. Two
+processes compiling the same kernel at once both compile and write identical files, which is safe. A module that
+fails to load is deleted and written again once. The folder is ``$SEGMINT_KERNEL_CACHE`` or
+``~/.cache/segmint/kernels``; ``SEGMINT_KERNEL_CACHE=off`` keeps kernels in memory only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from ..compiler import ir
+from ..compiler.codegen import Kernel, Slot, generate
+from ..compiler.types import Type
+from .bindings import Bindings
+from .store import Store
+from .strings import string_test
+
+_lock = threading.Lock()
+_memory: dict[str, Callable] = {}
+
+
+def cache_folder() -> Path | None:
+    setting = os.environ.get("SEGMINT_KERNEL_CACHE")
+    if setting and setting.lower() in ("off", "0", "no", "false"):
+        return None
+    if setting:
+        return Path(setting)
+    return Path(os.environ.get("SEGMINT_CACHE", Path.home() / ".cache" / "segmint")) / "kernels"
+
+
+def kernel_for(plan: ir.Expr, store: Store) -> Kernel:
+    return generate(plan, lambda column: _column(store, column).valid is not None)
+
+
+def shape_of(plan: ir.Expr, store: Store) -> tuple:
+    """What of the store changes a plan's kernel: which of the columns it reads have nulls."""
+    columns = set()
+    for node in ir.walk(plan):
+        if isinstance(node, ir.Attr):
+            columns.add(("attr", node.name))
+        elif isinstance(node, ir.Prop):
+            columns.add(("prop", node.event, node.name))
+    return tuple(sorted((c, _column(store, c).valid is not None) for c in columns))
+
+
+def load(kernel: Kernel) -> Callable:
+    """The compiled kernel function: from memory, from the disk cache, or compiled now."""
+    key = f"{kernel.key}_{numba.__version__.replace('.', '_')}"
+    with _lock:
+        function = _memory.get(key)
+        if function is None:
+            function = _import(kernel, key)
+            _memory[key] = function
+    return function
+
+
+def _import(kernel: Kernel, key: str) -> Callable:
+    folder = cache_folder()
+    name = f"segmint_kernel_{key}"
+    if folder is None:
+        namespace: dict = {}
+        exec(compile(kernel.source.replace("cache=True", "cache=False"), name, "exec"), namespace)
+        return namespace["kernel"]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.py"
+    for attempt in (1, 2):
+        if not path.exists() or path.read_text(encoding="utf-8") != kernel.source:
+            _write_atomically(path, kernel.source)
+        try:
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module  # before exec: Numba's cache finds the module by name in a new process
+            spec.loader.exec_module(module)
+            return module.kernel
+        except Exception:
+            sys.modules.pop(name, None)
+            if attempt == 2:
+                raise
+            path.unlink(missing_ok=True)  # a corrupt entry: write it again and retry once
+    raise AssertionError("unreachable")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
+    with os.fdopen(handle, "w", encoding="utf-8") as file:
+        file.write(text)
+    os.replace(temporary, path)
+
+
+def evaluate(plan: ir.Expr, store: Store, bindings: Bindings, kernel: Kernel | None = None) -> np.ndarray:
+    kernel = kernel or kernel_for(plan, store)
+    function = load(kernel)
+    arrays = [_array(store, slot, bindings) for slot in kernel.arrays]
+    ints = np.array([_int(store, plan, slot, bindings) for slot in kernel.ints] or [0], dtype=np.int64)
+    floats = np.array([float(bindings.value(slot.key[1])) for slot in kernel.floats] or [0.0], dtype=np.float64)
+    out = np.empty(len(store), dtype=np.bool_)
+    function(len(store), out, ints, floats, *arrays)
+    return out
+
+
+# -- filling the inputs --------------------------------------------------------------------------------------
+def _column(store: Store, column: tuple):
+    if column[0] in ("attr", "tags"):
+        return store.attributes[column[1]]
+    return store.events[column[1]].properties[column[2]]
+
+
+def _array(store: Store, slot: Slot, bindings: Bindings) -> np.ndarray:
+    match slot.key:
+        case ("attr", name, part) | ("tags", name, part):
+            column = store.attributes[name]
+            return {"values": column.values, "valid": column.valid, "codes": column.values,
+                    "offsets": column.offsets}[part]
+        case ("events", event, "offsets"):
+            return store.events[event].offsets
+        case ("events", event, "ts"):
+            return store.events[event].ts
+        case ("prop", event, name, part):
+            column = store.events[event].properties[name]
+            return column.values if part == "values" else column.valid
+        case ("table", column_key, predicate, _):
+            dictionary = _column(store, column_key).dictionary
+            test = string_test(predicate, bindings)
+            return np.array([bool(test(s)) for s in dictionary] + [False], dtype=np.bool_)
+    raise KeyError(slot.key)
+
+
+def _int(store: Store, plan: ir.Expr, slot: Slot, bindings: Bindings) -> int:
+    match slot.key:
+        case ("value", node, _):
+            return int(bindings.value(node))
+        case ("lo", window, _):
+            return bindings.window(window)[0]
+        case ("hi", window, _):
+            return bindings.window(window)[1]
+        case ("group_lo", _, windows):
+            return min(bindings.window(w)[0] for w in windows)
+        case ("group_hi", _, windows):
+            return max(bindings.window(w)[1] for w in windows)
+        case ("now_us",):
+            return bindings.now_us
+        case ("now_year",):
+            return bindings.now.year
+        case ("now_month_day",):
+            return bindings.now.month * 100 + bindings.now.day
+        case ("scratch_size",):
+            sizes = [
+                len(store.events[n.prop.event].properties[n.prop.name].dictionary)
+                for n in ir.walk(plan)
+                if isinstance(n, ir.Aggregate) and n.function == "distinct" and n.prop.type is Type.STRING
+            ]
+            return max(sizes) + 1
+    raise KeyError(slot.key)

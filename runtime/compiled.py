@@ -12,11 +12,13 @@ fails to load is deleted and written again once. The folder is ``$SEGMINT_KERNEL
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 import sys
 import tempfile
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numba
@@ -108,8 +110,31 @@ def evaluate(plan: ir.Expr, store: Store, bindings: Bindings, kernel: Kernel | N
     ints = np.array([_int(store, plan, slot, bindings) for slot in kernel.ints] or [0], dtype=np.int64)
     floats = np.array([float(bindings.value(slot.key[1])) for slot in kernel.floats] or [0.0], dtype=np.float64)
     out = np.empty(len(store), dtype=np.bool_)
-    function(len(store), out, ints, floats, *arrays)
+    run_parallel(lambda start, stop: function(start, stop, out, ints, floats, *arrays), len(store))
     return out
+
+
+def run_parallel(work: Callable[[int, int], None], n: int) -> None:
+    """``work(start, stop)`` over [0, n) in as many ranges as Numba has threads; kernels release the GIL."""
+    threads = numba.get_num_threads()
+    if threads == 1 or n < MIN_PER_THREAD * 2:
+        work(0, n)
+        return
+    bounds = np.linspace(0, n, threads + 1).astype(np.int64)
+    pool = _pool(threads)
+    for future in [pool.submit(work, int(a), int(b)) for a, b in itertools.pairwise(bounds)]:
+        future.result()
+
+
+MIN_PER_THREAD = 10_000
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    with _lock:
+        if threads not in _pools:
+            _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="segmint")
+        return _pools[threads]
 
 
 # -- filling the inputs --------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from .compiler.schema import Schema
 from .compiler.serial import RuleFormatError
 from .compiler.types import Type
 from .runtime.explain import Explanation
-from .runtime.segment import Result, Segment
+from .runtime.segment import Result, Segment, evaluate_many
 from .runtime.store import Store
 
 __version__ = "0.1.0"
@@ -64,5 +64,6 @@ __all__ = [
     "Store",
     "Type",
     "compile",
+    "evaluate_many",
     "format",
 ]

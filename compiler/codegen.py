@@ -119,10 +119,11 @@ class _Code:
         return f"{prefix}{self.counter}"
 
 
-def generate(plan: ir.Expr, nullable) -> Kernel:
-    """The kernel for ``plan``. ``nullable(slot_key) -> bool`` says whether a column has nulls in the store at hand
-    (columns without nulls need no validity checks, and that is part of the kernel's shape)."""
-    return _Generator(nullable).kernel(plan)
+def generate(plans: tuple[ir.Expr, ...], nullable) -> Kernel:
+    """One kernel computing every plan's mask (``out[k, i]`` for plan ``k``), sharing the pass over each event type
+    between them. ``nullable(column) -> bool`` says whether a column has nulls in the store at hand (columns without
+    nulls need no validity checks, and that is part of the kernel's shape)."""
+    return _Generator(nullable).kernel(plans)
 
 
 class _Generator:
@@ -136,11 +137,12 @@ class _Generator:
         self.needs_scratch = False
 
     # -- driver ----------------------------------------------------------------------------------------------
-    def kernel(self, plan: ir.Expr) -> Kernel:
-        self.collect(plan)
+    def kernel(self, plans: tuple[ir.Expr, ...]) -> Kernel:
+        for plan in plans:
+            self.collect(plan)
         body = _Code(indent=2)
-        result = self.pred(plan, body, "i", None)
-        body.emit(f"out[i] = {result}")
+        for k, plan in enumerate(plans):
+            body.emit(f"out[{k}, i] = {self.pred(plan, body, 'i', None)}")
         groups = [self.group_function(g, event, sets) for g, (event, sets) in enumerate(self.groups.items())]
         head = [
             f"# segmint kernel; codegen {CODEGEN_VERSION}, kernel_lib {LIB_VERSION}",

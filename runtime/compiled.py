@@ -44,18 +44,32 @@ def cache_folder() -> Path | None:
     return Path(os.environ.get("SEGMINT_CACHE", Path.home() / ".cache" / "segmint")) / "kernels"
 
 
-def kernel_for(plan: ir.Expr, store: Store) -> Kernel:
-    return generate(plan, lambda column: _column(store, column).valid is not None)
+def kernel_for(plans: tuple[ir.Expr, ...], store: Store) -> Kernel:
+    """The kernel of ``plans`` for this store, generated once per plans and store shape (kept for reuse)."""
+    key = (plans, _shape(plans, store))
+    with _lock:
+        kernel = _generated.get(key)
+    if kernel is None:
+        kernel = generate(plans, lambda column: _column(store, column).valid is not None)
+        with _lock:
+            _generated[key] = kernel
+            while len(_generated) > 512:
+                _generated.pop(next(iter(_generated)))
+    return kernel
 
 
-def shape_of(plan: ir.Expr, store: Store) -> tuple:
-    """What of the store changes a plan's kernel: which of the columns it reads have nulls."""
+_generated: dict[tuple, Kernel] = {}
+
+
+def _shape(plans: tuple[ir.Expr, ...], store: Store) -> tuple:
+    """What of the store changes a kernel: which of the columns it reads have nulls."""
     columns = set()
-    for node in ir.walk(plan):
-        if isinstance(node, ir.Attr):
-            columns.add(("attr", node.name))
-        elif isinstance(node, ir.Prop):
-            columns.add(("prop", node.event, node.name))
+    for plan in plans:
+        for node in ir.walk(plan):
+            if isinstance(node, ir.Attr):
+                columns.add(("attr", node.name))
+            elif isinstance(node, ir.Prop):
+                columns.add(("prop", node.event, node.name))
     return tuple(sorted((c, _column(store, c).valid is not None) for c in columns))
 
 
@@ -103,13 +117,14 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def evaluate(plan: ir.Expr, store: Store, bindings: Bindings, kernel: Kernel | None = None) -> np.ndarray:
-    kernel = kernel or kernel_for(plan, store)
+def evaluate(plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> np.ndarray:
+    """The masks of ``plans`` (one row each) from one kernel run."""
+    kernel = kernel_for(plans, store)
     function = load(kernel)
     arrays = [_array(store, slot, bindings) for slot in kernel.arrays]
-    ints = np.array([_int(store, plan, slot, bindings) for slot in kernel.ints] or [0], dtype=np.int64)
+    ints = np.array([_int(store, plans, slot, bindings) for slot in kernel.ints] or [0], dtype=np.int64)
     floats = np.array([float(bindings.value(slot.key[1])) for slot in kernel.floats] or [0.0], dtype=np.float64)
-    out = np.empty(len(store), dtype=np.bool_)
+    out = np.empty((len(plans), len(store)), dtype=np.bool_)
     run_parallel(lambda start, stop: function(start, stop, out, ints, floats, *arrays), len(store))
     return out
 
@@ -164,7 +179,7 @@ def _array(store: Store, slot: Slot, bindings: Bindings) -> np.ndarray:
     raise KeyError(slot.key)
 
 
-def _int(store: Store, plan: ir.Expr, slot: Slot, bindings: Bindings) -> int:
+def _int(store: Store, plans: tuple[ir.Expr, ...], slot: Slot, bindings: Bindings) -> int:
     match slot.key:
         case ("value", node, _):
             return int(bindings.value(node))
@@ -185,6 +200,7 @@ def _int(store: Store, plan: ir.Expr, slot: Slot, bindings: Bindings) -> int:
         case ("scratch_size",):
             sizes = [
                 len(store.events[n.prop.event].properties[n.prop.name].dictionary)
+                for plan in plans
                 for n in ir.walk(plan)
                 if isinstance(n, ir.Aggregate) and n.function == "distinct" and n.prop.type is Type.STRING
             ]

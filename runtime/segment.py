@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -57,8 +57,6 @@ class Segment:
 
     compiled: Compiled  # compiler/pipeline.py; the runtime only reads its fields
     schema: Schema = field(repr=False)
-    # Generated kernels by the shape of the store they ran on (which columns have nulls).
-    _kernels: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def text(self) -> str:
@@ -95,18 +93,15 @@ class Segment:
         started = time.perf_counter()
         bindings = bind(plan, now, params)
         if engine == "compiled":
-            mask = compiled.evaluate(plan, store, bindings, self.kernel(store))
+            mask = compiled.evaluate((plan,), store, bindings)[0]
         else:
             mask = Evaluator(store, bindings).mask(plan)
         return Result(mask, store, bindings.now, time.perf_counter() - started)
 
     def kernel(self, store: Store) -> compiled.Kernel:
         """The generated kernel of this segment for ``store`` (its source is ``.source``)."""
-        shape = compiled.shape_of(self.compiled.plan, store)
-        kernel = self._kernels.get(shape)
-        if kernel is None:
-            kernel = self._kernels.setdefault(shape, compiled.kernel_for(self.compiled.plan, store))
-        return kernel
+        return compiled.kernel_for((self.compiled.plan,), store)
+
 
     def explain(self, store: Store, contact_id, now=None, params: Mapping[str, object] | None = None) -> Explanation:
         """Why a contact is in or out: the value of every part of the rule for that contact."""
@@ -135,3 +130,33 @@ def check_store(plan: ir.Expr, store: Store) -> None:
                     raise DataError(f"the store's '{event}' events have no property '{name}', which this rule uses")
                 if column.type is not type_:
                     raise DataError(f"property '{event}.{name}' is {column.type} in the store, but {type_} here")
+
+
+def evaluate_many(
+    segments: Sequence[Segment], store: Store, now=None, params: Mapping[str, object] | None = None,
+    engine: str = "compiled",
+) -> list[Result]:
+    """Evaluate many segments at once: one kernel, one pass over each contact's events for all of them.
+
+    ``params`` holds the parameters of all segments (a name means the same value in each). Results come in the
+    order of ``segments``.
+    """
+    segments = list(segments)
+    if not segments:
+        return []
+    if engine not in ENGINES:
+        raise SegmintError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine == "reference":
+        needed = [s.params for s in segments]
+        return [
+            s.evaluate(store, now, {k: v for k, v in (params or {}).items() if k in p}, engine)
+            for s, p in zip(segments, needed, strict=True)
+        ]
+    plans = tuple(s.compiled.plan for s in segments)
+    for plan in plans:
+        check_store(plan, store)
+    started = time.perf_counter()
+    bindings = bind(ir.And(plans), now, params)
+    masks = compiled.evaluate(plans, store, bindings)
+    seconds = time.perf_counter() - started
+    return [Result(mask, store, bindings.now, seconds) for mask in masks]

@@ -221,3 +221,21 @@ def test_explain(schema, store):
 def test_explain_unknown_contact(schema, store):
     with pytest.raises(segmint.DataError, match="no contact with id 99"):
         segmint.compile("opened", schema).explain(store, 99, now=NOW)
+
+
+def test_evaluate_many_equals_one_by_one(schema, store):
+    segments = [segmint.compile(rule, schema) for rule, _ in CASES]
+    batch = segmint.evaluate_many(segments, store, now=NOW)
+    assert [set(r.ids().tolist()) for r in batch] == [expected for _, expected in CASES]
+
+
+def test_evaluate_many_shares_parameters(schema, store):
+    segments = [
+        segmint.compile("viewed category=$category within 7d", schema),
+        segmint.compile("bought category=$category", schema),
+        segmint.compile("gender = f", schema),
+    ]
+    first, second, third = segmint.evaluate_many(segments, store, now=NOW, params={"category": "iPhones"})
+    assert set(first.ids().tolist()) == {2, 4}
+    assert set(second.ids().tolist()) == {1}
+    assert set(third.ids().tolist()) == {1, 3, 5}

@@ -262,7 +262,7 @@ class _Generator:
             code.indent -= 1
             for entry in scanned:
                 self.finish(entry, a, b, len(scanned) > 1, code)
-        lines = ["@numba.njit(nogil=True, cache=True, inline='always')", f"def group{g}(i, ki, kf, mi, mf, scratch@ARRAYS@):"]
+        lines = ["@numba.njit(nogil=True, cache=True)", f"def group{g}(i, ki, kf, mi, mf, scratch@ARRAYS@):"]
         return [*lines, *code.lines, ""]
 
     def window_range(self, entry: _Set, code: _Code) -> tuple[str, str]:

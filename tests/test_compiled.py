@@ -1,0 +1,147 @@
+"""The compiled engine's contracts beyond "same answers" (which tests/test_examples.py and the differential tests
+check): user text never reaches generated source, values are inputs, the kernel cache, threads."""
+
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+from conftest import NOW
+from storebuilder import build_store
+from test_examples import CASES, CONTACTS, EVENTS
+
+import segmint
+from segmint.runtime import compiled
+
+HOSTILE = segmint.Schema.from_dict(
+    {
+        "contacts": {
+            "attributes": {
+                "__import__": "int",
+                "kernel": {"type": "category", "values": ["'); import os; os.system('boom') #", "ok"]},
+                "A0": "string",
+            }
+        },
+        "events": {"exec": {"verb": "ki", "properties": {"globals": "float", "sys": "string"}}},
+        "definitions": {"mi": "ki globals > 1"},
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def store(schema):
+    return build_store(schema, CONTACTS, EVENTS)
+
+
+def test_user_text_never_reaches_the_source():
+    store = build_store(
+        HOSTILE,
+        [
+            {"id": 1, "__import__": 5, "kernel": "'); import os; os.system('boom') #", "A0": "x\"y"},
+            {"id": 2, "__import__": 7, "kernel": "ok", "A0": "zzz_unusual"},
+        ],
+        {"exec": [{"id": 1, "ts": "2026-10-01T00:00:00Z", "globals": 3.5, "sys": "os.system"}]},
+    )
+    rule = (
+        '__import__ > 4 and kernel = "\'); import os; os.system(\'boom\') #" and A0 != "zzz_unusual" '
+        'and mi and ki sys = "os.system"'
+    )
+    seg = segmint.compile(rule, HOSTILE)
+    source = seg.kernel(store).source
+    for text in ("__import__", "boom", "os.system", "zzz_unusual", "globals", "exec", "sys ="):
+        assert text not in source
+    assert seg.evaluate(store, now=NOW).ids().tolist() == [1]
+
+
+def test_one_kernel_serves_every_value(schema, store):
+    a = segmint.compile("opened > 2 within 90d and city = Kyiv and loyalty_points > 10", schema)
+    b = segmint.compile("opened > 7 within 3d and city = Lviv and loyalty_points > 99", schema)
+    assert a.kernel(store).source == b.kernel(store).source
+    parametric = segmint.compile("viewed category = $c within $w", schema)
+    results = [
+        parametric.evaluate(store, now=now, params={"c": c, "w": w}).count
+        for now, c, w in [(NOW, "iPhones", "7d"), (NOW, "Vinyl", "30d"), ("2026-10-05", "iPhones", "1y")]
+    ]
+    assert results == [2, 1, 0]
+
+
+def test_kernel_cache_on_disk_survives_corruption(schema, store, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGMINT_KERNEL_CACHE", str(tmp_path))
+    seg = segmint.compile("bought brand = Apple and not opened within 7d", schema)
+    expected = seg.evaluate(store, now=NOW, engine="reference").mask
+    kernel = seg.kernel(store)
+    monkeypatch.setattr(compiled, "_memory", {})
+    assert (seg.evaluate(store, now=NOW).mask == expected).all()
+    [path] = tmp_path.glob("segmint_kernel_*.py")
+    path.write_text("this is not python (")
+    monkeypatch.setattr(compiled, "_memory", {})
+    sys.modules.pop(path.stem, None)
+    assert (seg.evaluate(store, now=NOW).mask == expected).all()
+    assert path.read_text() == kernel.source
+
+
+def test_new_process_loads_the_kernel_from_disk(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from conftest import DEMO_SCHEMA, NOW
+        from storebuilder import build_store
+        from test_examples import CONTACTS, EVENTS
+        import segmint
+        schema = segmint.Schema.from_toml(DEMO_SCHEMA)
+        store = build_store(schema, CONTACTS, EVENTS)
+        seg = segmint.compile("sum(bought.amount within 365d) > 500 and clicked", schema)
+        started = time.perf_counter()
+        print(seg.evaluate(store, now=NOW).ids().tolist(), time.perf_counter() - started)
+        """
+    )
+    env = {"SEGMINT_KERNEL_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    run = lambda: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    ).stdout.rsplit(" ", 1)
+    ids_cold, _ = run()
+    ids_warm, _ = run()
+    assert ids_cold == ids_warm == "[1, 5]"
+    assert list(tmp_path.glob("segmint_kernel_*.py"))
+    assert list(tmp_path.glob("__pycache__/*.nbi")), "Numba wrote no cache index next to the kernel module"
+
+
+def test_cache_can_be_switched_off(schema, store, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGMINT_KERNEL_CACHE", "off")
+    monkeypatch.setattr(compiled, "_memory", {})
+    assert segmint.compile("engaged", schema).evaluate(store, now=NOW).count == 3
+    assert compiled.cache_folder() is None
+
+
+def test_threads_share_segments_safely(schema, store):
+    segments = [segmint.compile(rule, schema) for rule, _ in CASES[:20]]
+    expected = [s.evaluate(store, now=NOW).mask for s in segments]
+    failures = []
+
+    def work():
+        for segment, mask in zip(segments, expected, strict=True):
+            if not np.array_equal(segment.evaluate(store, now=NOW).mask, mask):
+                failures.append(segment.text)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+
+
+def test_results_do_not_depend_on_the_thread_count(schema, store, monkeypatch):
+    monkeypatch.setattr(compiled, "MIN_PER_THREAD", 1)  # split even this small store across threads
+    segments = [segmint.compile(rule, schema) for rule, _ in CASES]
+    masks = {}
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        numba.set_num_threads(threads)
+        masks[threads] = [s.evaluate(store, now=NOW).mask for s in segments]
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert all(np.array_equal(a, b) for a, b in zip(*masks.values(), strict=True))

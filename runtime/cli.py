@@ -86,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(error, EXIT_RULE, out, err, as_json)
     except (segmint.SegmintError, UsageError, OSError) as error:
         return _fail(error, EXIT_ERROR, out, err, as_json)
+    except BrokenPipeError:  # `segmint eval ... | head`: the reader has gone, which is not an error
+        _silence_stdout()
+        return EXIT_OK
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)
         return 130
@@ -112,6 +115,15 @@ def _fail(error: BaseException, code: int, out: Console, err: Console, as_json: 
             detail = {"error": type(error).__name__, "message": message}
         _print_json(out, {"error": detail, "exit_code": code})
     return code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that Python's final flush does not complain about the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (captured output)
+        pass
 
 
 def _message(error: BaseException) -> str:

@@ -1,0 +1,330 @@
+"""Building a store from data: Arrow tables are the one core path; Parquet folders, pandas and Polars frames are
+turned into Arrow first.
+
+Data must fit the schema, and nothing is silently dropped: a missing column, a type that cannot be converted
+safely, a value outside a category's declared set, a null or duplicate contact id, an event of an unknown contact,
+a null event time, an unknown event type file, or an unreadable file is a ``DataError`` naming the file (or table)
+and the column. Columns the schema does not mention are not part of the store and are ignored. Events may come in
+any order: they are sorted by (contact, time), keeping the input order of ties. Naive timestamps are taken as UTC;
+a date in a timestamp column means its midnight, UTC.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..compiler.errors import DataError, SchemaError
+from ..compiler.schema import Field, Schema
+from ..compiler.types import Type
+from .store import STORAGE_DTYPE, Column, EventTable, Store
+
+
+def store_from_parquet(directory, schema: Schema | None = None, *, progress: bool = False) -> Store:
+    """``<dir>/contacts.parquet`` and ``<dir>/events/<event type>.parquet``; the schema from ``<dir>/schema.toml``
+    when not given, else inferred from the data."""
+    directory = Path(directory)
+    contacts_path = directory / "contacts.parquet"
+    if not contacts_path.is_file():
+        raise DataError("no contacts.parquet in this folder", source=str(directory))
+    event_paths = sorted((directory / "events").glob("*.parquet")) if (directory / "events").is_dir() else []
+    paths = {"contacts": contacts_path} | {path.stem: path for path in event_paths}
+    tables = {}
+    with _progress(progress, len(paths)) as advance:
+        for name, path in paths.items():
+            tables[name] = _read_parquet(path)
+            advance()
+    if schema is None and (directory / "schema.toml").is_file():
+        schema = Schema.from_toml(directory / "schema.toml")
+    contacts = tables.pop("contacts")
+    names = {"contacts": str(contacts_path)} | {name: str(paths[name]) for name in tables}
+    return store_from_arrow(contacts, tables, schema, source_names=names)
+
+
+def store_from_frames(contacts, events: Mapping, schema: Schema | None = None) -> Store:
+    """pandas or Polars DataFrames (one for contacts, one per event type)."""
+    return store_from_arrow(_to_arrow(contacts), {k: _to_arrow(v) for k, v in events.items()}, schema)
+
+
+def store_from_arrow(
+    contacts: pa.Table,
+    events: Mapping[str, pa.Table],
+    schema: Schema | None = None,
+    source_names: Mapping[str, str] | None = None,
+) -> Store:
+    names = {"contacts": "contacts table"} | {e: f"events table '{e}'" for e in events}
+    names |= dict(source_names or {})
+    if schema is None:
+        from .infer import infer_schema
+
+        schema = infer_schema(contacts, events)
+    unknown = sorted(set(events) - set(schema.events))
+    if unknown:
+        raise DataError(
+            f"event type '{unknown[0]}' is not in the schema (it has: {', '.join(schema.events)})",
+            source=names[unknown[0]],
+        )
+    source = names["contacts"]
+    ids = _ids(contacts, schema.id_column, source)
+    attributes = {
+        name: _column(_get(contacts, name, source), field, source) for name, field in schema.attributes.items()
+    }
+    tables = {}
+    for name, event_type in schema.events.items():
+        table = events.get(name)
+        if table is None:
+            tables[name] = EventTable(name, np.zeros(len(ids) + 1, np.int64), np.zeros(0, np.int64), {
+                prop: _empty(field) for prop, field in event_type.properties.items()
+            })
+            continue
+        tables[name] = _events(table, name, event_type.timestamp, event_type.properties, ids, schema, names[name])
+    return Store(schema, ids, attributes, tables)
+
+
+# -- contacts ------------------------------------------------------------------------------------------------
+def _ids(table: pa.Table, column: str, source: str) -> np.ndarray:
+    array = _get(table, column, source)
+    if array.null_count:
+        raise DataError(f"{array.null_count} contact id(s) are null", source=source, column=column)
+    if pa.types.is_integer(array.type):
+        ids = array.to_numpy().astype(np.int64, copy=False)
+    elif pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        ids = np.array(array.to_pylist(), dtype=object)
+    else:
+        raise DataError(f"contact ids must be integers or strings, not {array.type}", source=source, column=column)
+    unique, counts = np.unique(ids, return_counts=True)
+    if len(unique) != len(ids):
+        twice = unique[counts > 1]
+        raise DataError(
+            f"{len(twice)} contact id(s) appear more than once, e.g. {', '.join(map(str, twice[:3]))}",
+            source=source,
+            column=column,
+        )
+    return ids
+
+
+# -- events --------------------------------------------------------------------------------------------------
+def _events(table: pa.Table, name: str, ts_column: str, properties: Mapping[str, Field], ids: np.ndarray,
+            schema: Schema, source: str) -> EventTable:
+    id_column = schema.id_column
+    event_ids = _get(table, id_column, source)
+    if event_ids.null_count:
+        raise DataError(f"{event_ids.null_count} event(s) have no contact id", source=source, column=id_column)
+    rows = _rows_of(event_ids, ids, source, id_column)
+    stamps = _get(table, ts_column, source)
+    if stamps.null_count:
+        first = int(np.flatnonzero(stamps.is_null().to_numpy(zero_copy_only=False))[0])
+        raise DataError(f"{stamps.null_count} event time(s) are null (first at row {first})", source=source,
+                        column=ts_column)
+    ts = _timestamps(stamps, source, ts_column)
+    order = _sort_order(rows, ts)
+    if order is not None:
+        rows, ts = rows[order], ts[order]
+    offsets = np.zeros(len(ids) + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=len(ids)), out=offsets[1:])
+    columns = {}
+    for prop, field in properties.items():
+        column = _column(_get(table, prop, source), field, source)
+        columns[prop] = column if order is None else _take(column, order)
+    return EventTable(name, offsets, ts, columns)
+
+
+def _rows_of(event_ids: pa.ChunkedArray, ids: np.ndarray, source: str, column: str) -> np.ndarray:
+    """The contact row of every event; an event of an unknown contact is an error."""
+    contact_ids = pa.array(ids.tolist() if ids.dtype == object else ids)
+    try:
+        event_ids = event_ids.cast(contact_ids.type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise DataError(f"contact ids are {event_ids.type} here but {contact_ids.type} in contacts", source=source,
+                        column=column) from None
+    rows = pc.index_in(event_ids, value_set=contact_ids)
+    if rows.null_count:
+        missing = pc.filter(event_ids, rows.is_null()).unique()
+        raise DataError(
+            f"{rows.null_count} event(s) belong to contacts that do not exist, e.g. "
+            + ", ".join(map(str, missing.to_pylist()[:3])),
+            source=source,
+            column=column,
+        )
+    return rows.to_numpy().astype(np.int64, copy=False)
+
+
+def _sort_order(rows: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
+    """The stable permutation that sorts events by (row, ts), or None when they already are (exports from
+    segmint's own generator, saved stores)."""
+    if len(rows) < 2:
+        return None
+    same_row = rows[1:] == rows[:-1]
+    if np.all(rows[1:] >= rows[:-1]) and np.all(~same_row | (ts[1:] >= ts[:-1])):
+        return None
+    by_time = np.argsort(ts, kind="stable")
+    return by_time[np.argsort(rows[by_time], kind="stable")]
+
+
+# -- columns -------------------------------------------------------------------------------------------------
+def _column(array: pa.ChunkedArray, field: Field, source: str) -> Column:
+    name = field.name
+    valid = None
+    if array.null_count:
+        valid = array.is_valid().to_numpy(zero_copy_only=False)
+    try:
+        match field.type:
+            case Type.STRING:
+                return _strings(array, field, valid, source)
+            case Type.TAGS:
+                return _tags(array, source, name)
+            case Type.TIMESTAMP:
+                filled = array if valid is None else array.fill_null(0).cast(array.type)
+                return Column(Type.TIMESTAMP, _timestamps(filled, source, name), valid)
+            case Type.DATE:
+                if not pa.types.is_date(array.type):
+                    raise _wrong_type(array, field, source)
+                days = array.cast(pa.date32()).cast(pa.int32())
+                return Column(Type.DATE, _numpy(days, valid, np.int32), valid)
+            case Type.BOOL:
+                if not pa.types.is_boolean(array.type):
+                    raise _wrong_type(array, field, source)
+                return Column(Type.BOOL, _numpy(array, valid, np.bool_), valid)
+            case Type.INT:
+                if not pa.types.is_integer(array.type):
+                    raise _wrong_type(array, field, source)
+                return Column(Type.INT, _numpy(array.cast(pa.int64()), valid, np.int64), valid)
+            case Type.FLOAT:
+                if not (pa.types.is_floating(array.type) or pa.types.is_integer(array.type)):
+                    raise _wrong_type(array, field, source)
+                return Column(Type.FLOAT, _numpy(array.cast(pa.float64()), valid, np.float64), valid)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise DataError(f"cannot read as {field.type}: {error}", source=source, column=name) from None
+    raise AssertionError(field.type)
+
+
+def _numpy(array: pa.ChunkedArray, valid, dtype) -> np.ndarray:
+    if valid is not None:
+        array = array.fill_null(False if dtype is np.bool_ else 0)
+    return np.ascontiguousarray(array.to_numpy(), dtype=dtype)
+
+
+def _strings(array: pa.ChunkedArray, field: Field, valid, source: str) -> Column:
+    if pa.types.is_dictionary(array.type):
+        array = array.cast(array.type.value_type)
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        raise _wrong_type(array, field, source)
+    if field.values is not None:
+        dictionary = pa.array(field.values, pa.string())
+        codes = pc.index_in(array.cast(pa.string()), value_set=dictionary)
+        outside = pc.and_(codes.is_null(), array.is_valid())
+        if pc.any(outside).as_py():
+            bad = pc.filter(array, outside).unique().to_pylist()[:5]
+            raise DataError(
+                f"value(s) {', '.join(map(repr, bad))} are not among the declared categories "
+                f"({', '.join(field.values[:12])}{', ...' if len(field.values) > 12 else ''})",
+                source=source,
+                column=field.name,
+            )
+        values = tuple(field.values)
+    else:
+        encoded = array.cast(pa.string()).combine_chunks().dictionary_encode()
+        values = tuple(encoded.dictionary.to_pylist())
+        codes = encoded.indices
+    return Column(Type.STRING, np.ascontiguousarray(codes.fill_null(-1).to_numpy(), dtype=np.int32), valid, values)
+
+
+def _tags(array: pa.ChunkedArray, source: str, name: str) -> Column:
+    if not (pa.types.is_list(array.type) or pa.types.is_large_list(array.type)) or not (
+        pa.types.is_string(array.type.value_type) or pa.types.is_large_string(array.type.value_type)
+        or pa.types.is_dictionary(array.type.value_type)
+    ):
+        raise DataError(f"tags must be a list of strings, not {array.type}", source=source, column=name)
+    lists = array.combine_chunks()
+    if isinstance(lists, pa.ChunkedArray):
+        lists = lists.combine_chunks()
+    lists = lists.fill_null(pa.scalar([], lists.type)) if lists.null_count else lists
+    flat = lists.flatten()
+    if flat.null_count:
+        raise DataError(f"{flat.null_count} tag(s) are null", source=source, column=name)
+    encoded = flat.cast(pa.string()).dictionary_encode()
+    offsets = lists.offsets.to_numpy().astype(np.int64)
+    offsets = offsets - offsets[0]
+    codes = np.ascontiguousarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
+    return Column(Type.TAGS, codes, None, tuple(encoded.dictionary.to_pylist()), offsets)
+
+
+def _timestamps(array: pa.ChunkedArray, source: str, name: str) -> np.ndarray:
+    if pa.types.is_timestamp(array.type):
+        micros = array.cast(pa.timestamp("us", tz=array.type.tz)).cast(pa.int64())
+    elif pa.types.is_date(array.type):
+        micros = array.cast(pa.date32()).cast(pa.int32()).cast(pa.int64())
+        return np.ascontiguousarray(micros.to_numpy(), dtype=np.int64) * 86_400_000_000
+    else:
+        raise DataError(f"expected timestamps, found {array.type}", source=source, column=name)
+    return np.ascontiguousarray(micros.to_numpy(), dtype=np.int64)
+
+
+def _take(column: Column, order: np.ndarray) -> Column:
+    valid = None if column.valid is None else column.valid[order]
+    return Column(column.type, column.values[order], valid, column.dictionary, column.offsets)
+
+
+def _empty(field: Field) -> Column:
+    values = np.zeros(0, STORAGE_DTYPE[field.type])
+    return Column(field.type, values, None, tuple(field.values or ()) if field.type is Type.STRING else None)
+
+
+def _get(table: pa.Table, name: str, source: str) -> pa.ChunkedArray:
+    if name not in table.column_names:
+        raise DataError(
+            f"missing column (the table has: {', '.join(table.column_names)})", source=source, column=name
+        )
+    return table.column(name)
+
+
+def _wrong_type(array, field: Field, source: str) -> DataError:
+    return DataError(f"found {array.type}, but the schema says {field.type}", source=source, column=field.name)
+
+
+def _read_parquet(path: Path) -> pa.Table:
+    try:
+        return pq.read_table(path)
+    except (OSError, pa.ArrowException) as error:
+        raise DataError(f"cannot read this Parquet file: {error}", source=str(path)) from None
+
+
+def _to_arrow(frame) -> pa.Table:
+    if isinstance(frame, pa.Table):
+        return frame
+    if hasattr(frame, "to_arrow"):  # Polars
+        return frame.to_arrow()
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (TypeError, pa.ArrowException) as error:
+        raise DataError(f"cannot convert this frame to Arrow: {error}") from None
+
+
+class _progress:
+    """A progress bar over files on a terminal; nothing elsewhere."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from rich.progress import Progress
+
+            self.bar = Progress(transient=True)
+            self.task = self.bar.add_task("loading", total=total)
+
+    def __enter__(self):
+        if self.bar:
+            self.bar.start()
+        return lambda: self.bar.advance(self.task) if self.bar else None
+
+    def __exit__(self, *exc) -> None:
+        if self.bar:
+            self.bar.stop()
+
+
+__all__ = ["SchemaError", "store_from_arrow", "store_from_frames", "store_from_parquet"]

@@ -1,0 +1,184 @@
+"""Loading data: values arrive as the schema says, events get sorted, and data that does not fit fails with a
+DataError naming the file and the column. Nothing is silently dropped."""
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import segmint
+from segmint.runtime.load import store_from_arrow
+
+SCHEMA = segmint.Schema.from_dict(
+    {
+        "contacts": {
+            "attributes": {
+                "city": {"type": "category", "values": ["Kyiv", "Lviv"]},
+                "email": "string",
+                "born": "date",
+                "seen": "timestamp",
+                "vip": "bool",
+                "points": "int",
+                "score": "float",
+                "tags": "tags",
+            }
+        },
+        "events": {"purchase": {"verb": "bought", "properties": {"amount": "float", "brand": "string"}}},
+    }
+)
+UTC = dt.UTC
+
+
+def contacts(**override):
+    columns = {
+        "contact_id": pa.array([10, 20, 30]),
+        "city": pa.array(["Kyiv", None, "Lviv"]),
+        "email": pa.array(["a@x", "b@y", None]),
+        "born": pa.array([dt.date(1990, 1, 2), None, dt.date(1970, 1, 1)]),
+        "seen": pa.array([dt.datetime(2026, 1, 1, tzinfo=UTC), None, dt.datetime(2026, 1, 2, 3, tzinfo=UTC)]),
+        "vip": pa.array([True, False, None]),
+        "points": pa.array([1, None, 3], pa.int32()),
+        "score": pa.array([1.5, 2, None]),
+        "tags": pa.array([["a", "b"], [], None]),
+        "ignored_extra": pa.array([0, 0, 0]),
+    }
+    columns.update(override)
+    return pa.table({k: v for k, v in columns.items() if v is not None})
+
+
+def purchases(**override):
+    columns = {
+        "contact_id": pa.array([30, 10, 30, 10]),
+        "timestamp": pa.array(
+            [dt.datetime(2026, 3, 1), dt.datetime(2026, 2, 1), dt.datetime(2026, 1, 1), dt.datetime(2026, 2, 1)],
+            pa.timestamp("ms"),
+        ),
+        "amount": pa.array([1.0, 2.0, 3.0, 4.0]),
+        "brand": pa.array(["A", "B", "A", None]),
+    }
+    columns.update(override)
+    return pa.table({k: v for k, v in columns.items() if v is not None})
+
+
+def test_values_arrive_as_the_schema_says():
+    store = store_from_arrow(contacts(), {"purchase": purchases()}, SCHEMA)
+    a = store.attributes
+    assert store.ids.tolist() == [10, 20, 30]
+    assert [a["city"].dictionary[c] if ok else None for c, ok in zip(a["city"].values, a["city"].validity(),
+                                                                      strict=True)] == ["Kyiv", None, "Lviv"]
+    assert a["city"].dictionary == ("Kyiv", "Lviv") and a["city"].values[1] == -1
+    assert a["born"].values[[0, 2]].tolist() == [7306, 0] and a["born"].valid.tolist() == [True, False, True]
+    assert a["seen"].values[2] == (dt.datetime(2026, 1, 2, 3, tzinfo=UTC) - dt.datetime(1970, 1, 1, tzinfo=UTC)) \
+        // dt.timedelta(microseconds=1)
+    assert a["points"].values.dtype == np.int64 and a["points"].valid.tolist() == [True, False, True]
+    assert a["score"].values.tolist()[:2] == [1.5, 2.0]
+    tags = a["tags"]
+    assert tags.offsets.tolist() == [0, 2, 2, 2]
+    assert [tags.dictionary[c] for c in tags.values] == ["a", "b"]
+
+
+def test_events_are_sorted_by_contact_then_time_keeping_ties_in_input_order():
+    table = store_from_arrow(contacts(), {"purchase": purchases()}, SCHEMA).events["purchase"]
+    assert table.offsets.tolist() == [0, 2, 2, 4]
+    amounts = table.properties["amount"].values.tolist()
+    assert amounts == [2.0, 4.0, 3.0, 1.0]  # contact 10: the tie at Feb 1 keeps input order (2.0 then 4.0)
+    assert np.all(np.diff(table.ts[:2]) >= 0) and np.all(np.diff(table.ts[2:]) >= 0)
+    assert table.properties["brand"].valid.tolist() == [True, False, True, True]
+
+
+def test_event_type_without_data_is_empty():
+    table = store_from_arrow(contacts(), {}, SCHEMA).events["purchase"]
+    assert len(table) == 0 and table.offsets.tolist() == [0, 0, 0, 0]
+
+
+def test_pandas_polars_and_parquet_give_the_same_store(tmp_path):
+    pl = pytest.importorskip("polars")
+    reference = store_from_arrow(contacts(), {"purchase": purchases()}, SCHEMA)
+    c, p = contacts(tags=None), purchases()
+    schema = segmint.Schema.from_dict({**SCHEMA.to_dict(), "contacts": {"attributes": {
+        k: v for k, v in SCHEMA.to_dict()["contacts"]["attributes"].items() if k != "tags"}}})
+    from_polars = segmint.Store.from_polars(pl.from_arrow(c), {"purchase": pl.from_arrow(p)}, schema)
+    (tmp_path / "events").mkdir()
+    pq.write_table(c, tmp_path / "contacts.parquet")
+    pq.write_table(p, tmp_path / "events" / "purchase.parquet")
+    from_parquet = segmint.Store.from_parquet(tmp_path, schema)
+    for store in (from_polars, from_parquet):
+        assert np.array_equal(store.events["purchase"].ts, reference.events["purchase"].ts)
+        assert np.array_equal(store.attributes["seen"].values, reference.attributes["seen"].values)
+
+
+def test_saved_store_opens_memory_mapped_and_equal(tmp_path):
+    store = store_from_arrow(contacts(), {"purchase": purchases()}, SCHEMA)
+    store.save(tmp_path / "s")
+    opened = segmint.Store.open(tmp_path / "s")
+    assert isinstance(opened.events["purchase"].ts, np.memmap)
+    assert opened.schema == store.schema
+    for name, column in store.attributes.items():
+        other = opened.attributes[name]
+        assert np.array_equal(column.values, other.values) and column.dictionary == other.dictionary
+    seg = segmint.compile("bought brand = A and city = Lviv and tags has a", SCHEMA)
+    assert seg.evaluate(opened, now="2026-06-01").ids().tolist() == []
+    assert segmint.compile("sum(bought.amount) > 3", SCHEMA).evaluate(opened, now="2026-06-01").ids().tolist() == [
+        10, 30]
+
+
+@pytest.mark.parametrize(
+    ("tables", "message", "column"),
+    [
+        (lambda: (contacts(city=None), {}), "missing column", "city"),
+        (lambda: (contacts(points=pa.array(["1", "2", "3"])), {}), "found string, but the schema says int", "points"),
+        (lambda: (contacts(city=pa.array(["Kyiv", "Odesa", "Lvov"])), {}), "'Odesa', 'Lvov' are not among", "city"),
+        (lambda: (contacts(contact_id=pa.array([1, 2, 1])), {}), "appear more than once, e.g. 1", "contact_id"),
+        (lambda: (contacts(contact_id=pa.array([1, None, 3])), {}), "1 contact id(s) are null", "contact_id"),
+        (lambda: (contacts(), {"purchase": purchases(contact_id=pa.array([10, 99, 98, 10]))}),
+         "2 event(s) belong to contacts that do not exist", "contact_id"),
+        (lambda: (contacts(), {"purchase": purchases(timestamp=pa.array([None, 1, 2, 3], pa.timestamp("s")))}),
+         "1 event time(s) are null (first at row 0)", "timestamp"),
+        (lambda: (contacts(), {"refund": purchases()}), "event type 'refund' is not in the schema", None),
+        (lambda: (contacts(), {"purchase": purchases(amount=pa.array(["x"] * 4))}), "found string", "amount"),
+    ],
+)
+def test_data_that_does_not_fit_is_named(tables, message, column):
+    c, events = tables()
+    with pytest.raises(segmint.DataError) as info:
+        store_from_arrow(c, events, SCHEMA)
+    assert message in str(info.value)
+    assert info.value.column == column
+    assert info.value.source
+
+
+def test_damaged_files_are_named(tmp_path):
+    (tmp_path / "events").mkdir()
+    pq.write_table(contacts(), tmp_path / "contacts.parquet")
+    pq.write_table(purchases(), tmp_path / "events" / "purchase.parquet")
+    data = (tmp_path / "events" / "purchase.parquet").read_bytes()
+    (tmp_path / "events" / "purchase.parquet").write_bytes(data[: len(data) // 2])
+    with pytest.raises(segmint.DataError, match=r"purchase\.parquet: cannot read this Parquet file"):
+        segmint.Store.from_parquet(tmp_path, SCHEMA)
+    (tmp_path / "events" / "purchase.parquet").unlink()
+    (tmp_path / "contacts.parquet").unlink()
+    with pytest.raises(segmint.DataError, match="no contacts.parquet"):
+        segmint.Store.from_parquet(tmp_path, SCHEMA)
+
+
+def test_damaged_saved_store_is_named(tmp_path):
+    store_from_arrow(contacts(), {"purchase": purchases()}, SCHEMA).save(tmp_path / "s")
+    (tmp_path / "s" / "events.purchase.ts.npy").unlink()
+    with pytest.raises(segmint.DataError, match=r"events\.purchase\.ts\.npy: file of the saved store is missing"):
+        segmint.Store.open(tmp_path / "s")
+    (tmp_path / "s" / "manifest.json").write_text("{not json")
+    with pytest.raises(segmint.DataError, match="manifest.json is not valid JSON"):
+        segmint.Store.open(tmp_path / "s")
+    with pytest.raises(segmint.DataError, match="manifest.json is missing"):
+        segmint.Store.open(tmp_path)
+
+
+def test_inferred_schema(tmp_path):
+    store = store_from_arrow(contacts(), {"purchase": purchases()})
+    schema = store.schema
+    assert schema.attributes["city"].values == ("Kyiv", "Lviv")
+    assert schema.attributes["seen"].type is segmint.Type.TIMESTAMP
+    assert schema.events["purchase"].verb == "purchase"
+    assert segmint.compile("purchase brand = A", schema).evaluate(store, now="2026-06-01").ids().tolist() == [30]

@@ -159,7 +159,7 @@ def test_damaged_files_are_named(tmp_path):
         segmint.Store.from_parquet(tmp_path, SCHEMA)
     (tmp_path / "events" / "purchase.parquet").unlink()
     (tmp_path / "contacts.parquet").unlink()
-    with pytest.raises(segmint.DataError, match="no contacts.parquet"):
+    with pytest.raises(segmint.DataError, match=r"no contacts\.parquet"):
         segmint.Store.from_parquet(tmp_path, SCHEMA)
 
 
@@ -169,9 +169,9 @@ def test_damaged_saved_store_is_named(tmp_path):
     with pytest.raises(segmint.DataError, match=r"events\.purchase\.ts\.npy: file of the saved store is missing"):
         segmint.Store.open(tmp_path / "s")
     (tmp_path / "s" / "manifest.json").write_text("{not json")
-    with pytest.raises(segmint.DataError, match="manifest.json is not valid JSON"):
+    with pytest.raises(segmint.DataError, match=r"manifest\.json is not valid JSON"):
         segmint.Store.open(tmp_path / "s")
-    with pytest.raises(segmint.DataError, match="manifest.json is missing"):
+    with pytest.raises(segmint.DataError, match=r"manifest\.json is missing"):
         segmint.Store.open(tmp_path)
 
 

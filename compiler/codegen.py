@@ -11,7 +11,7 @@ as fast as ``prange`` here and a third of its compile time), and per contact ``i
 
 - the rule's conditions in order of cost (attributes before events), with ``and``/``or`` short-circuits, so event
   work is skipped once the answer is known;
-- the first time a condition needs events of a type, one *group* function makes a single pass over that contact's
+- the first time a condition needs events of a type, one *group* of code makes a single pass over that contact's
   events of the type, inside the union of the windows it needs (found by binary search on the sorted
   timestamps), and computes every measure of every event set of that type (counts, sums, min/max, first/last,
   distinct) into the scratch arrays ``mi`` (int64) and ``mf`` (float64). A set without filters whose measures are
@@ -28,6 +28,7 @@ from .kernel_lib import LIB_VERSION
 from .types import Type
 
 CODEGEN_VERSION = 1
+MAX_INLINE_USES = 3  # a group used more often than this in one rule is computed up front instead of lazily
 _CMP = {"=": "==", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
 _ARITH = {"+": "+", "-": "-", "*": "*"}
 
@@ -106,17 +107,18 @@ class _Slots:
 class _Code:
     """Lines of source with indentation and fresh local names."""
 
-    def __init__(self, indent: int) -> None:
+    def __init__(self, indent: int, tag: str = "") -> None:
         self.lines: list[str] = []
         self.indent = indent
         self.counter = 0
+        self.tag = tag  # keeps the names of separately generated pieces apart
 
     def emit(self, line: str) -> None:
         self.lines.append("    " * self.indent + line)
 
     def new(self, prefix: str = "v") -> str:
         self.counter += 1
-        return f"{prefix}{self.counter}"
+        return f"{prefix}{self.tag}{self.counter}"
 
 
 def generate(plans: tuple[ir.Expr, ...], nullable) -> Kernel:
@@ -135,15 +137,25 @@ class _Generator:
         self.n_int = 0
         self.n_float = 0
         self.needs_scratch = False
+        self.group_code: dict[int, list[str]] = {}
+        self.eager: set[str] = set()
 
     # -- driver ----------------------------------------------------------------------------------------------
     def kernel(self, plans: tuple[ir.Expr, ...]) -> Kernel:
+        uses: dict[str, int] = {}
         for plan in plans:
-            self.collect(plan)
+            self.collect(plan, uses)
         body = _Code(indent=2)
+        # A group needed in many places is computed once per contact up front: writing its code at every place
+        # that may come first would grow the kernel (and its compile time) with the number of uses.
+        self.eager = {event for event, n in uses.items() if len(plans) > 1 or n > MAX_INLINE_USES}
+        for event in self.groups:
+            if event in self.eager:
+                g = self.group_index(event)
+                for line in self.group_code.setdefault(g, self.group_body(g, event, self.groups[event])):
+                    body.emit(line)
         for k, plan in enumerate(plans):
             body.emit(f"out[{k}, i] = {self.pred(plan, body, 'i', None)}")
-        groups = [self.group_function(g, event, sets) for g, (event, sets) in enumerate(self.groups.items())]
         head = [
             f"# segmint kernel; codegen {CODEGEN_VERSION}, kernel_lib {LIB_VERSION}",
             "import numba",
@@ -163,9 +175,7 @@ class _Generator:
             *body.lines,
             "",
         ]
-        source = "\n".join(head + [line for g in groups for line in g] + kernel)
-        # Group functions take every array; their names are known only now that the whole plan is generated.
-        source = source.replace("@ARRAYS@", "".join(", " + name for name in self.slots.arrays.values()))
+        source = "\n".join(head + kernel)
         return Kernel(source, list(self.slots.arrays), list(self.slots.ints), list(self.slots.floats))
 
     def scratch_size(self) -> str:
@@ -174,14 +184,17 @@ class _Generator:
         return "ki[" + str(self.slots.ints[Slot(("scratch_size",))]) + "]"
 
     # -- event sets ------------------------------------------------------------------------------------------
-    def collect(self, plan: ir.Expr) -> None:
-        """Every event set of the plan and every measure taken of it, grouped by event type."""
+    def collect(self, plan: ir.Expr, uses: dict[str, int]) -> None:
+        """Every event set of the plan and every measure taken of it, grouped by event type; counts the uses."""
         for node in ir.walk(plan):
             match node:
                 case ir.Count(events=events):
                     self.measure(events, "count", None)
                 case ir.Aggregate(function=function, events=events, prop=prop):
                     self.measure(events, function, prop)
+                case _:
+                    continue
+            uses[node.events.event] = uses.get(node.events.event, 0) + 1
 
     def measure(self, events: ir.EventSet, kind: str, prop: ir.Prop | None) -> _Measure:
         if events not in self.sets:
@@ -212,13 +225,20 @@ class _Generator:
         return list(self.groups).index(event)
 
     def ensure_group(self, event: str, code: _Code) -> None:
+        """The pass over this contact's events of one type, the first time any condition needs it. The code is
+        written inline at each place that may come first (a call per contact would cost more than the pass)."""
+        if event in self.eager:
+            return
         g = self.group_index(event)
+        if g not in self.group_code:
+            self.group_code[g] = self.group_body(g, event, self.groups[event])
         code.emit(f"if not d{g}:")
-        code.emit(f"    group{g}(i, ki, kf, mi, mf, scratch@ARRAYS@)")
+        for line in self.group_code[g]:
+            code.emit("    " + line)
         code.emit(f"    d{g} = True")
 
-    def group_function(self, g: int, event: str, sets: list[_Set]) -> list[str]:
-        code = _Code(indent=1)
+    def group_body(self, g: int, event: str, sets: list[_Set]) -> list[str]:
+        code = _Code(indent=0, tag=f"g{g}_")
         offsets, ts = self.slots.array("events", event, "offsets"), self.slots.array("events", event, "ts")
         code.emit(f"s = {offsets}[i]")
         code.emit(f"e = {offsets}[i + 1]")
@@ -227,9 +247,10 @@ class _Generator:
                 code.emit(f"{m.out} = 0")
                 if m.n:
                     code.emit(f"{m.n} = 0")
-        code.emit("if s == e:")
-        code.emit("    return")
-        code.emit(f"stamps = {ts}[s:e]")
+        code.emit("if s < e:")
+        code.indent += 1
+        self.stamps = f"stamps{g}"  # one name per event type: timestamp arrays may differ in type (read-only)
+        code.emit(f"{self.stamps} = {ts}[s:e]")
         simple = [entry for entry in sets if _is_simple(entry)]
         scanned = [entry for entry in sets if not _is_simple(entry)]
         for entry in simple:
@@ -250,8 +271,8 @@ class _Generator:
                 lo = self.slots.int("group_lo", event, windows)
                 hi = self.slots.int("group_hi", event, windows)
                 a, b = code.new("a"), code.new("b")
-                code.emit(f"{a} = s + np.searchsorted(stamps, {lo}, 'left')")
-                code.emit(f"{b} = s + np.searchsorted(stamps, {hi}, 'right')")
+                code.emit(f"{a} = s + np.searchsorted({self.stamps}, {lo}, 'left')")
+                code.emit(f"{b} = s + np.searchsorted({self.stamps}, {hi}, 'right')")
             for entry in scanned:
                 self.init_extremes(entry, code)
             code.emit(f"for j in range({a}, {b}):")
@@ -262,15 +283,14 @@ class _Generator:
             code.indent -= 1
             for entry in scanned:
                 self.finish(entry, a, b, len(scanned) > 1, code)
-        lines = ["@numba.njit(nogil=True, cache=True)", f"def group{g}(i, ki, kf, mi, mf, scratch@ARRAYS@):"]
-        return [*lines, *code.lines, ""]
+        return code.lines
 
     def window_range(self, entry: _Set, code: _Code) -> tuple[str, str]:
         lo = self.slots.int("lo", entry.events.window, entry.index)
         hi = self.slots.int("hi", entry.events.window, entry.index)
         a, b = code.new("a"), code.new("b")
-        code.emit(f"{a} = s + np.searchsorted(stamps, {lo}, 'left')")
-        code.emit(f"{b} = s + np.searchsorted(stamps, {hi}, 'right')")
+        code.emit(f"{a} = s + np.searchsorted({self.stamps}, {lo}, 'left')")
+        code.emit(f"{b} = s + np.searchsorted({self.stamps}, {hi}, 'right')")
         return a, b
 
     def init_extremes(self, entry: _Set, code: _Code) -> None:

@@ -215,14 +215,7 @@ class Binder:
 
     def event_condition(self, node: s.Condition) -> ir.Expr:
         """``opened``, ``opened > 2 times within 90d``, ``opened between 2026-01-01 and 2026-01-31``."""
-        test, window = node.test, node.window
-        if (
-            isinstance(test, s.Between)
-            and window is None
-            and all(isinstance(b, s.Lit) and b.kind in ("date", "timestamp") for b in (test.low, test.high))
-        ):
-            window = s.Window("between", (test.low, test.high), test.span)
-            test = None
+        test, window = _date_window(node)
         events = self.event_set(node.subject, window)
         if test is None:
             if node.times is not None:
@@ -439,9 +432,12 @@ class Binder:
     def aggregate(self, node: s.Call) -> ir.Expr:
         function, argument = node.function, node.argument
         window = None
-        if isinstance(argument, s.Condition) and argument.test is None and argument.times is None:
-            argument, window = argument.subject, argument.window
-        example = "count(opened within 30d)" if function == "count" else f"{function}(bought.amount within 90d)"
+        if isinstance(argument, s.Condition) and argument.times is None:
+            test, window = _date_window(argument)
+            if test is None:
+                argument = argument.subject
+        takes_property = function in ("sum", "avg", "min", "max", "distinct")
+        example = f"{function}(bought.amount within 90d)" if takes_property else f"{function}(opened within 30d)"
         if not (isinstance(argument, s.Subject) and argument.name in self.verbs):
             raise self.error(
                 f"{function}() takes events: a verb, its filters and a window",
@@ -478,6 +474,20 @@ class Binder:
                 return prop.type
         verb = self.schema.events[prop.event].verb
         raise self.type_error(f"{function}() needs numbers, but {verb}.{prop.name} is {prop.type}", node)
+
+
+def _date_window(node: s.Condition) -> tuple[s.Test | None, s.Window | None]:
+    """``verb between A and B`` right after a verb is a date window when A and B are dates, timestamps or
+    parameters (and no ``times`` follows): the test and window the condition really has."""
+    test, window = node.test, node.window
+    if (
+        isinstance(test, s.Between)
+        and window is None
+        and node.times is None
+        and all(isinstance(b, s.Lit) and b.kind in ("date", "timestamp", "param") for b in (test.low, test.high))
+    ):
+        return None, s.Window("between", (test.low, test.high), test.span)
+    return test, window
 
 
 def _param_type(want: Type | None) -> Type:

@@ -118,6 +118,7 @@ CASES = [
     ("first(bought) within 30d", {4}),  # a cohort: the first purchase ever was in the last 30 days
     ("first(bought within 30d) is not null", {2, 4, 5}),
     ("days_since(last(bought)) > 90", {1}),
+    ("last(clicked between 2026-10-01 and 2026-10-31) is not null", {5}),  # a date window inside an aggregate
     ("last(opened) > 2026-10-30T12:00:00Z", {1, 5}),
     ("count(clicked within 90d) / count(opened within 90d) >= 0.2", {1, 5}),  # 4: 0/0 is null
     # -- attributes

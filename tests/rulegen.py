@@ -1,0 +1,205 @@
+"""Hypothesis strategies: random rule text over the demo schema, and random small stores that provoke edge cases.
+
+Rules are built from the language's constructs (event conditions with filters, counts and every kind of window,
+aggregates, functions, arithmetic, attribute tests of every kind, parameters, and/or/not), always well-typed, so
+every generated rule must compile. Stores have nulls, contacts without events, timestamp ties, and events exactly
+on window edges and after ``now``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import strategies as st
+from storebuilder import build_store
+
+NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+DAY = dt.timedelta(days=1)
+
+VERBS = {"opened": "email_open", "clicked": "email_click", "viewed": "product_view", "bought": "purchase"}
+DEVICES = ["ios", "android", "desktop"]
+CATEGORIES = ["iPhones", "Laptops", "Vinyl"]
+BRANDS = ["Apple", "Dell", "Universal"]
+CITIES = ["Kyiv", "Lviv", "Berlin"]
+TAGS = ["vinyl", "jazz", "vip"]
+# Times events sit at: on window edges (now - 7d exactly, now exactly), just inside and outside, and after now.
+OFFSETS = [0, 1, 7, 7.5, 30, 90, 400, -1 / 86400 / 1e6, -1]
+DURATIONS = ["7d", "30d", "90d", "1mo", "1y", "12h", "2w"]
+DATES = ["2026-10-01", "2026-10-25", "2026-08-03", "2025-11-01"]
+
+# Filters each verb can take: (property, [test texts]).
+FILTERS = {
+    "opened": [f"device = {d}" for d in DEVICES] + ["device in (ios, android)", "device != desktop",
+                                                   "campaign_id > 5", "device is null"],
+    "clicked": ["device = ios", 'url startswith "https://shop"', 'url contains "sale"', "campaign_id between 1 and 5"],
+    "viewed": [f"category = {c}" for c in CATEGORIES] + ["price >= 500", "brand not in (Apple)",
+                                                         "price between 10 and 100"],
+    "bought": [f"brand = {b}" for b in BRANDS] + ["amount > 100", "quantity >= 2", "category in (iPhones, Vinyl)",
+                                                  "amount is null"],
+}
+NUMERIC_PROPS = {"viewed": ["price"], "bought": ["amount", "quantity"], "opened": ["campaign_id"],
+                 "clicked": ["campaign_id"]}
+DISTINCT_PROPS = {"viewed": ["category", "brand", "price"], "bought": ["brand", "quantity"], "opened": ["device"],
+                  "clicked": ["url"]}
+
+
+@st.composite
+def windows(draw) -> str:
+    kind = draw(st.sampled_from(["", "within", "since", "before", "before_ago", "between"]))
+    match kind:
+        case "within":
+            return f" within {draw(st.sampled_from(DURATIONS))}"
+        case "since":
+            return f" since {draw(st.sampled_from(DATES))}"
+        case "before":
+            return f" before {draw(st.sampled_from(DATES))}"
+        case "before_ago":
+            return f" before {draw(st.sampled_from(DURATIONS))} ago"
+        case "between":
+            a, b = sorted(draw(st.lists(st.sampled_from(DATES), min_size=2, max_size=2)))
+            return f" between {a} and {b}"
+    return ""
+
+
+@st.composite
+def event_sets(draw, prop: str | None = None) -> tuple[str, str]:
+    """``verb[.prop] filters`` and a window (possibly empty), apart so callers can place the window."""
+    verb = draw(st.sampled_from(list(VERBS)))
+    if prop == "numeric":
+        head = f"{verb}.{draw(st.sampled_from(NUMERIC_PROPS[verb]))}"
+    elif prop == "distinct":
+        head = f"{verb}.{draw(st.sampled_from(DISTINCT_PROPS[verb]))}"
+    else:
+        head = verb
+    filters = draw(st.lists(st.sampled_from(FILTERS[verb]), max_size=2, unique=True))
+    return head + (" " + ", ".join(filters) if filters else ""), draw(windows())
+
+
+@st.composite
+def numbers(draw) -> str:
+    """A numeric expression of contacts."""
+    kind = draw(st.sampled_from(["count", "sum", "avg", "min", "max", "distinct", "days", "age", "attr", "ratio"]))
+    match kind:
+        case "count":
+            return f"count({''.join(draw(event_sets()))})"
+        case "sum" | "avg" | "min" | "max":
+            return f"{kind}({''.join(draw(event_sets('numeric')))})"
+        case "distinct":
+            return f"distinct({''.join(draw(event_sets('distinct')))})"
+        case "days":
+            return f"days_since({draw(st.sampled_from(['first', 'last']))}({''.join(draw(event_sets()))}))"
+        case "age":
+            return "age(birth_date)"
+        case "attr":
+            return draw(st.sampled_from(["loyalty_points", "loyalty_points + 10", "loyalty_points * 2 - 5"]))
+    return f"count({''.join(draw(event_sets()))}) / count({''.join(draw(event_sets()))})"
+
+
+@st.composite
+def conditions(draw) -> str:
+    kind = draw(st.sampled_from(["event", "count", "compare", "between", "attribute", "time", "param", "bool"]))
+    match kind:
+        case "event":
+            return "".join(draw(event_sets()))
+        case "count":
+            head, window = draw(event_sets())
+            op = draw(st.sampled_from([">", ">=", "=", "<", "!="]))
+            number = draw(st.integers(0, 3))
+            if draw(st.booleans()):
+                return f"count({head}{window}) {op} {number}"
+            return f"{head} {op} {number} times{window}"  # the shorthand; a window always follows `times`
+        case "compare":
+            op = draw(st.sampled_from([">", ">=", "<", "<=", "=", "!="]))
+            value = draw(st.sampled_from(["0", "1", "2", "50", "0.5", "100.5", "-1"]))
+            return f"{draw(numbers())} {op} {value}"
+        case "between":
+            low = draw(st.integers(0, 60))
+            return f"{draw(numbers())} between {low} and {low + draw(st.integers(0, 500))}"
+        case "attribute":
+            return draw(st.sampled_from([
+                *(f"city = {c}" for c in CITIES), "city in (Kyiv, Lviv)", "city not in (Kyiv)", "city is null",
+                "city is not null", "gender = f", "gender != m", "email_subscribed", "not email_subscribed",
+                'email endswith "@gmail.com"', 'email contains "a"', 'email startswith "b"', "email is null",
+                "email_subscribed = false", *(f"tags has {t}" for t in TAGS), "tags has any (vinyl, vip)",
+                "tags has all (vinyl, jazz)", "loyalty_points is null", "loyalty_points in (0, 5, 120)",
+                "loyalty_points not in (5)", "birth_date < 1990-01-01", "birth_date is null",
+            ]))
+        case "time":
+            return draw(st.sampled_from([
+                f"created_at{draw(windows()) or ' within 30d'}", "created_at > 2026-10-01",
+                "created_at <= 2026-10-25T12:00:00Z", "birth_date within 1y",
+                f"first(bought){draw(windows()) or ' is null'}", f"last(opened) > {draw(st.sampled_from(DATES))}",
+                "last(viewed) is null",
+            ]))
+        case "param":
+            return draw(st.sampled_from([
+                "viewed category = $category within $window", "bought brand = $brand", "count(opened) >= $n",
+                "opened since $start", "loyalty_points > $n",
+            ]))
+    return draw(st.sampled_from(["true", "false"]))
+
+
+def rules(max_leaves: int = 6) -> st.SearchStrategy[str]:
+    """Whole rules: conditions joined by and/or, negated, parenthesised."""
+    return st.recursive(
+        conditions(),
+        lambda children: st.one_of(
+            st.tuples(children, st.sampled_from(["and", "or"]), children).map(lambda t: f"({t[0]}) {t[1]} ({t[2]})"),
+            children.map(lambda c: f"not ({c})"),
+        ),
+        max_leaves=max_leaves,
+    )
+
+
+PARAMS = {"category": "iPhones", "window": "30d", "brand": "Apple", "n": 2, "start": "2026-10-20"}
+
+
+def params_for(segment) -> dict:
+    return {name: PARAMS[name] for name in segment.params}
+
+
+# -- stores ----------------------------------------------------------------------------------------------------
+def _time(draw) -> dt.datetime:
+    return NOW - draw(st.sampled_from(OFFSETS)) * DAY
+
+
+@st.composite
+def stores(draw, schema):
+    n = draw(st.integers(1, 8))
+    maybe = lambda s: st.one_of(st.none(), s)  # noqa: E731
+    contacts = []
+    for i in range(n):
+        contacts.append({
+            "id": 100 + i,
+            "gender": draw(maybe(st.sampled_from(["f", "m", "x"]))),
+            "city": draw(maybe(st.sampled_from(CITIES))),
+            "email": draw(maybe(st.sampled_from(["a@gmail.com", "b@corp.com", "ab@GMAIL.com", ""]))),
+            "email_subscribed": draw(maybe(st.booleans())),
+            "loyalty_points": draw(maybe(st.sampled_from([0, 5, 120, -3]))),
+            "birth_date": draw(maybe(st.sampled_from(["1990-11-01", "2000-02-29", "1960-01-01", "2026-05-01"]))),
+            "created_at": _time(draw) if draw(st.booleans()) else None,
+            "tags": draw(maybe(st.lists(st.sampled_from(TAGS), max_size=3, unique=True))),
+        })
+    events = {}
+    for verb, event in VERBS.items():
+        rows = []
+        for _ in range(draw(st.integers(0, 2 * n + 2))):
+            row = {"id": 100 + draw(st.integers(0, n - 1)), "ts": _time(draw)}
+            match verb:
+                case "opened" | "clicked":
+                    row["device"] = draw(maybe(st.sampled_from(DEVICES)))
+                    row["campaign_id"] = draw(maybe(st.integers(0, 9)))
+                    if verb == "clicked":
+                        row["url"] = draw(st.sampled_from(["https://shop/sale", "https://blog", "x"]))
+                case "viewed":
+                    row["category"] = draw(st.sampled_from(CATEGORIES))
+                    row["brand"] = draw(maybe(st.sampled_from(BRANDS)))
+                    row["price"] = draw(maybe(st.sampled_from([15.0, 99.5, 500.0, 1200.0])))
+                case "bought":
+                    row["brand"] = draw(st.sampled_from(BRANDS))
+                    row["category"] = draw(st.sampled_from(CATEGORIES))
+                    row["amount"] = draw(maybe(st.sampled_from([10.0, 100.0, 100.5, 999.0])))
+                    row["quantity"] = draw(st.sampled_from([1, 2, 3]))
+            rows.append(row)
+        events[event] = rows
+    return build_store(schema, contacts, events)

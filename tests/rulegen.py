@@ -22,10 +22,12 @@ CATEGORIES = ["iPhones", "Laptops", "Vinyl"]
 BRANDS = ["Apple", "Dell", "Universal"]
 CITIES = ["Kyiv", "Lviv", "Berlin"]
 TAGS = ["vinyl", "jazz", "vip"]
-# Times events sit at: on window edges (now - 7d exactly, now exactly), just inside and outside, and after now.
-OFFSETS = [0, 1, 7, 7.5, 30, 90, 400, -1 / 86400 / 1e6, -1]
+# Days before now at which events sit: exactly on the edges of the windows rules use (now; now - 7d, 30d, 90d,
+# 1y and the dates below), one microsecond either side of some, and after now.
+MICRO = 1 / 86_400e6
+OFFSETS = [0, 1, 7, 7 - MICRO, 7 + MICRO, 30, 31, 0.5, 90, 90 - MICRO, 365, 400, -MICRO, -1]
 DURATIONS = ["7d", "30d", "90d", "1mo", "1y", "12h", "2w"]
-DATES = ["2026-10-01", "2026-10-25", "2026-08-03", "2025-11-01"]
+DATES = ["2026-10-01", "2026-10-25", "2026-08-03", "2025-11-01"]  # now - 31, 7, 90, 365 days
 
 # Filters each verb can take: (property, [test texts]).
 FILTERS = {

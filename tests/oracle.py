@@ -1,0 +1,171 @@
+"""An independent evaluator for tests: a rule's plan as one DuckDB SQL query over the store's data.
+
+Written from the language's semantics, not from the reference evaluator's code, so that it can catch the
+reference's mistakes: SQL's three-valued logic is folded to true/false at every condition (``coalesce(..., false)``),
+events are looked up by correlated subqueries, windows are the closed µs intervals of runtime/bindings.py (the one
+shared definition of what a window means).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from segmint.compiler import ir
+from segmint.compiler.types import Type
+from segmint.runtime.bindings import Bindings
+from segmint.runtime.store import Column, Store
+
+DAY_US = 86_400_000_000
+
+
+def _arrow(column: Column) -> pa.Array:
+    valid = column.validity()
+    match column.type:
+        case Type.STRING:
+            values = [column.dictionary[c] if ok else None for c, ok in zip(column.values.tolist(), valid, strict=True)]
+            return pa.array(values, pa.string())
+        case Type.DATE:
+            return pa.array([dt.date(1970, 1, 1) + dt.timedelta(days=int(v)) if ok else None
+                             for v, ok in zip(column.values, valid, strict=True)], pa.date32())
+        case _:
+            return pa.array(np.asarray(column.values), mask=~valid)
+
+
+def connect(store: Store) -> duckdb.DuckDBPyConnection:
+    db = duckdb.connect()
+    contacts = {"row": pa.array(np.arange(len(store), dtype=np.int64))}
+    tag_rows, tag_values = [], []
+    for name, column in store.attributes.items():
+        if column.type is Type.TAGS:
+            for row in range(len(store)):
+                for code in column.values[column.offsets[row] : column.offsets[row + 1]]:
+                    tag_rows.append(row)
+                    tag_values.append(column.dictionary[code])
+            continue
+        contacts[f"a_{name}"] = _arrow(column)
+    db.register("contacts_arrow", pa.table(contacts))
+    db.execute("CREATE TABLE contacts AS SELECT * FROM contacts_arrow")
+    tags = pa.table({"row": pa.array(tag_rows, pa.int64()), "tag": pa.array(tag_values, pa.string())})
+    db.register("tags_arrow", tags)
+    db.execute("CREATE TABLE tags AS SELECT * FROM tags_arrow")
+    for name, table in store.events.items():
+        columns = {"row": pa.array(table.contact_rows), "ts": pa.array(np.asarray(table.ts))}
+        columns |= {f"p_{p}": _arrow(c) for p, c in table.properties.items()}
+        db.register(f"ev_{name}_arrow", pa.table(columns))
+        db.execute(f"CREATE TABLE ev_{name} AS SELECT * FROM ev_{name}_arrow")
+    return db
+
+
+def mask(db: duckdb.DuckDBPyConnection, plan: ir.Expr, bindings: Bindings, n: int) -> np.ndarray:
+    sql = f"SELECT row FROM contacts c WHERE {_Sql(bindings).truth(plan, 'c')} ORDER BY row"
+    rows = [r[0] for r in db.execute(sql).fetchall()]
+    out = np.zeros(n, dtype=bool)
+    out[rows] = True
+    return out
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(value)
+
+
+class _Sql:
+    def __init__(self, bindings: Bindings) -> None:
+        self.b = bindings
+        self.counter = 0
+
+    def truth(self, node: ir.Expr, alias: str) -> str:
+        """A condition as SQL that is never NULL."""
+        match node:
+            case ir.And(items=items):
+                return "(" + " AND ".join(self.truth(i, alias) for i in items) + ")"
+            case ir.Or(items=items):
+                return "(" + " OR ".join(self.truth(i, alias) for i in items) + ")"
+            case ir.Not(operand=x):
+                return f"(NOT {self.truth(x, alias)})"
+        return f"coalesce({self.condition(node, alias)}, FALSE)"
+
+    def condition(self, node: ir.Expr, alias: str) -> str:
+        match node:
+            case ir.Compare(op=op, left=left, right=right):
+                sql_op = "<>" if op == "!=" else op
+                return f"({self.value(left, alias)} {sql_op} {self.value(right, alias)})"
+            case ir.InRange(operand=x, low=low, high=high):
+                return f"({self.value(x, alias)} BETWEEN {self.value(low, alias)} AND {self.value(high, alias)})"
+            case ir.InSet(operand=x, values=values, negated=negated):
+                items = ", ".join(self.value(v, alias) for v in values)
+                return f"({self.value(x, alias)} {'NOT IN' if negated else 'IN'} ({items}))"
+            case ir.IsNull(operand=x, negated=negated):
+                return f"({self.value(x, alias)} IS {'NOT ' if negated else ''}NULL)"
+            case ir.TextMatch(op=op, operand=x, pattern=p):
+                function = {"contains": "contains", "startswith": "starts_with", "endswith": "ends_with"}[op]
+                return f"{function}({self.value(x, alias)}, {self.value(p, alias)})"
+            case ir.HasTags(mode=mode, values=values):
+                tests = [
+                    f"EXISTS (SELECT 1 FROM tags t WHERE t.row = {alias}.row AND t.tag = {self.value(v, alias)})"
+                    for v in values
+                ]
+                return "(" + (" AND " if mode == "all" else " OR ").join(tests) + ")"
+            case ir.InWindow(operand=x, window=w):
+                lo, hi = self.b.window(w)
+                return f"({self.value(x, alias)} BETWEEN {lo} AND {hi})"
+            case ir.Const(type=Type.BOOL) | ir.Attr(type=Type.BOOL) | ir.Prop(type=Type.BOOL):
+                return self.value(node, alias)
+            case ir.And() | ir.Or() | ir.Not():
+                return self.truth(node, alias)
+        raise TypeError(f"oracle: no SQL for {type(node).__name__}")
+
+    def value(self, node: ir.Expr, alias: str) -> str:
+        match node:
+            case ir.Const() | ir.Param():
+                if node.type is Type.DATE:
+                    return f"DATE '{self.b.params[node.name] if isinstance(node, ir.Param) else node.value}'"
+                return _literal(self.b.value(node))
+            case ir.Attr(name=name):
+                return f"{alias}.a_{name}"
+            case ir.Prop(name=name):
+                return f"{alias}.p_{name}"
+            case ir.Count(events=events):
+                return f"(SELECT count(*) FROM {self.events(events, alias)})"
+            case ir.Aggregate(function=function, events=events, prop=prop):
+                source = self.events(events, alias)
+                column = "e.ts" if prop is None else f"e.p_{prop.name}"
+                sql = {"sum": f"coalesce(sum({column}), 0)", "avg": f"avg({column})", "min": f"min({column})",
+                       "max": f"max({column})", "distinct": f"count(DISTINCT {column})",
+                       "first": "min(e.ts)", "last": "max(e.ts)"}[function]
+                return f"(SELECT {sql} FROM {source})"
+            case ir.Arith(op=op, left=left, right=right):
+                a, b = self.value(left, alias), self.value(right, alias)
+                if op == "/":
+                    return f"(CAST({a} AS DOUBLE) / CAST(NULLIF({b}, 0) AS DOUBLE))"
+                return f"({a} {op} {b})"
+            case ir.Negate(operand=x):
+                return f"(-{self.value(x, alias)})"
+            case ir.ToTimestamp(operand=x):
+                return f"(CAST(epoch_us(CAST({self.value(x, alias)} AS TIMESTAMP)) AS BIGINT))"
+            case ir.Func(name="days_since", argument=x):
+                micros = self.value(ir.ToTimestamp(x) if x.type is Type.DATE else x, alias)
+                return f"CAST(floor(({self.b.now_us} - {micros}) / {float(DAY_US)}) AS BIGINT)"
+            case ir.Func(name="age", argument=x):
+                day = self.value(x, alias) if x.type is Type.DATE else (
+                    f"CAST(make_timestamp({self.value(x, alias)}) AS DATE)"
+                )
+                return f"date_sub('year', {day}, DATE '{self.b.now.date().isoformat()}')"
+        return f"({self.truth(node, alias)})"
+
+    def events(self, events: ir.EventSet, alias: str) -> str:
+        lo, hi = self.b.window(events.window)
+        where = [f"e.row = {alias}.row", f"e.ts BETWEEN {lo} AND {hi}"]
+        where += [self.truth(f, "e") for f in events.where]
+        return f"ev_{events.event} e WHERE " + " AND ".join(where)

@@ -11,6 +11,7 @@ fails to load is deleted and written again once. The folder is ``$SEGMINT_KERNEL
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import os
@@ -18,7 +19,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numba
@@ -32,7 +33,6 @@ from .store import Store
 from .strings import string_test
 
 _lock = threading.Lock()
-_memory: dict[str, Callable] = {}
 
 
 def cache_folder() -> Path | None:
@@ -74,14 +74,61 @@ def _shape(plans: tuple[ir.Expr, ...], store: Store) -> tuple:
 
 
 def load(kernel: Kernel) -> Callable:
-    """The compiled kernel function: from memory, from the disk cache, or compiled now."""
-    key = f"{kernel.key}_{numba.__version__.replace('.', '_')}"
+    """The compiled kernel function: from memory, from the disk cache, or compiled now.
+
+    The lock is not held while compiling: a thread compiling one kernel (say, in the background) does not hold up
+    threads that want others. Threads that want the same kernel wait for the one that compiles it.
+    """
+    key = _key(kernel)
     with _lock:
-        function = _memory.get(key)
-        if function is None:
-            function = _import(kernel, key)
-            _memory[key] = function
-    return function
+        future = _loaded.get(key)
+        mine = future is None
+        if mine:
+            future = _loaded[key] = Future()
+    if mine:
+        try:
+            future.set_result(_import(kernel, key))
+        except BaseException as error:
+            with _lock:
+                del _loaded[key]  # the next caller tries again
+            future.set_exception(error)
+    return future.result()
+
+
+def ready(kernel: Kernel) -> bool:
+    """Whether ``load(kernel)`` is quick: the kernel is loaded, or compiled in the disk cache (the index file of
+    Numba's cache exists; a stale index still loads correctly, only slower)."""
+    key = _key(kernel)
+    with _lock:
+        future = _loaded.get(key)
+    if future is not None:
+        return future.done() and future.exception() is None
+    folder = cache_folder()
+    return folder is not None and any((folder / "__pycache__").glob(f"segmint_kernel_{key}.kernel-*.nbi"))
+
+
+def compile_in_background(kernel: Kernel) -> None:
+    """Start compiling ``kernel`` on segmint's compiler thread unless it is loaded or being loaded."""
+    with _lock:
+        if _key(kernel) in _loaded:
+            return
+        global _background
+        if _background is None:
+            _background = ThreadPoolExecutor(1, thread_name_prefix="segmint-compile")
+        _background.submit(_load_quietly, kernel)
+
+
+def _load_quietly(kernel: Kernel) -> None:
+    with contextlib.suppress(Exception):  # the next foreground load raises it where someone can see it
+        load(kernel)
+
+
+def _key(kernel: Kernel) -> str:
+    return f"{kernel.key}_{numba.__version__.replace('.', '_')}"
+
+
+_loaded: dict[str, Future] = {}
+_background: ThreadPoolExecutor | None = None
 
 
 def _import(kernel: Kernel, key: str) -> Callable:

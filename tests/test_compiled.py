@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import numba
@@ -54,7 +55,7 @@ def test_user_text_never_reaches_the_source():
     source = seg.kernel(store).source
     for text in ("__import__", "boom", "os.system", "zzz_unusual", "globals", "exec", "sys ="):
         assert text not in source
-    assert seg.evaluate(store, now=NOW).ids().tolist() == [1]
+    assert seg.evaluate(store, now=NOW, engine="compiled").ids().tolist() == [1]
 
 
 def test_one_kernel_serves_every_value(schema, store):
@@ -63,7 +64,7 @@ def test_one_kernel_serves_every_value(schema, store):
     assert a.kernel(store).source == b.kernel(store).source
     parametric = segmint.compile("viewed category = $c within $w", schema)
     results = [
-        parametric.evaluate(store, now=now, params={"c": c, "w": w}).count
+        parametric.evaluate(store, now=now, params={"c": c, "w": w}, engine="compiled").count
         for now, c, w in [(NOW, "iPhones", "7d"), (NOW, "Vinyl", "30d"), ("2026-10-05", "iPhones", "1y")]
     ]
     assert results == [2, 1, 0]
@@ -74,13 +75,13 @@ def test_kernel_cache_on_disk_survives_corruption(schema, store, tmp_path, monke
     seg = segmint.compile("bought brand = Apple and not opened within 7d", schema)
     expected = seg.evaluate(store, now=NOW, engine="reference").mask
     kernel = seg.kernel(store)
-    monkeypatch.setattr(compiled, "_memory", {})
-    assert (seg.evaluate(store, now=NOW).mask == expected).all()
+    monkeypatch.setattr(compiled, "_loaded", {})
+    assert (seg.evaluate(store, now=NOW, engine="compiled").mask == expected).all()
     [path] = tmp_path.glob("segmint_kernel_*.py")
     path.write_text("this is not python (")
-    monkeypatch.setattr(compiled, "_memory", {})
+    monkeypatch.setattr(compiled, "_loaded", {})
     sys.modules.pop(path.stem, None)
-    assert (seg.evaluate(store, now=NOW).mask == expected).all()
+    assert (seg.evaluate(store, now=NOW, engine="compiled").mask == expected).all()
     assert path.read_text() == kernel.source
 
 
@@ -97,7 +98,7 @@ def test_new_process_loads_the_kernel_from_disk(tmp_path):
         store = build_store(schema, CONTACTS, EVENTS)
         seg = segmint.compile("sum(bought.amount within 365d) > 500 and clicked", schema)
         started = time.perf_counter()
-        print(seg.evaluate(store, now=NOW).ids().tolist(), time.perf_counter() - started)
+        print(seg.evaluate(store, now=NOW, engine="compiled").ids().tolist(), time.perf_counter() - started)
         """
     )
     env = {"SEGMINT_KERNEL_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"}
@@ -113,19 +114,20 @@ def test_new_process_loads_the_kernel_from_disk(tmp_path):
 
 def test_cache_can_be_switched_off(schema, store, tmp_path, monkeypatch):
     monkeypatch.setenv("SEGMINT_KERNEL_CACHE", "off")
-    monkeypatch.setattr(compiled, "_memory", {})
-    assert segmint.compile("engaged", schema).evaluate(store, now=NOW).count == 3
+    monkeypatch.setattr(compiled, "_loaded", {})
+    assert segmint.compile("engaged", schema).evaluate(store, now=NOW, engine="compiled").count == 3
     assert compiled.cache_folder() is None
 
 
-def test_threads_share_segments_safely(schema, store):
+@pytest.mark.parametrize("engine", ["compiled", "vector"])
+def test_threads_share_segments_safely(schema, store, engine):
     segments = [segmint.compile(rule, schema) for rule, _ in CASES[:20]]
-    expected = [s.evaluate(store, now=NOW).mask for s in segments]
+    expected = [s.evaluate(store, now=NOW, engine=engine).mask for s in segments]
     failures = []
 
     def work():
         for segment, mask in zip(segments, expected, strict=True):
-            if not np.array_equal(segment.evaluate(store, now=NOW).mask, mask):
+            if not np.array_equal(segment.evaluate(store, now=NOW, engine=engine).mask, mask):
                 failures.append(segment.text)
 
     threads = [threading.Thread(target=work) for _ in range(6)]
@@ -136,12 +138,36 @@ def test_threads_share_segments_safely(schema, store):
     assert failures == []
 
 
-def test_results_do_not_depend_on_the_thread_count(schema, store, monkeypatch):
+@pytest.mark.parametrize("engine", ["compiled", "vector"])
+def test_results_do_not_depend_on_the_thread_count(schema, store, monkeypatch, engine):
     monkeypatch.setattr(compiled, "MIN_PER_THREAD", 1)  # split even this small store across threads
     segments = [segmint.compile(rule, schema) for rule, _ in CASES]
     masks = {}
     for threads in (1, numba.config.NUMBA_NUM_THREADS):
         numba.set_num_threads(threads)
-        masks[threads] = [s.evaluate(store, now=NOW).mask for s in segments]
+        masks[threads] = [s.evaluate(store, now=NOW, engine=engine).mask for s in segments]
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     assert all(np.array_equal(a, b) for a, b in zip(*masks.values(), strict=True))
+
+
+def test_auto_answers_at_once_and_compiles_in_the_background(schema, store, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGMINT_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.setattr(compiled, "_loaded", {})
+    seg = segmint.compile("max(viewed.price within 30d) > 100 and not clicked device = ios", schema)
+    expected = seg.evaluate(store, now=NOW, engine="reference").mask
+    first = seg.evaluate(store, now=NOW)
+    assert first.engine == "vector" and np.array_equal(first.mask, expected)
+    kernel = seg.kernel(store)
+    deadline = time.monotonic() + 120
+    while not compiled.ready(kernel) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    later = seg.evaluate(store, now=NOW)
+    assert later.engine == "compiled" and np.array_equal(later.mask, expected)
+
+
+def test_auto_uses_a_kernel_cached_on_disk(schema, store, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGMINT_KERNEL_CACHE", str(tmp_path))
+    seg = segmint.compile("bought quantity > 1 within 60d", schema)
+    seg.evaluate(store, now=NOW, engine="compiled")
+    monkeypatch.setattr(compiled, "_loaded", {})  # as in a new process: only the disk cache has it
+    assert seg.evaluate(store, now=NOW).engine == "compiled"

@@ -166,14 +166,14 @@ def store(schema):
     return build_store(schema, CONTACTS, EVENTS)
 
 
-@pytest.mark.parametrize("engine", ["compiled", "reference"])
+@pytest.mark.parametrize("engine", ["compiled", "vector", "reference"])
 @pytest.mark.parametrize(("rule", "expected"), CASES, ids=[rule for rule, _ in CASES])
 def test_rule_selects(schema, store, rule, expected, engine):
     result = segmint.compile(rule, schema).evaluate(store, now=NOW, engine=engine)
     assert set(result.ids().tolist()) == expected
 
 
-@pytest.mark.parametrize("engine", ["compiled", "reference"])
+@pytest.mark.parametrize("engine", ["compiled", "vector", "reference"])
 @pytest.mark.parametrize(
     ("params", "expected"),
     [({"category": "iPhones"}, {2, 4}), ({"category": "Laptops"}, set()), ({"category": "Games"}, set())],
@@ -184,7 +184,7 @@ def test_parameters(schema, store, params, expected, engine):
     assert set(seg.evaluate(store, now=NOW, params=params, engine=engine).ids().tolist()) == expected
 
 
-@pytest.mark.parametrize("engine", ["compiled", "reference"])
+@pytest.mark.parametrize("engine", ["compiled", "vector", "reference"])
 def test_parametric_window(schema, store, engine):
     seg = segmint.compile("opened within $days and bought since $start", schema)
     result = seg.evaluate(store, now=NOW, params={"days": "30d", "start": "2026-10-20"}, engine=engine)
@@ -224,19 +224,24 @@ def test_explain_unknown_contact(schema, store):
         segmint.compile("opened", schema).explain(store, 99, now=NOW)
 
 
-def test_evaluate_many_equals_one_by_one(schema, store):
+@pytest.mark.parametrize("engine", ["compiled", "vector", "reference"])
+def test_evaluate_many_equals_one_by_one(schema, store, engine):
     segments = [segmint.compile(rule, schema) for rule, _ in CASES]
-    batch = segmint.evaluate_many(segments, store, now=NOW)
+    batch = segmint.evaluate_many(segments, store, now=NOW, engine=engine)
     assert [set(r.ids().tolist()) for r in batch] == [expected for _, expected in CASES]
+    assert {r.engine for r in batch} == {engine}
 
 
-def test_evaluate_many_shares_parameters(schema, store):
+@pytest.mark.parametrize("engine", ["compiled", "vector", "reference"])
+def test_evaluate_many_shares_parameters(schema, store, engine):
     segments = [
         segmint.compile("viewed category=$category within 7d", schema),
         segmint.compile("bought category=$category", schema),
         segmint.compile("gender = f", schema),
     ]
-    first, second, third = segmint.evaluate_many(segments, store, now=NOW, params={"category": "iPhones"})
+    first, second, third = segmint.evaluate_many(
+        segments, store, now=NOW, params={"category": "iPhones"}, engine=engine
+    )
     assert set(first.ids().tolist()) == {2, 4}
     assert set(second.ids().tolist()) == {1}
     assert set(third.ids().tolist()) == {1, 3, 5}

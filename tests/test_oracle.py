@@ -59,6 +59,6 @@ def test_window_edges_all_engines(schema, window):
         store = build_store(schema, [{"id": 1}], {"email_open": [{"id": 1, "ts": NOW - offset * DAY}]})
         plan = segment.compiled.plan
         expected = oracle.mask(oracle.connect(store), plan, bind(plan, NOW, None), 1)[0]
-        for engine in ("reference", "compiled"):
+        for engine in ("reference", "compiled", "vector"):
             got = segment.evaluate(store, now=NOW, engine=engine).mask[0]
             assert got == expected, f"{segment.text}, event {offset} days before now: {engine} says {got}"

@@ -42,7 +42,20 @@ def test_compiled_equals_reference(schema, data, rule):
     segment = segmint.compile(rule, schema)
     now = data.draw(st.sampled_from([NOW, NOW - 7 * DAY, NOW + MICRO * DAY]))
     params = params_for(segment)
-    compiled = segment.evaluate(store, now=now, params=params)
+    compiled = segment.evaluate(store, now=now, params=params, engine="compiled")
     reference = segment.evaluate(store, now=now, params=params, engine="reference")
     differ = [store.ids[i] for i in range(len(store)) if compiled.mask[i] != reference.mask[i]]
     assert not differ, f"{segment.text} at {now}: compiled and reference differ for contacts {differ}"
+
+
+@settings(SLOW, max_examples=300)  # the vector engine compiles nothing per rule: many examples are cheap
+@given(data=st.data(), rule=rules())
+def test_vector_equals_reference(schema, data, rule):
+    store = data.draw(stores(schema))
+    segment = segmint.compile(rule, schema)
+    now = data.draw(st.sampled_from([NOW, NOW - 7 * DAY, NOW + MICRO * DAY]))
+    params = params_for(segment)
+    vector = segment.evaluate(store, now=now, params=params, engine="vector")
+    reference = segment.evaluate(store, now=now, params=params, engine="reference")
+    differ = [store.ids[i] for i in range(len(store)) if vector.mask[i] != reference.mask[i]]
+    assert not differ, f"{segment.text} at {now}: vector and reference differ for contacts {differ}"

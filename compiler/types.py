@@ -8,7 +8,7 @@ type       meaning                                                numpy storage
 BOOL       true / false                                           ``bool``
 INT        64-bit integer                                         ``int64``
 FLOAT      64-bit float                                           ``float64``
-STRING     text; dictionary-encoded in a store                    ``int32`` codes into a dictionary
+STRING     text; dictionary-encoded in a store                    ``int8/16/32`` codes into a dictionary
 DATE       calendar day (UTC)                                     ``int32`` days since 1970-01-01
 TIMESTAMP  instant (UTC)                                          ``int64`` microseconds since epoch
 TAGS       set of strings (attributes only)                       CSR: ``int64`` offsets + ``int32`` codes

@@ -88,6 +88,40 @@ def test_events_are_sorted_by_contact_then_time_keeping_ties_in_input_order():
     assert table.properties["brand"].valid.tolist() == [True, False, True, True]
 
 
+@pytest.mark.parametrize(
+    "ids",
+    [[10, 11, 12], [10, 20, 30], [30, 10, 20], ["c", "a", "b"]],
+    ids=["consecutive", "sorted", "unsorted", "strings"],
+)
+def test_every_kind_of_contact_id_finds_its_events(ids):
+    owner = [ids[2], ids[0], ids[2], ids[0]]
+    store = store_from_arrow(contacts(contact_id=pa.array(ids)), {"purchase": purchases(contact_id=pa.array(owner))},
+                             SCHEMA)
+    assert store.events["purchase"].offsets.tolist() == [0, 2, 2, 4]
+    stranger = [ids[0], "zz" if isinstance(ids[0], str) else 99, ids[0], ids[1]]
+    with pytest.raises(segmint.DataError, match=r"1 event\(s\) belong to contacts that do not exist, e.g. (99|zz)"):
+        store_from_arrow(contacts(contact_id=pa.array(ids)), {"purchase": purchases(contact_id=pa.array(stranger))},
+                         SCHEMA)
+
+
+def test_dictionary_encoded_strings_map_to_the_declared_codes():
+    # The file's dictionary lists values in another order, repeats one and holds an unused stranger.
+    city = pa.DictionaryArray.from_arrays(pa.array([2, None, 0, 3], pa.int8()), ["Lviv", "Mars", "Kyiv", "Lviv"])
+    brand = pa.DictionaryArray.from_arrays(pa.array([0, 1, 0, 1]), ["B", "A"])
+    schema = segmint.Schema.from_dict(
+        {"contacts": {"attributes": {"city": {"type": "category", "values": ["Kyiv", "Lviv"]}}},
+         "events": {"purchase": {"verb": "bought", "properties": {"brand": "string"}}}})
+    c = pa.table({"contact_id": [10, 20, 30, 40], "city": city})
+    store = store_from_arrow(c, {"purchase": purchases(brand=brand, amount=None)}, schema)
+    column = store.attributes["city"]
+    assert column.values.dtype == np.int8 and column.values.tolist() == [0, -1, 1, 1]
+    brands = store.events["purchase"].properties["brand"]
+    assert [brands.dictionary[code] for code in brands.values] == ["A", "A", "B", "B"]  # sorted by contact, time
+    outside = pa.DictionaryArray.from_arrays(pa.array([0, 1, 0, 0]), ["Kyiv", "Mars"])
+    with pytest.raises(segmint.DataError, match="'Mars' are not among the declared categories"):
+        store_from_arrow(pa.table({"contact_id": [10, 20, 30, 40], "city": outside}), {}, schema)
+
+
 def test_event_type_without_data_is_empty():
     table = store_from_arrow(contacts(), {}, SCHEMA).events["purchase"]
     assert len(table) == 0 and table.offsets.tolist() == [0, 0, 0, 0]

@@ -13,7 +13,7 @@ Loading (``runtime/load.py``) and saving/opening (``runtime/persist.py``) build 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -58,7 +58,7 @@ class Column:
     type: Type
     values: np.ndarray
     valid: np.ndarray | None = None
-    dictionary: tuple[str, ...] | None = None
+    dictionary: Sequence[str] | None = None  # a tuple, or a saved dictionary decoded on first use
     offsets: np.ndarray | None = None
 
     def __len__(self) -> int:

@@ -209,6 +209,21 @@ def test_damaged_saved_store_is_named(tmp_path):
         segmint.Store.open(tmp_path)
 
 
+def test_damaged_strings_of_a_saved_store_are_named(tmp_path):
+    store_from_arrow(contacts(), {"purchase": purchases()}, SCHEMA).save(tmp_path / "s")
+    blob = tmp_path / "s" / "attr.email.dict.utf8.npy"
+    data = np.load(blob)
+    np.save(blob, np.where(data == ord("@"), 0xFF, data).astype(data.dtype))  # no longer UTF-8
+    opened = segmint.Store.open(tmp_path / "s")  # dictionaries are decoded when first used
+    rule = segmint.compile('email endswith "@x"', SCHEMA)
+    with pytest.raises(segmint.DataError, match=r"attr\.email\.dict\.utf8\.npy: string data of the saved store"):
+        rule.evaluate(opened, now="2026-06-01")
+    offsets = tmp_path / "s" / "attr.email.dict.offsets.npy"
+    np.save(offsets, np.load(offsets)[:-1])
+    with pytest.raises(segmint.DataError, match=r"attr\.email\.dict\.offsets\.npy: string data of the saved"):
+        segmint.Store.open(tmp_path / "s")
+
+
 def test_inferred_schema(tmp_path):
     store = store_from_arrow(contacts(), {"purchase": purchases()})
     schema = store.schema

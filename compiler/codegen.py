@@ -27,7 +27,7 @@ from . import ir
 from .kernel_lib import LIB_VERSION
 from .types import Type
 
-CODEGEN_VERSION = 1
+CODEGEN_VERSION = 2
 MAX_INLINE_USES = 3  # a group used more often than this in one rule is computed up front instead of lazily
 _CMP = {"=": "==", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
 _ARITH = {"+": "+", "-": "-", "*": "*"}
@@ -68,8 +68,8 @@ class _Measure:
 
     kind: str  # count, sum, avg, min, max, first, last, distinct
     prop: ir.Prop | None
-    out: str  # "mi[3]" or "mf[1]"
-    n: str | None = None  # "mi[4]": how many values fed it (null when 0), for avg/min/max/first/last
+    out: str  # a local of the kernel: "mi3" (int64) or "mf1" (float64)
+    n: str | None = None  # "mi4": how many values fed it (null when 0), for avg/min/max/first/last
 
 
 @dataclass
@@ -167,11 +167,12 @@ class _Generator:
             "",
             "@numba.njit(nogil=True, cache=True)",
             f"def kernel(start, stop, out, ki, kf{''.join(', ' + a for a in self.slots.arrays.values())}):",
-            f"    mi = np.zeros({max(self.n_int, 1)}, np.int64)",
-            f"    mf = np.zeros({max(self.n_float, 1)}, np.float64)",
             f"    scratch = np.zeros({self.scratch_size()}, np.bool_)",
             "    for i in range(start, stop):",
             *[f"        d{g} = False" for g in range(len(self.groups))],
+            # Measures are scalar locals (LLVM keeps them in registers in the event loops), set on every path.
+            *[f"        mi{k} = 0" for k in range(self.n_int)],
+            *[f"        mf{k} = 0.0" for k in range(self.n_float)],
             *body.lines,
             "",
         ]
@@ -215,11 +216,11 @@ class _Generator:
 
     def scratch_int(self) -> str:
         self.n_int += 1
-        return f"mi[{self.n_int - 1}]"
+        return f"mi{self.n_int - 1}"
 
     def scratch_float(self) -> str:
         self.n_float += 1
-        return f"mf[{self.n_float - 1}]"
+        return f"mf{self.n_float - 1}"
 
     def group_index(self, event: str) -> int:
         return list(self.groups).index(event)

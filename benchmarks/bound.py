@@ -28,8 +28,9 @@ short-circuit (``a and b`` skips ``b`` when ``a`` is false; a contact's events a
 decide; a tag search stops at the first hit), so on a given store a kernel may legitimately read fewer lines than
 this: then it may run faster than the bound. No exact bound exists short of evaluating the rule (which rows each
 condition reaches depends on the data), so this one is exact for a kernel that evaluates every condition, and a
-lower bound of it. The bound is about DRAM: on a store that fits the CPU caches (tens of thousands of contacts) a
-kernel can beat it.
+lower bound of it. The bound is about DRAM: when the arrays a rule reads fit in the CPU's last-level cache (a store
+of tens of thousands of contacts; on a server with a large L3, even a few million) and stay there between
+evaluations, a kernel can beat it.
 """
 
 from __future__ import annotations

@@ -160,7 +160,7 @@ class _Generator:
             f"# segmint kernel; codegen {CODEGEN_VERSION}, kernel_lib {LIB_VERSION}",
             "import numba",
             "import numpy as np",
-            "from segmint.compiler.kernel_lib import age_years, count_distinct_sorted",
+            "from segmint.compiler.kernel_lib import age_years, count_distinct_sorted, lower_bound, upper_bound",
             "",
         ]
         kernel = [
@@ -250,8 +250,6 @@ class _Generator:
                     code.emit(f"{m.n} = 0")
         code.emit("if s < e:")
         code.indent += 1
-        self.stamps = f"stamps{g}"  # one name per event type: timestamp arrays may differ in type (read-only)
-        code.emit(f"{self.stamps} = {ts}[s:e]")
         simple = [entry for entry in sets if _is_simple(entry)]
         scanned = [entry for entry in sets if not _is_simple(entry)]
         for entry in simple:
@@ -272,8 +270,8 @@ class _Generator:
                 lo = self.slots.int("group_lo", event, windows)
                 hi = self.slots.int("group_hi", event, windows)
                 a, b = code.new("a"), code.new("b")
-                code.emit(f"{a} = s + np.searchsorted({self.stamps}, {lo}, 'left')")
-                code.emit(f"{b} = s + np.searchsorted({self.stamps}, {hi}, 'right')")
+                code.emit(f"{a} = lower_bound({ts}, s, e, {lo})")
+                code.emit(f"{b} = upper_bound({ts}, s, e, {hi})")
             for entry in scanned:
                 self.init_extremes(entry, code)
             code.emit(f"for j in range({a}, {b}):")
@@ -290,8 +288,9 @@ class _Generator:
         lo = self.slots.int("lo", entry.events.window, entry.index)
         hi = self.slots.int("hi", entry.events.window, entry.index)
         a, b = code.new("a"), code.new("b")
-        code.emit(f"{a} = s + np.searchsorted({self.stamps}, {lo}, 'left')")
-        code.emit(f"{b} = s + np.searchsorted({self.stamps}, {hi}, 'right')")
+        ts = self.slots.array("events", entry.events.event, "ts")
+        code.emit(f"{a} = lower_bound({ts}, s, e, {lo})")
+        code.emit(f"{b} = upper_bound({ts}, s, e, {hi})")
         return a, b
 
     def init_extremes(self, entry: _Set, code: _Code) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-LIB_VERSION = 1
+LIB_VERSION = 2
 DAY_US = 86_400_000_000
 
 
@@ -45,3 +45,38 @@ def count_distinct_sorted(values: np.ndarray) -> int:  # pragma: no cover - runs
         if values[k] != values[k - 1]:
             count += 1
     return count
+
+
+@numba.njit(nogil=True, cache=True)
+def lower_bound(ts: np.ndarray, s: int, e: int, value: int) -> int:  # pragma: no cover - runs compiled
+    """The first row in [s, e) whose time is >= value (e if none): a contact's sorted slice, ends tested first,
+    since most windows start before a contact's first event or end after its last."""
+    if s == e or ts[s] >= value:
+        return s
+    if ts[e - 1] < value:
+        return e
+    lo, hi = s + 1, e - 1  # ts[s] < value <= ts[e - 1]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if ts[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@numba.njit(nogil=True, cache=True)
+def upper_bound(ts: np.ndarray, s: int, e: int, value: int) -> int:  # pragma: no cover - runs compiled
+    """The first row in [s, e) whose time is > value (e if none)."""
+    if s == e or ts[s] > value:
+        return s
+    if ts[e - 1] <= value:
+        return e
+    lo, hi = s + 1, e - 1  # ts[s] <= value < ts[e - 1]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if ts[mid] <= value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo

@@ -1,0 +1,317 @@
+"""The benchmark's rules, each written three ways that must mean exactly the same: segmint, DuckDB SQL, Polars.
+
+The peers are written as a competent user would write them for speed, not translated from segmint's plan
+(tests/oracle.py does that, for correctness only): DuckDB gets one GROUP BY over the filtered events with FILTER
+clauses, set operations and anti joins; Polars gets ``group_by().agg()`` over filtered lazy frames and semi/anti
+joins. Each query returns the ``contact_id`` of the matching contacts (in any order, duplicates allowed: the runner
+compares sets).
+
+What "the same" takes, from docs/language.md:
+
+- ``within D`` is the half-open interval (now - D, now]; every event set is also cut at now, so the ~0.1% of demo
+  events dated after now never count (hence ``timestamp <= now`` even where a rule has no window);
+- a count or sum of no events is 0, so a contact without events is in ``not bought`` (anti joins from contacts);
+- a comparison with null is false (``gender = f`` leaves out contacts without a gender; SQL's WHERE does the same);
+- ``age(birth_date)`` is whole years at now, a birthday today counting: ``age between 25 and 40`` is "born in
+  (today - 41 years, today - 25 years]", which is how a user would write it for speed (a range on the column).
+
+Data: the demo's Parquet folder, one table per file: ``contacts`` and one per event type (``email_open``, ...), with
+columns as written by runtime/demo.py (``contact_id``, ``timestamp``, properties).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import polars as pl
+
+Frames = Mapping[str, pl.LazyFrame]  # table name -> its data, as Polars reads the Parquet folder
+PolarsQuery = Callable[[Frames, dt.datetime, Mapping[str, object]], pl.LazyFrame]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One segment of the suite.
+
+    ``sql`` is a DuckDB query with ``{now}`` and ``{today}`` standing for the evaluation time and its UTC date (the
+    runner substitutes literals) and ``$name`` for DuckDB parameters (``peer_params``). ``polars(frames, now,
+    peer_params)`` builds the lazy query. ``params`` are the segmint parameters, ``peer_params`` the same values as
+    the peers take them (a duration as a timedelta).
+    """
+
+    name: str
+    text: str
+    sql: str
+    polars: PolarsQuery
+    params: Mapping[str, str] = field(default_factory=dict)
+    peer_params: Mapping[str, object] = field(default_factory=dict)
+
+
+ID = "contact_id"
+TS = pl.col("timestamp")
+DAY = dt.timedelta(days=1)
+
+
+def _within(now: dt.datetime, days: float | dt.timedelta) -> pl.Expr:
+    """``within D`` on an event's timestamp: (now - D, now]."""
+    span = days if isinstance(days, dt.timedelta) else days * DAY
+    return (TS > now - span) & (TS <= now)
+
+
+def _years_before(day: dt.date, years: int) -> dt.date:
+    """The same calendar day ``years`` earlier (Feb 29 falls back to Feb 28, as DuckDB's interval arithmetic)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
+# == the rules =====================================================================================================
+# Each Polars query sits under its rule, so the three texts can be read side by side.
+
+
+def _example(f: Frames, now: dt.datetime, p: Mapping[str, object]) -> pl.LazyFrame:
+    opens = f["email_open"].filter(TS <= now)
+    busy = opens.filter(_within(now, 90)).group_by(ID).len().filter(pl.col("len") > 2).select(ID)
+    ios = opens.filter(pl.col("device") == "ios").select(ID)
+    apple = f["purchase"].filter(TS <= now, pl.col("brand") == "Apple").select(ID)
+    return busy.join(pl.concat([ios, apple]), on=ID, how="semi")
+
+
+EXAMPLE = Rule(
+    "example",
+    "opened > 2 within 90d and (ios_open or bought brand=Apple)",
+    """
+    SELECT contact_id FROM email_open
+    WHERE timestamp <= {now}
+    GROUP BY contact_id
+    HAVING count(*) FILTER (WHERE timestamp > {now} - INTERVAL 90 DAY) > 2
+       AND (bool_or(device = 'ios')
+            OR contact_id IN (SELECT contact_id FROM purchase WHERE brand = 'Apple' AND timestamp <= {now}))
+    """,
+    _example,
+)
+
+
+def _iphone_fans(f: Frames, now: dt.datetime, p: Mapping[str, object]) -> pl.LazyFrame:
+    busy = f["email_open"].filter(_within(now, 90)).group_by(ID).len().filter(pl.col("len") > 2).select(ID)
+    fans = pl.concat(
+        [
+            f["email_open"].filter(TS <= now, pl.col("device") == "ios").select(ID),
+            f["product_view"]
+            .filter(_within(now, 21), pl.col("category") == "iPhones")
+            .group_by(ID)
+            .len()
+            .filter(pl.col("len") > 3)
+            .select(ID),
+            f["purchase"].filter(TS <= now, pl.col("brand") == "Apple").select(ID),
+            f["app_open"].filter(_within(now, 90), pl.col("device") == "ios").select(ID),
+            f["webpush_subscribe"].filter(TS <= now, pl.col("device") == "ios").select(ID),
+        ]
+    )
+    return busy.join(fans, on=ID, how="semi")
+
+
+IPHONE_FANS = Rule(
+    "iphone_fans",
+    "opened > 2 within 90d and (opened device=ios or viewed category=iPhones > 3 times within 21d"
+    " or bought brand=Apple or app_opened device=ios within 90d or push_subscribed device=ios)",
+    """
+    SELECT contact_id FROM email_open
+    WHERE timestamp <= {now}
+    GROUP BY contact_id
+    HAVING count(*) FILTER (WHERE timestamp > {now} - INTERVAL 90 DAY) > 2
+       AND (bool_or(device = 'ios')
+            OR contact_id IN (
+                SELECT contact_id FROM product_view
+                WHERE category = 'iPhones' AND timestamp > {now} - INTERVAL 21 DAY AND timestamp <= {now}
+                GROUP BY contact_id HAVING count(*) > 3
+                UNION ALL
+                SELECT contact_id FROM purchase WHERE brand = 'Apple' AND timestamp <= {now}
+                UNION ALL
+                SELECT contact_id FROM app_open
+                WHERE device = 'ios' AND timestamp > {now} - INTERVAL 90 DAY AND timestamp <= {now}
+                UNION ALL
+                SELECT contact_id FROM webpush_subscribe WHERE device = 'ios' AND timestamp <= {now}))
+    """,
+    _iphone_fans,
+)
+
+
+def _churn(f: Frames, now: dt.datetime, p: Mapping[str, object]) -> pl.LazyFrame:
+    last = f["purchase"].filter(TS <= now).group_by(ID).agg(TS.max().alias("last"))
+    return last.filter(pl.col("last") <= now - 90 * DAY).select(ID)
+
+
+CHURN = Rule(
+    "churn",
+    "bought and not bought within 90d",
+    """
+    SELECT contact_id FROM purchase
+    WHERE timestamp <= {now}
+    GROUP BY contact_id
+    HAVING max(timestamp) <= {now} - INTERVAL 90 DAY
+    """,
+    _churn,
+)
+
+
+def _engaged(f: Frames, now: dt.datetime, p: Mapping[str, object]) -> pl.LazyFrame:
+    recent = [f[t].filter(_within(now, 30)).select(ID) for t in ("email_open", "email_click")]
+    return pl.concat(recent).unique()
+
+
+ENGAGED = Rule(
+    "engaged",
+    "opened within 30d or clicked within 30d",
+    """
+    SELECT contact_id FROM email_open WHERE timestamp > {now} - INTERVAL 30 DAY AND timestamp <= {now}
+    UNION
+    SELECT contact_id FROM email_click WHERE timestamp > {now} - INTERVAL 30 DAY AND timestamp <= {now}
+    """,
+    _engaged,
+)
+
+
+def _semi_engaged(f: Frames, now: dt.datetime, p: Mapping[str, object]) -> pl.LazyFrame:
+    # Active in 90 days, but the latest open or click of those is older than 30 days.
+    recent = [f[t].filter(_within(now, 90)).select(ID, "timestamp") for t in ("email_open", "email_click")]
+    last = pl.concat(recent).group_by(ID).agg(TS.max().alias("last"))
+    return last.filter(pl.col("last") <= now - 30 * DAY).select(ID)
+
+
+SEMI_ENGAGED = Rule(
+    "semi_engaged",
+    "(opened within 90d or clicked within 90d) and not (opened within 30d or clicked within 30d)",
+    """
+    SELECT contact_id FROM (
+        SELECT contact_id, timestamp FROM email_open
+        WHERE timestamp > {now} - INTERVAL 90 DAY AND timestamp <= {now}
+        UNION ALL
+        SELECT contact_id, timestamp FROM email_click
+        WHERE timestamp > {now} - INTERVAL 90 DAY AND timestamp <= {now})
+    GROUP BY contact_id
+    HAVING max(timestamp) <= {now} - INTERVAL 30 DAY
+    """,
+    _semi_engaged,
+)
+
+
+def _value(f: Frames, now: dt.datetime, p: Mapping[str, object]) -> pl.LazyFrame:
+    year = f["purchase"].filter(_within(now, 365)).group_by(ID)
+    spend = year.agg(pl.col("amount").sum().alias("total"), pl.col("amount").mean().alias("mean"))
+    return spend.filter(pl.col("total") > 500, pl.col("mean") > 100).select(ID)
+
+
+VALUE = Rule(
+    "value",
+    "sum(bought.amount within 365d) > 500 and avg(bought.amount within 365d) > 100",
+    """
+    SELECT contact_id FROM purchase
+    WHERE timestamp > {now} - INTERVAL 365 DAY AND timestamp <= {now}
+    GROUP BY contact_id
+    HAVING sum(amount) > 500 AND avg(amount) > 100
+    """,
+    _value,
+)
+
+
+def _demographic(f: Frames, now: dt.datetime, p: Mapping[str, object]) -> pl.LazyFrame:
+    today = now.date()
+    born = pl.col("birth_date")
+    return (
+        f["contacts"]
+        .filter(
+            pl.col("gender") == "f",
+            pl.col("city").is_in(["Kyiv", "Lviv"]),
+            born > _years_before(today, 41),
+            born <= _years_before(today, 25),
+            pl.col("tags").list.contains("vinyl"),
+        )
+        .select(ID)
+    )
+
+
+DEMOGRAPHIC = Rule(
+    "demographic",
+    "gender = f and city in (Kyiv, Lviv) and age(birth_date) between 25 and 40 and tags has vinyl",
+    """
+    SELECT contact_id FROM contacts
+    WHERE gender = 'f' AND city IN ('Kyiv', 'Lviv')
+      AND birth_date > {today} - INTERVAL 41 YEAR AND birth_date <= {today} - INTERVAL 25 YEAR
+      AND list_contains(tags, 'vinyl')
+    """,
+    _demographic,
+)
+
+
+def _newcomers(f: Frames, now: dt.datetime, p: Mapping[str, object]) -> pl.LazyFrame:
+    created = pl.col("created_at")
+    new = f["contacts"].filter(created > now - 30 * DAY, created <= now).select(ID)
+    return new.join(f["purchase"].filter(TS <= now).select(ID), on=ID, how="anti")
+
+
+NEWCOMERS = Rule(
+    "newcomers",
+    "created_at within 30d and not bought",
+    """
+    SELECT contact_id FROM contacts c
+    WHERE created_at > {now} - INTERVAL 30 DAY AND created_at <= {now}
+      AND NOT EXISTS (SELECT 1 FROM purchase p WHERE p.contact_id = c.contact_id AND p.timestamp <= {now})
+    """,
+    _newcomers,
+)
+
+
+def _parametric(f: Frames, now: dt.datetime, p: Mapping[str, object]) -> pl.LazyFrame:
+    category = pl.col("category") == p["category"]
+    viewed = f["product_view"].filter(_within(now, p["days"]), category).select(ID)
+    return viewed.join(f["purchase"].filter(TS <= now, category).select(ID), on=ID, how="anti").unique()
+
+
+PARAMETRIC = Rule(
+    "parametric",
+    "viewed category=$category within $days and not bought category=$category",
+    """
+    SELECT contact_id FROM product_view
+    WHERE category = $category AND timestamp > {now} - $days AND timestamp <= {now}
+    EXCEPT
+    SELECT contact_id FROM purchase WHERE category = $category AND timestamp <= {now}
+    """,
+    _parametric,
+    params={"category": "Laptops", "days": "14d"},
+    peer_params={"category": "Laptops", "days": dt.timedelta(days=14)},
+)
+
+SUITE: tuple[Rule, ...] = (
+    EXAMPLE,
+    IPHONE_FANS,
+    CHURN,
+    ENGAGED,
+    SEMI_ENGAGED,
+    VALUE,
+    DEMOGRAPHIC,
+    NEWCOMERS,
+    PARAMETRIC,
+)
+
+
+def batch_params(rules: tuple[Rule, ...] = SUITE) -> dict[str, str]:
+    """The parameters of all ``rules`` in one dict, as ``evaluate_many`` takes them (a name means one value)."""
+    merged: dict[str, str] = {}
+    for rule in rules:
+        for name, value in rule.params.items():
+            if merged.setdefault(name, value) != value:
+                raise ValueError(f"rules disagree on ${name}: {merged[name]!r} and {value!r}")
+    return merged
+
+
+def sql_text(rule: Rule, now: dt.datetime) -> str:
+    """``rule.sql`` with ``{now}`` and ``{today}`` as DuckDB literals (UTC)."""
+    now = now.astimezone(dt.UTC)
+    return rule.sql.format(
+        now=f"TIMESTAMPTZ '{now.isoformat(sep=' ')}'",
+        today=f"DATE '{now.date().isoformat()}'",
+    )

@@ -50,14 +50,14 @@ class Rule:
 
 
 ID = "contact_id"
-TS = pl.col("timestamp")
+ts = pl.col("timestamp")  # an event's time (a lower-case name: ruff reads an upper-case one as a constant)
 DAY = dt.timedelta(days=1)
 
 
 def _within(now: dt.datetime, days: float | dt.timedelta) -> pl.Expr:
     """``within D`` on an event's timestamp: (now - D, now]."""
     span = days if isinstance(days, dt.timedelta) else days * DAY
-    return (TS > now - span) & (TS <= now)
+    return (ts > now - span) & (ts <= now)
 
 
 def _years_before(day: dt.date, years: int) -> dt.date:
@@ -73,10 +73,10 @@ def _years_before(day: dt.date, years: int) -> dt.date:
 
 
 def _example(f: Frames, now: dt.datetime, p: Mapping[str, object]) -> pl.LazyFrame:
-    opens = f["email_open"].filter(TS <= now)
+    opens = f["email_open"].filter(ts <= now)
     busy = opens.filter(_within(now, 90)).group_by(ID).len().filter(pl.col("len") > 2).select(ID)
     ios = opens.filter(pl.col("device") == "ios").select(ID)
-    apple = f["purchase"].filter(TS <= now, pl.col("brand") == "Apple").select(ID)
+    apple = f["purchase"].filter(ts <= now, pl.col("brand") == "Apple").select(ID)
     return busy.join(pl.concat([ios, apple]), on=ID, how="semi")
 
 
@@ -99,16 +99,16 @@ def _iphone_fans(f: Frames, now: dt.datetime, p: Mapping[str, object]) -> pl.Laz
     busy = f["email_open"].filter(_within(now, 90)).group_by(ID).len().filter(pl.col("len") > 2).select(ID)
     fans = pl.concat(
         [
-            f["email_open"].filter(TS <= now, pl.col("device") == "ios").select(ID),
+            f["email_open"].filter(ts <= now, pl.col("device") == "ios").select(ID),
             f["product_view"]
             .filter(_within(now, 21), pl.col("category") == "iPhones")
             .group_by(ID)
             .len()
             .filter(pl.col("len") > 3)
             .select(ID),
-            f["purchase"].filter(TS <= now, pl.col("brand") == "Apple").select(ID),
+            f["purchase"].filter(ts <= now, pl.col("brand") == "Apple").select(ID),
             f["app_open"].filter(_within(now, 90), pl.col("device") == "ios").select(ID),
-            f["webpush_subscribe"].filter(TS <= now, pl.col("device") == "ios").select(ID),
+            f["webpush_subscribe"].filter(ts <= now, pl.col("device") == "ios").select(ID),
         ]
     )
     return busy.join(fans, on=ID, how="semi")
@@ -141,7 +141,7 @@ IPHONE_FANS = Rule(
 
 
 def _churn(f: Frames, now: dt.datetime, p: Mapping[str, object]) -> pl.LazyFrame:
-    last = f["purchase"].filter(TS <= now).group_by(ID).agg(TS.max().alias("last"))
+    last = f["purchase"].filter(ts <= now).group_by(ID).agg(ts.max().alias("last"))
     return last.filter(pl.col("last") <= now - 90 * DAY).select(ID)
 
 
@@ -178,7 +178,7 @@ ENGAGED = Rule(
 def _semi_engaged(f: Frames, now: dt.datetime, p: Mapping[str, object]) -> pl.LazyFrame:
     # Active in 90 days, but the latest open or click of those is older than 30 days.
     recent = [f[t].filter(_within(now, 90)).select(ID, "timestamp") for t in ("email_open", "email_click")]
-    last = pl.concat(recent).group_by(ID).agg(TS.max().alias("last"))
+    last = pl.concat(recent).group_by(ID).agg(ts.max().alias("last"))
     return last.filter(pl.col("last") <= now - 30 * DAY).select(ID)
 
 
@@ -250,7 +250,7 @@ DEMOGRAPHIC = Rule(
 def _newcomers(f: Frames, now: dt.datetime, p: Mapping[str, object]) -> pl.LazyFrame:
     created = pl.col("created_at")
     new = f["contacts"].filter(created > now - 30 * DAY, created <= now).select(ID)
-    return new.join(f["purchase"].filter(TS <= now).select(ID), on=ID, how="anti")
+    return new.join(f["purchase"].filter(ts <= now).select(ID), on=ID, how="anti")
 
 
 NEWCOMERS = Rule(
@@ -268,7 +268,7 @@ NEWCOMERS = Rule(
 def _parametric(f: Frames, now: dt.datetime, p: Mapping[str, object]) -> pl.LazyFrame:
     category = pl.col("category") == p["category"]
     viewed = f["product_view"].filter(_within(now, p["days"]), category).select(ID)
-    return viewed.join(f["purchase"].filter(TS <= now, category).select(ID), on=ID, how="anti").unique()
+    return viewed.join(f["purchase"].filter(ts <= now, category).select(ID), on=ID, how="anti").unique()
 
 
 PARAMETRIC = Rule(

@@ -28,7 +28,7 @@ from .kernel_lib import LIB_VERSION
 from .types import Type
 
 CODEGEN_VERSION = 2
-MAX_INLINE_USES = 3  # a group used more often than this in one rule is computed up front instead of lazily
+MAX_INLINE_USES = 3  # a group used more often than this in a kernel is computed up front instead of lazily
 _CMP = {"=": "==", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
 _ARITH = {"+": "+", "-": "-", "*": "*"}
 
@@ -147,8 +147,9 @@ class _Generator:
             self.collect(plan, uses)
         body = _Code(indent=2)
         # A group needed in many places is computed once per contact up front: writing its code at every place
-        # that may come first would grow the kernel (and its compile time) with the number of uses.
-        self.eager = {event for event, n in uses.items() if len(plans) > 1 or n > MAX_INLINE_USES}
+        # that may come first would grow the kernel (and its compile time) with the number of uses. In a batch the
+        # others stay lazy too, so a segment's short-circuits still skip event passes the others do not need.
+        self.eager = {event for event, n in uses.items() if n > MAX_INLINE_USES}
         for event in self.groups:
             if event in self.eager:
                 g = self.group_index(event)

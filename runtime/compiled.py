@@ -168,7 +168,7 @@ def evaluate(plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> np
     """The masks of ``plans`` (one row each) from one kernel run."""
     kernel = kernel_for(plans, store)
     function = load(kernel)
-    arrays = [_array(store, slot, bindings) for slot in kernel.arrays]
+    arrays = [read_only(_array(store, slot, bindings)) for slot in kernel.arrays]
     ints = np.array([_int(store, plans, slot, bindings) for slot in kernel.ints] or [0], dtype=np.int64)
     floats = np.array([float(bindings.value(slot.key[1])) for slot in kernel.floats] or [0.0], dtype=np.float64)
     out = np.empty((len(plans), len(store)), dtype=np.bool_)
@@ -200,6 +200,15 @@ def _pool(threads: int) -> ThreadPoolExecutor:
 
 
 # -- filling the inputs --------------------------------------------------------------------------------------
+def read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only plain-ndarray view: Numba compiles a kernel once per combination of argument types, and
+    writable (loaded) and read-only (opened, memory-mapped) stores would otherwise each get their own compile."""
+    if not array.flags.writeable and type(array) is np.ndarray:
+        return array
+    view = array.view(np.ndarray)
+    view.flags.writeable = False
+    return view
+
 def _column(store: Store, column: tuple):
     if column[0] in ("attr", "tags"):
         return store.attributes[column[1]]

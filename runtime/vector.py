@@ -23,7 +23,7 @@ import numpy as np
 
 from ..compiler import ir
 from ..compiler.types import Type
-from .compiled import run_parallel
+from .compiled import read_only, run_parallel
 from .reference import Evaluator, Vec, _column_vec
 
 SUM, MIN, MAX = 0, 1, 2
@@ -83,7 +83,7 @@ class VectorEvaluator(Evaluator):
             ts = _int64(table.ts)
             run_parallel(lambda a, b: _first_last(first, last, flags, ts, pick_last, a, b, out, present), self.n)
             return Vec(out, present)
-        values = _column_vec(table.properties[node.prop.name]).data
+        values = read_only(_column_vec(table.properties[node.prop.name]).data)
         keep = self.keep(events, node.prop)
         flags = _flags(keep)
         if node.function in ("sum", "avg"):
@@ -105,8 +105,8 @@ def evaluate(node: ir.Expr, store, bindings, definitions=None) -> np.ndarray:
 
 
 def _int64(array: np.ndarray) -> np.ndarray:
-    # One dtype per kernel argument, so each generic kernel is compiled for few signatures.
-    return np.asarray(array, dtype=np.int64)
+    # One type per kernel argument, so each generic kernel is compiled for few signatures.
+    return read_only(np.asarray(array, dtype=np.int64))
 
 
 _ALL = np.ones(0, np.bool_)

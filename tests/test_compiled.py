@@ -171,3 +171,14 @@ def test_auto_uses_a_kernel_cached_on_disk(schema, store, tmp_path, monkeypatch)
     seg.evaluate(store, now=NOW, engine="compiled")
     monkeypatch.setattr(compiled, "_loaded", {})  # as in a new process: only the disk cache has it
     assert seg.evaluate(store, now=NOW).engine == "compiled"
+
+
+def test_loaded_and_opened_stores_share_one_compile(schema, store, tmp_path):
+    store.save(tmp_path / "s")
+    opened = segmint.Store.open(tmp_path / "s")  # memory-mapped, read-only arrays
+    seg = segmint.compile("sum(bought.amount within 365d) > 5 or clicked device = ios or city = Kyiv", schema)
+    expected = seg.evaluate(store, now=NOW, engine="reference").mask
+    for s in (store, opened):
+        assert np.array_equal(seg.evaluate(s, now=NOW, engine="compiled").mask, expected)
+    assert expected.any()
+    assert len(compiled.load(seg.kernel(store)).signatures) == 1

@@ -136,6 +136,7 @@ def describe(
     kernel = compiled.kernel_for(plans, store)  # the kernel evaluate/evaluate_many would run
     bindings = bind(ir.And(plans), now, params)  # as evaluate_many binds: ``now`` and every segment's parameters
     needs = _pass_rows(plans, store, bindings)
+    reached = _reached(plans, store, bindings, kernel)
     reads = []
     for slot in kernel.arrays:
         match slot.key:
@@ -147,10 +148,17 @@ def describe(
                 reads.append(_whole(slot.key, store.attributes[name].offsets))
             case ("tags", name, "codes"):
                 reads.append(_whole(slot.key, store.attributes[name].values))
+            case ("events", event, "last"):
+                reads.append(_whole(slot.key, store.events[event].last_ts))
+            case ("events", event, "offsets") if event in reached:
+                ends = np.zeros(len(store) + 1, dtype=bool)
+                ends[:-1] |= reached[event]
+                ends[1:] |= reached[event]
+                reads.append(_rows(slot.key, store.events[event].offsets, ends))
             case ("events", event, "offsets"):
                 reads.append(_whole(slot.key, store.events[event].offsets))
             case ("events", event, "ts"):
-                reads.append(_binary_search(slot.key, store.events[event]))
+                reads.append(_binary_search(slot.key, store.events[event], reached.get(event)))
             case ("prop", event, name, part):
                 column = store.events[event].properties[name]
                 rows = needs.get((event, name), np.zeros(len(store.events[event]), dtype=bool))
@@ -206,11 +214,29 @@ def _rows(slot: tuple, array: np.ndarray, mask: np.ndarray) -> Read:
     return Read(slot, len(rows), array.itemsize, int(np.count_nonzero(np.diff(lines))) + 1, "events in window")
 
 
-def _binary_search(slot: tuple, table) -> Read:
+def _reached(plans, store: Store, bindings, kernel) -> dict[str, np.ndarray]:
+    """For event types whose kernel tests each contact's last event time first (the ``last`` input): the contacts
+    whose events it goes on to read, those with a last event at or after the earliest window start of the type."""
+    reached = {}
+    for slot in kernel.arrays:
+        if slot.key[:1] == ("events",) and slot.key[2] == "last":
+            event = slot.key[1]
+            starts = [
+                bindings.window(n.window)[0]
+                for p in plans
+                for n in ir.walk(p)
+                if isinstance(n, ir.EventSet) and n.event == event
+            ]
+            reached[event] = store.events[event].last_ts >= min(starts)
+    return reached
+
+
+def _binary_search(slot: tuple, table, contacts: np.ndarray | None = None) -> Read:
     """The fewest cache lines such that every contact's non-empty slice of timestamps has one of its own lines read:
-    a binary search over a slice reads at least one of its timestamps (and two slices may share a line)."""
+    a binary search over a slice reads at least one of its timestamps (and two slices may share a line). Only the
+    ``contacts`` given, when the kernel skips the others."""
     starts, stops = table.offsets[:-1], table.offsets[1:]
-    busy = stops > starts
+    busy = stops > starts if contacts is None else (stops > starts) & contacts
     address, size = table.ts.ctypes.data, table.ts.itemsize
     first = (address + starts[busy] * size) // CACHE_LINE
     last = (address + (stops[busy] * size - 1)) // CACHE_LINE

@@ -27,7 +27,7 @@ from . import ir
 from .kernel_lib import LIB_VERSION
 from .types import Type
 
-CODEGEN_VERSION = 2
+CODEGEN_VERSION = 3
 MAX_INLINE_USES = 3  # a group used more often than this in a kernel is computed up front instead of lazily
 _CMP = {"=": "==", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
 _ARITH = {"+": "+", "-": "-", "*": "*"}
@@ -241,14 +241,21 @@ class _Generator:
 
     def group_body(self, g: int, event: str, sets: list[_Set]) -> list[str]:
         code = _Code(indent=0, tag=f"g{g}_")
-        offsets, ts = self.slots.array("events", event, "offsets"), self.slots.array("events", event, "ts")
-        code.emit(f"s = {offsets}[i]")
-        code.emit(f"e = {offsets}[i + 1]")
         for entry in sets:
             for m in entry.measures.values():
                 code.emit(f"{m.out} = 0")
                 if m.n:
                     code.emit(f"{m.n} = 0")
+        windows = tuple(entry.events.window for entry in sets)
+        if not any(isinstance(w, ir.AllTime | ir.Before | ir.BeforeAgo) for w in windows):
+            # Every window starts somewhere: a contact whose last event is older has nothing in any of them, and
+            # one dense read of its last time says so without touching its events.
+            last = self.slots.array("events", event, "last")
+            code.emit(f"if {last}[i] >= {self.slots.int('group_lo', event, windows)}:")
+            code.indent += 1
+        offsets, ts = self.slots.array("events", event, "offsets"), self.slots.array("events", event, "ts")
+        code.emit(f"s = {offsets}[i]")
+        code.emit(f"e = {offsets}[i + 1]")
         code.emit("if s < e:")
         code.indent += 1
         simple = [entry for entry in sets if _is_simple(entry)]

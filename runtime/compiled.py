@@ -225,6 +225,8 @@ def _array(store: Store, slot: Slot, bindings: Bindings) -> np.ndarray:
             return store.events[event].offsets
         case ("events", event, "ts"):
             return store.events[event].ts
+        case ("events", event, "last"):
+            return store.events[event].last_ts
         case ("prop", event, name, part):
             column = store.events[event].properties[name]
             return column.values if part == "values" else column.valid

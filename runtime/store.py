@@ -87,6 +87,16 @@ class EventTable:
         return len(self.ts)
 
     @cached_property
+    def last_ts(self) -> np.ndarray:
+        """Each contact's latest event time (the smallest int64 when it has none): kernels test it before touching
+        a contact's events, so a contact with nothing inside a recent window costs one dense 8-byte read."""
+        counts = np.diff(self.offsets)
+        last = np.full(len(counts), np.iinfo(np.int64).min, np.int64)
+        some = counts > 0
+        last[some] = self.ts[self.offsets[1:][some] - 1]
+        return last
+
+    @cached_property
     def contact_rows(self) -> np.ndarray:
         """The contact row of every event (length = number of events)."""
         counts = np.diff(self.offsets)

@@ -492,18 +492,18 @@ class _Generator:
                 b, b_ok = self.value(right, code, row, scope)
                 if left.type is Type.BOOL:
                     a, b = f"({a} != 0)", f"({b} != 0)"
-                code.emit(f"{r} = {a_ok} and {b_ok} and {a} {_CMP[op]} {b}")
+                code.emit(f"{r} = {_both(a_ok, b_ok, f'{a} {_CMP[op]} {b}')}")
             case ir.InRange(operand=x, low=low, high=high):
                 v, ok = self.value(x, code, row, scope)
                 lo, lo_ok = self.value(low, code, row, scope)
                 hi, hi_ok = self.value(high, code, row, scope)
-                code.emit(f"{r} = {ok} and {lo_ok} and {hi_ok} and {lo} <= {v} and {v} <= {hi}")
+                code.emit(f"{r} = {_both(ok, lo_ok, hi_ok, f'{lo} <= {v}', f'{v} <= {hi}')}")
             case ir.InSet(operand=x, values=values, negated=negated) if x.type is Type.STRING:
                 code.emit(f"{r} = {self.string_test(x, node, code, row)}")
             case ir.InSet(operand=x, values=values, negated=negated):
                 v, ok = self.value(x, code, row, scope)
-                hits = " or ".join(f"{v} == {self.value(c, code, row, scope)[0]}" for c in values)
-                code.emit(f"{r} = {ok} and {'not ' if negated else ''}({hits})")
+                hits = " | ".join(f"({v} == {self.value(c, code, row, scope)[0]})" for c in values)
+                code.emit(f"{r} = {_both(ok, f'not ({hits})' if negated else hits)}")
             case ir.TextMatch(operand=x):
                 code.emit(f"{r} = {self.string_test(x, node, code, row)}")
             case ir.IsNull(operand=x, negated=negated):
@@ -527,10 +527,10 @@ class _Generator:
             case ir.InWindow(operand=x, window=window):
                 v, ok = self.value(x, code, row, scope)
                 lo, hi = self.slots.int("lo", window, id(node)), self.slots.int("hi", window, id(node))
-                code.emit(f"{r} = {ok} and {lo} <= {v} and {v} <= {hi}")
+                code.emit(f"{r} = {_both(ok, f'{lo} <= {v}', f'{v} <= {hi}')}")
             case _ if node.type is Type.BOOL:
                 v, ok = self.value(node, code, row, scope)
-                code.emit(f"{r} = {ok} and {v}")
+                code.emit(f"{r} = {_both(ok, f'{v} != 0')}")
             case _:
                 raise TypeError(f"cannot generate code for {type(node).__name__}")
         return r
@@ -550,8 +550,16 @@ class _Generator:
         test = f"{table}[{codes}[{row}]]"
         if self.nullable(column):
             valid_key = ("attr", column[1], "valid") if column[0] == "attr" else ("prop", *column[1:], "valid")
-            test = f"{self.slots.array(*valid_key)}[{row}] and {test}"
+            test = _both(f"{self.slots.array(*valid_key)}[{row}]", test)
         return test
+
+
+def _both(*terms: str) -> str:
+    """The conjunction of boolean terms without short-circuit branches: every term is a load at an index known to
+    be in range or a comparison (divisions and calls are guarded where they are computed), so evaluating all of
+    them is safe, and a branch-free ``&`` keeps event loops free of mispredicted jumps."""
+    kept = [t for t in terms if t != "True"]
+    return " & ".join(f"({t})" for t in kept) if kept else "True"
 
 
 def _is_simple(entry: _Set) -> bool:

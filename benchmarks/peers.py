@@ -1,7 +1,10 @@
 """The engines segmint is compared with, as a user would set them up on the demo's Parquet folder.
 
 - DuckDB: every Parquet file loaded into an in-memory table (``CREATE TABLE ... AS SELECT * FROM read_parquet``), so
-  queries time the engine, not Parquet decoding; the suite's SQL (benchmarks/suite.py) runs on those tables.
+  queries time the engine, not Parquet decoding; the suite's SQL (benchmarks/suite.py) runs on those tables. The
+  Parquet files' dictionary-encoded columns (device, category, city, ...) become ENUM columns, as a user tuning
+  DuckDB would make them: DuckDB reads them as VARCHAR, and ``device = 'ios'`` over 12M VARCHARs takes ~9x longer
+  than over an ENUM (180 ms vs 20 ms at 1M contacts here).
 - Polars: every file read eagerly into a DataFrame (``pl.read_parquet``), each query runs lazily over them
   (``df.lazy() ... .collect()``), so Polars optimises the whole query but decodes nothing.
 
@@ -17,6 +20,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .suite import ID, Rule, sql_text
 
@@ -43,7 +48,16 @@ class DuckDBPeer:
         # segmint's windows are (in a zone with daylight saving a day can be 23 or 25 hours).
         self.db.execute("SET TimeZone = 'UTC'")
         for table, path in self.files.items():
-            self.db.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet('{path}')")
+            source = f"read_parquet('{path}')"
+            enums = []
+            for column in pq.read_schema(path):
+                if pa.types.is_dictionary(column.type):
+                    name, enum = column.name, f"{table}_{column.name}"
+                    self.db.execute(f"CREATE TYPE {enum} AS ENUM (SELECT DISTINCT {name} FROM {source} WHERE {name} "
+                                    "IS NOT NULL)")  # fmt: skip
+                    enums.append(f"{name}::{enum} AS {name}")
+            columns = f"* REPLACE ({', '.join(enums)})" if enums else "*"
+            self.db.execute(f"CREATE TABLE {table} AS SELECT {columns} FROM {source}")
 
     def ids(self, rule: Rule, now: dt.datetime) -> np.ndarray:
         assert self.db is not None, "load() first"

@@ -27,7 +27,7 @@ from . import ir
 from .kernel_lib import LIB_VERSION
 from .types import Type
 
-CODEGEN_VERSION = 3
+CODEGEN_VERSION = 4
 MAX_INLINE_USES = 3  # a group used more often than this in a kernel is computed up front instead of lazily
 _CMP = {"=": "==", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
 _ARITH = {"+": "+", "-": "-", "*": "*"}
@@ -38,12 +38,12 @@ class Slot:
     """One kernel input, described in segmint's terms; the runtime turns it into an array or a number.
 
     Array slots (argument ``A<n>``): ``("attr", name, "values"|"valid")``, ``("tags", name, "offsets"|"codes")``,
-    ``("events", event, "offsets"|"ts")``, ``("prop", event, name, "values"|"valid")``,
+    ``("events", event, "offsets"|"ts"|"last")``, ``("prop", event, name, "values"|"valid")``,
     ``("table", column, predicate)`` (a bool table over a string column's dictionary, plus a final False for
-    code -1). Integer slots (``ki[n]``): ``("value", node)`` for INT/BOOL/DATE/TIMESTAMP constants and
-    parameters, ``("lo"|"hi", window)``, ``("group_lo"|"group_hi", event, windows)``, ``("now_us",)``,
-    ``("now_year",)``, ``("now_month_day",)``, ``("dict_size", column)``. Float slots (``kf[n]``):
-    ``("value", node)``.
+    code -1). Integer slots (``ki[n]``, read into the local ``k<n>``): ``("value", node)`` for INT/BOOL/DATE/
+    TIMESTAMP constants and parameters, ``("age_cut", bound, k)``, ``("lo"|"hi", window)``,
+    ``("group_lo"|"group_hi", event, windows)``, ``("now_us",)``, ``("now_year",)``, ``("now_month_day",)``,
+    ``("dict_size", column)``. Float slots (``kf[n]``, local ``x<n>``): ``("value", node)``.
     """
 
     key: tuple
@@ -95,13 +95,13 @@ class _Slots:
         slot = Slot(key)
         if slot not in self.ints:
             self.ints[slot] = len(self.ints)
-        return f"ki[{self.ints[slot]}]"
+        return f"k{self.ints[slot]}"
 
     def float(self, *key) -> str:
         slot = Slot(key)
         if slot not in self.floats:
             self.floats[slot] = len(self.floats)
-        return f"kf[{self.floats[slot]}]"
+        return f"x{self.floats[slot]}"
 
 
 class _Code:
@@ -169,6 +169,9 @@ class _Generator:
             "@numba.njit(nogil=True, cache=True)",
             f"def kernel(start, stop, out, ki, kf{''.join(', ' + a for a in self.slots.arrays.values())}):",
             f"    scratch = np.zeros({self.scratch_size()}, np.bool_)",
+            # Numbers as locals: loaded once, not once per contact (stores to ``out`` could alias ``ki``).
+            *[f"    k{n} = ki[{n}]" for n in range(len(self.slots.ints))],
+            *[f"    x{n} = kf[{n}]" for n in range(len(self.slots.floats))],
             "    for i in range(start, stop):",
             *[f"        d{g} = False" for g in range(len(self.groups))],
             # Measures are scalar locals (LLVM keeps them in registers in the event loops), set on every path.
@@ -475,8 +478,12 @@ class _Generator:
         match node:
             case ir.And(items=items) | ir.Or(items=items):
                 is_and = isinstance(node, ir.And)
-                code.emit(f"{r} = {is_and}")
-                for item in sorted(items, key=_cost):
+                ordered = sorted(items, key=_cost)
+                # Conditions on the contact's own columns are all computed and combined without branches (a few
+                # loads each; a mispredicted branch costs more); the others keep their short-circuits.
+                cheap = [self.pred(item, code, row, scope) for item in ordered if _cost(item) == 0]
+                code.emit(f"{r} = {(' & ' if is_and else ' | ').join(cheap) if cheap else is_and}")
+                for item in (item for item in ordered if _cost(item) > 0):
                     code.emit(f"if {'' if is_and else 'not '}{r}:")
                     code.indent += 1
                     code.emit(f"{r} = {self.pred(item, code, row, scope)}")
@@ -485,6 +492,14 @@ class _Generator:
                 code.emit(f"{r} = not {self.pred(x, code, row, scope)}")
             case ir.Const(type=Type.BOOL):
                 code.emit(f"{r} = {self.slots.int('value', node, id(node))} != 0")
+            case ir.Compare(op=op, left=ir.Func(name="age", argument=x), right=bound) if _integer(bound):
+                days, ok = self.birth_day(x, code, row, scope)
+                code.emit(f"{r} = {_both(ok, self.age_test(op, days, bound))}")
+            case ir.InRange(operand=ir.Func(name="age", argument=x), low=low, high=high) if (
+                _integer(low) and _integer(high)
+            ):
+                days, ok = self.birth_day(x, code, row, scope)
+                code.emit(f"{r} = {_both(ok, self.age_test('>=', days, low), self.age_test('<=', days, high))}")
             case ir.Compare(op=op, left=left, right=right) if left.type is Type.STRING:
                 code.emit(f"{r} = {self.string_test(left, node, code, row)}")
             case ir.Compare(op=op, left=left, right=right):
@@ -535,6 +550,33 @@ class _Generator:
                 raise TypeError(f"cannot generate code for {type(node).__name__}")
         return r
 
+    def birth_day(self, x: ir.Expr, code: _Code, row: str, scope: str | None) -> tuple[str, str]:
+        a, ok = self.value(x, code, row, scope)
+        return (a if x.type is Type.DATE else f"(np.int64({a}) // 86400000000)"), ok
+
+    def age_test(self, op: str, days: str, bound: ir.Expr) -> str:
+        """``age(x) op bound`` as a comparison of the birth day number: ``age >= n`` is ``days <= cut(n)`` with
+        ``cut(n)`` the latest birth day of age n at now, an input computed per evaluation (runtime/timeutil.py). So
+        the kernel does no calendar arithmetic per contact."""
+
+        def cut(k: int) -> str:  # cut(bound + k)
+            return self.slots.int("age_cut", bound, k, id(bound))
+
+        match op:
+            case ">=":
+                return f"{days} <= {cut(0)}"
+            case ">":
+                return f"{days} <= {cut(1)}"
+            case "<=":
+                return f"{days} > {cut(1)}"
+            case "<":
+                return f"{days} > {cut(0)}"
+            case "=":
+                return f"({days} > {cut(1)}) & ({days} <= {cut(0)})"
+            case "!=":
+                return f"({days} > {cut(0)}) | ({days} <= {cut(1)})"
+        raise AssertionError(op)
+
     def string_test(self, column_node: ir.Expr, predicate: ir.Expr, code: _Code, row: str) -> str:
         """A string predicate is a lookup in a table over the column's dictionary, computed per evaluation."""
         match column_node:
@@ -552,6 +594,11 @@ class _Generator:
             valid_key = ("attr", column[1], "valid") if column[0] == "attr" else ("prop", *column[1:], "valid")
             test = _both(f"{self.slots.array(*valid_key)}[{row}]", test)
         return test
+
+
+def _integer(node: ir.Expr) -> bool:
+    """A whole number known at evaluation time (a constant or a parameter)."""
+    return isinstance(node, ir.Const | ir.Param) and node.type is Type.INT
 
 
 def _both(*terms: str) -> str:

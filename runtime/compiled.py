@@ -31,6 +31,7 @@ from ..compiler.types import Type
 from .bindings import Bindings
 from .store import Store
 from .strings import string_test
+from .timeutil import last_birth_day
 
 _lock = threading.Lock()
 
@@ -249,6 +250,8 @@ def _int(store: Store, plans: tuple[ir.Expr, ...], slot: Slot, bindings: Binding
             return min(bindings.window(w)[0] for w in windows)
         case ("group_hi", _, windows):
             return max(bindings.window(w)[1] for w in windows)
+        case ("age_cut", node, k, _):
+            return last_birth_day(bindings.now, int(bindings.value(node)) + k)
         case ("now_us",):
             return bindings.now_us
         case ("now_year",):

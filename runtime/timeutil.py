@@ -52,3 +52,22 @@ def coerce_now(now: dt.datetime | dt.date | str | None) -> dt.datetime:
     if isinstance(now, dt.date):
         return dt.datetime.combine(now, dt.time(), tzinfo=dt.UTC)
     raise TypeError(f"now must be a datetime, date or ISO string, not {type(now).__name__}")
+
+
+NEVER_DAY, ALWAYS_DAY = -(2**62), 2**62  # day numbers below and above every date
+
+
+def last_birth_day(now: dt.datetime, years: int) -> int:
+    """The day number of the latest birth date whose age at ``now`` is at least ``years``: ``age(b) >= years`` holds
+    exactly when ``b <= last_birth_day(now, years)``, so age conditions become comparisons of day numbers.
+
+    Age counts whole years, a birthday counting from its day (kernel_lib.age_years), so the cut-off is ``now``'s
+    month and day ``years`` years back; born on 29 February, one turns a year older on 1 March in other years,
+    hence 28 February when that day does not exist."""
+    year = now.year - years
+    if year < dt.MINYEAR:
+        return NEVER_DAY
+    if year > dt.MAXYEAR:
+        return ALWAYS_DAY
+    day = now.day if now.day <= calendar.monthrange(year, now.month)[1] else calendar.monthrange(year, now.month)[1]
+    return (dt.date(year, now.month, day) - dt.date(1970, 1, 1)).days

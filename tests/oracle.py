@@ -161,7 +161,11 @@ class _Sql:
                 day = self.value(x, alias) if x.type is Type.DATE else (
                     f"CAST(make_timestamp({self.value(x, alias)}) AS DATE)"
                 )
-                return f"date_sub('year', {day}, DATE '{self.b.now.date().isoformat()}')"
+                now = self.b.now
+                return (  # the documented definition; DuckDB's date_sub('year', ...) differs on 29 February
+                    f"({now.year} - year({day}) - CASE WHEN month({day}) * 100 + day({day}) > "
+                    f"{now.month * 100 + now.day} THEN 1 ELSE 0 END)"
+                )
         return f"({self.truth(node, alias)})"
 
     def events(self, events: ir.EventSet, alias: str) -> str:

@@ -1,5 +1,8 @@
 """The reference evaluator checked against an independent formulation: DuckDB SQL (tests/oracle.py)."""
 
+import datetime as dt
+
+import numpy as np
 import oracle
 import pytest
 from conftest import NOW
@@ -11,6 +14,7 @@ from test_examples import CASES, CONTACTS, EVENTS
 
 import segmint
 from segmint.runtime.bindings import bind
+from segmint.runtime.timeutil import coerce_now
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +66,32 @@ def test_window_edges_all_engines(schema, window):
         for engine in ("reference", "compiled", "vector"):
             got = segment.evaluate(store, now=NOW, engine=engine).mask[0]
             assert got == expected, f"{segment.text}, event {offset} days before now: {engine} says {got}"
+
+
+AGE_RULES = [f"age(birth_date) {op} {n}" for op in (">", ">=", "<", "<=", "=", "!=") for n in (0, 25, 26)]
+AGE_RULES += ["age(birth_date) between 25 and 26", "age(birth_date) between 0 and 0", "age(birth_date) > -1"]
+
+
+@pytest.mark.parametrize("now", ["2026-03-01", "2026-02-28T23:59:59Z", "2028-02-29T12:00:00Z", "2027-01-01"])
+def test_age_edges_all_engines(schema, now):
+    """Birthdays on, just before and just after each cut-off, on 29 February, and in the future."""
+    moment = coerce_now(now)
+    births = sorted(
+        {
+            dt.date(moment.year - years, moment.month, 1) + dt.timedelta(days=moment.day - 1 + shift)
+            for years in (0, 25, 26, 27)
+            for shift in (-2, -1, 0, 1, 2)
+        }
+        | {dt.date(y, 2, 29) for y in (1972, 2000, 2024)} | {dt.date(y, 2, 28) for y in (2001, 2002)}
+        | {dt.date(y, 3, 1) for y in (2001, 2002)} | {moment.date() + dt.timedelta(days=400)}
+    )
+    contacts = [{"id": k + 1, "birth_date": b.isoformat()} for k, b in enumerate(births)] + [{"id": 0}]
+    store = build_store(schema, contacts, {})
+    for rule in AGE_RULES:
+        segment = segmint.compile(rule, schema)
+        plan = segment.compiled.plan
+        expected = oracle.mask(oracle.connect(store), plan, bind(plan, moment, None), len(store))
+        for engine in ("reference", "compiled", "vector"):
+            got = segment.evaluate(store, now=moment, engine=engine).mask
+            differ = [str(births[i - 1]) if i else "null" for i in np.flatnonzero(got != expected)]
+            assert not differ, f"{rule} at {now}: {engine} differs from DuckDB for births {differ}"

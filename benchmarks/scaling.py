@@ -23,6 +23,7 @@ def plot(benches: Sequence[Bench], path: Path) -> None:
 
     matplotlib.use("Agg")  # no display: a file only
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     from .run import geomean
 
@@ -48,7 +49,7 @@ def plot(benches: Sequence[Bench], path: Path) -> None:
             ratios.plot(sizes, ratio, color=colour, linewidth=2.5, marker="o", label=f"{engine} / segmint compiled")
             for x, y in zip(sizes, ratio, strict=True):
                 ratios.annotate(
-                    f"{y:.0f}x",
+                    f"{y:.1f}x" if y < 10 else f"{y:.0f}x",
                     (x, y),
                     textcoords="offset points",
                     xytext=(0, 7),
@@ -72,6 +73,8 @@ def plot(benches: Sequence[Bench], path: Path) -> None:
         ylabel="times slower than segmint compiled",
         title="peer time / segmint compiled time",
     )
+    ratios.yaxis.set_major_formatter(ticker.FormatStrFormatter("%gx"))
+    ratios.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%gx"))
     ratios.axhline(1, color=COLOURS["compiled"], linewidth=1, linestyle="--")
     ratios.grid(True, which="both", alpha=0.3)
     ratios.legend(loc="lower right", fontsize=9)

@@ -27,7 +27,8 @@ from . import ir
 from .kernel_lib import LIB_VERSION
 from .types import Type
 
-CODEGEN_VERSION = 4
+CODEGEN_VERSION = 5
+BLOCK = 1024  # contacts per block: the cheap conditions' buffer stays in L1
 MAX_INLINE_USES = 3  # a group used more often than this in a kernel is computed up front instead of lazily
 _CMP = {"=": "==", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
 _ARITH = {"+": "+", "-": "-", "*": "*"}
@@ -145,7 +146,7 @@ class _Generator:
         uses: dict[str, int] = {}
         for plan in plans:
             self.collect(plan, uses)
-        body = _Code(indent=2)
+        first, body = _Code(indent=3), _Code(indent=3)
         # A group needed in many places is computed once per contact up front: writing its code at every place
         # that may come first would grow the kernel (and its compile time) with the number of uses. In a batch the
         # others stay lazy too, so a segment's short-circuits still skip event passes the others do not need.
@@ -155,8 +156,21 @@ class _Generator:
                 g = self.group_index(event)
                 for line in self.group_code.setdefault(g, self.group_body(g, event, self.groups[event])):
                     body.emit(line)
+        # Two loops per block of contacts: the conditions on the contacts' own columns first, branch-free over the
+        # block (a loop the compiler vectorizes: ~0.4 ns a contact instead of ~10 when written among branches and
+        # event loops), then the rest, contact by contact, only where it can change the answer.
+        buffers = []
         for k, plan in enumerate(plans):
-            body.emit(f"out[{k}, i] = {self.pred(plan, body, 'i', None)}")
+            cheap = _cheap_part(plan)
+            if cheap is None:
+                body.emit(f"out[{k}, i] = {self.pred(plan, body, 'i', None)}")
+                continue
+            buffers.append(f"p{k}")
+            first.emit(f"p{k}[i - w] = {self.pred(cheap, first, 'i', None)}")
+            if cheap is plan:
+                body.emit(f"out[{k}, i] = p{k}[i - w]")
+            else:
+                body.emit(f"out[{k}, i] = {self.pred(plan, body, 'i', None, pre=f'p{k}[i - w]')}")
         head = [
             f"# segmint kernel; codegen {CODEGEN_VERSION}, kernel_lib {LIB_VERSION}",
             "import numba",
@@ -172,11 +186,15 @@ class _Generator:
             # Numbers as locals: loaded once, not once per contact (stores to ``out`` could alias ``ki``).
             *[f"    k{n} = ki[{n}]" for n in range(len(self.slots.ints))],
             *[f"    x{n} = kf[{n}]" for n in range(len(self.slots.floats))],
-            "    for i in range(start, stop):",
-            *[f"        d{g} = False" for g in range(len(self.groups))],
+            *[f"    {p} = np.empty({BLOCK}, np.bool_)" for p in buffers],
+            f"    for w in range(start, stop, {BLOCK}):",
+            f"        z = min(w + {BLOCK}, stop)",
+            *(["        for i in range(w, z):", *first.lines] if first.lines else []),
+            "        for i in range(w, z):",
+            *[f"            d{g} = False" for g in range(len(self.groups))],
             # Measures are scalar locals (LLVM keeps them in registers in the event loops), set on every path.
-            *[f"        mi{k} = 0" for k in range(self.n_int)],
-            *[f"        mf{k} = 0.0" for k in range(self.n_float)],
+            *[f"            mi{k} = 0" for k in range(self.n_int)],
+            *[f"            mf{k} = 0.0" for k in range(self.n_float)],
             *body.lines,
             "",
         ]
@@ -472,8 +490,9 @@ class _Generator:
         return b, "True"
 
     # -- predicates ------------------------------------------------------------------------------------------
-    def pred(self, node: ir.Expr, code: _Code, row: str, scope: str | None) -> str:
-        """Emit code computing the condition ``node``; returns the name of a bool local (null is false)."""
+    def pred(self, node: ir.Expr, code: _Code, row: str, scope: str | None, pre: str | None = None) -> str:
+        """Emit code computing the condition ``node``; returns the name of a bool local (null is false). ``pre``:
+        the value of the cheap items of ``node`` (an and/or), computed already (see ``_cheap_part``)."""
         r = code.new("b")
         match node:
             case ir.And(items=items) | ir.Or(items=items):
@@ -481,7 +500,7 @@ class _Generator:
                 ordered = sorted(items, key=_cost)
                 # Conditions on the contact's own columns are all computed and combined without branches (a few
                 # loads each; a mispredicted branch costs more); the others keep their short-circuits.
-                cheap = [self.pred(item, code, row, scope) for item in ordered if _cost(item) == 0]
+                cheap = [pre] if pre else [self.pred(item, code, row, scope) for item in ordered if _cost(item) == 0]
                 code.emit(f"{r} = {(' & ' if is_and else ' | ').join(cheap) if cheap else is_and}")
                 for item in (item for item in ordered if _cost(item) > 0):
                     code.emit(f"if {'' if is_and else 'not '}{r}:")
@@ -594,6 +613,18 @@ class _Generator:
             valid_key = ("attr", column[1], "valid") if column[0] == "attr" else ("prop", *column[1:], "valid")
             test = _both(f"{self.slots.array(*valid_key)}[{row}]", test)
         return test
+
+
+def _cheap_part(plan: ir.Expr) -> ir.Expr | None:
+    """The part of a plan that reads only the contact's own columns and decides it alone or in conjunction with
+    the rest: the whole plan, the cheap items of a top-level and/or, or None."""
+    if _cost(plan) == 0:
+        return plan
+    if isinstance(plan, ir.And | ir.Or):
+        cheap = tuple(item for item in plan.items if _cost(item) == 0)
+        if cheap:
+            return type(plan)(cheap)
+    return None
 
 
 def _integer(node: ir.Expr) -> bool:

@@ -97,38 +97,52 @@ def load(kernel: Kernel) -> Callable:
 
 
 def ready(kernel: Kernel) -> bool:
-    """Whether ``load(kernel)`` is quick: the kernel is loaded, or compiled in the disk cache (the index file of
-    Numba's cache exists; a stale index still loads correctly, only slower)."""
+    """Whether running ``kernel`` starts at once: compiled in this process, or in the disk cache (the index file of
+    Numba's cache exists; should it not hold these argument types, the run compiles them, correctly but slowly)."""
     key = _key(kernel)
     with _lock:
-        future = _loaded.get(key)
-    if future is not None:
-        return future.done() and future.exception() is None
+        if key in _compiled:
+            return True
+        if key in _compiling:
+            return False
     folder = cache_folder()
     return folder is not None and any((folder / "__pycache__").glob(f"segmint_kernel_{key}.kernel-*.nbi"))
 
 
-def compile_in_background(kernel: Kernel) -> None:
-    """Start compiling ``kernel`` on segmint's compiler thread unless it is loaded or being loaded."""
+def compile_in_background(plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> None:
+    """Compile the kernel of ``plans`` for this store's argument types on segmint's compiler thread, unless it is
+    compiled or being compiled. Numba compiles when a kernel is first called, so the thread calls it over no
+    contacts."""
+    kernel = kernel_for(plans, store)
+    key = _key(kernel)
     with _lock:
-        if _key(kernel) in _loaded:
+        if key in _compiled or key in _compiling:
             return
+        _compiling.add(key)
         global _background
         if _background is None:
             _background = ThreadPoolExecutor(1, thread_name_prefix="segmint-compile")
-        _background.submit(_load_quietly, kernel)
+        _background.submit(_compile, kernel, plans, store, bindings)
 
 
-def _load_quietly(kernel: Kernel) -> None:
-    with contextlib.suppress(Exception):  # the next foreground load raises it where someone can see it
-        load(kernel)
+def _compile(kernel: Kernel, plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> None:
+    try:
+        with contextlib.suppress(Exception):  # a failure shows where it can be seen: in the next foreground run
+            load(kernel)(0, 0, np.empty((len(plans), 1), np.bool_), *_inputs(kernel, plans, store, bindings))
+            with _lock:
+                _compiled.add(_key(kernel))
+    finally:
+        with _lock:
+            _compiling.discard(_key(kernel))
 
 
 def _key(kernel: Kernel) -> str:
     return f"{kernel.key}_{numba.__version__.replace('.', '_')}"
 
 
-_loaded: dict[str, Future] = {}
+_loaded: dict[str, Future] = {}  # kernel modules, imported (their functions compile on first call)
+_compiled: set[str] = set()  # kernels that have run in this process
+_compiling: set[str] = set()  # kernels the compiler thread is working on
 _background: ThreadPoolExecutor | None = None
 
 
@@ -168,13 +182,20 @@ def _write_atomically(path: Path, text: str) -> None:
 def evaluate(plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> np.ndarray:
     """The masks of ``plans`` (one row each) from one kernel run."""
     kernel = kernel_for(plans, store)
-    function = load(kernel)
+    function, inputs = load(kernel), _inputs(kernel, plans, store, bindings)
+    out = np.empty((len(plans), len(store)), dtype=np.bool_)
+    run_parallel(lambda start, stop: function(start, stop, out, *inputs), len(store))
+    with _lock:
+        _compiled.add(_key(kernel))
+    return out
+
+
+def _inputs(kernel: Kernel, plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> list:
+    """The kernel's arguments after ``out``: its numbers (ints, floats), then its arrays."""
     arrays = [read_only(_array(store, slot, bindings)) for slot in kernel.arrays]
     ints = np.array([_int(store, plans, slot, bindings) for slot in kernel.ints] or [0], dtype=np.int64)
     floats = np.array([float(bindings.value(slot.key[1])) for slot in kernel.floats] or [0.0], dtype=np.float64)
-    out = np.empty((len(plans), len(store)), dtype=np.bool_)
-    run_parallel(lambda start, stop: function(start, stop, out, ints, floats, *arrays), len(store))
-    return out
+    return [ints, floats, *arrays]
 
 
 def run_parallel(work: Callable[[int, int], None], n: int) -> None:

@@ -162,7 +162,7 @@ def _run(plans: tuple[ir.Expr, ...], store: Store, bindings, engine: str) -> tup
         if compiled.ready(kernel):
             engine = "compiled"
         else:
-            compiled.compile_in_background(kernel)
+            compiled.compile_in_background(plans, store, bindings)
             engine = "vector"
     if engine == "compiled":
         return compiled.evaluate(plans, store, bindings), engine

@@ -38,6 +38,12 @@ def store(schema):
     return build_store(schema, CONTACTS, EVENTS)
 
 
+def forget_kernels(monkeypatch) -> None:
+    """As in a new process: only the disk cache knows the kernels."""
+    monkeypatch.setattr(compiled, "_loaded", {})
+    monkeypatch.setattr(compiled, "_compiled", set())
+
+
 def test_user_text_never_reaches_the_source():
     store = build_store(
         HOSTILE,
@@ -75,11 +81,11 @@ def test_kernel_cache_on_disk_survives_corruption(schema, store, tmp_path, monke
     seg = segmint.compile("bought brand = Apple and not opened within 7d", schema)
     expected = seg.evaluate(store, now=NOW, engine="reference").mask
     kernel = seg.kernel(store)
-    monkeypatch.setattr(compiled, "_loaded", {})
+    forget_kernels(monkeypatch)
     assert (seg.evaluate(store, now=NOW, engine="compiled").mask == expected).all()
     [path] = tmp_path.glob("segmint_kernel_*.py")
     path.write_text("this is not python (")
-    monkeypatch.setattr(compiled, "_loaded", {})
+    forget_kernels(monkeypatch)
     sys.modules.pop(path.stem, None)
     assert (seg.evaluate(store, now=NOW, engine="compiled").mask == expected).all()
     assert path.read_text() == kernel.source
@@ -114,7 +120,7 @@ def test_new_process_loads_the_kernel_from_disk(tmp_path):
 
 def test_cache_can_be_switched_off(schema, store, tmp_path, monkeypatch):
     monkeypatch.setenv("SEGMINT_KERNEL_CACHE", "off")
-    monkeypatch.setattr(compiled, "_loaded", {})
+    forget_kernels(monkeypatch)
     assert segmint.compile("engaged", schema).evaluate(store, now=NOW, engine="compiled").count == 3
     assert compiled.cache_folder() is None
 
@@ -152,7 +158,7 @@ def test_results_do_not_depend_on_the_thread_count(schema, store, monkeypatch, e
 
 def test_auto_answers_at_once_and_compiles_in_the_background(schema, store, tmp_path, monkeypatch):
     monkeypatch.setenv("SEGMINT_KERNEL_CACHE", str(tmp_path))
-    monkeypatch.setattr(compiled, "_loaded", {})
+    forget_kernels(monkeypatch)
     seg = segmint.compile("max(viewed.price within 30d) > 100 and not clicked device = ios", schema)
     expected = seg.evaluate(store, now=NOW, engine="reference").mask
     first = seg.evaluate(store, now=NOW)
@@ -161,6 +167,7 @@ def test_auto_answers_at_once_and_compiles_in_the_background(schema, store, tmp_
     deadline = time.monotonic() + 120
     while not compiled.ready(kernel) and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert len(compiled.load(kernel).signatures) == 1, "the compiler thread did not compile the kernel"
     later = seg.evaluate(store, now=NOW)
     assert later.engine == "compiled" and np.array_equal(later.mask, expected)
 
@@ -169,7 +176,7 @@ def test_auto_uses_a_kernel_cached_on_disk(schema, store, tmp_path, monkeypatch)
     monkeypatch.setenv("SEGMINT_KERNEL_CACHE", str(tmp_path))
     seg = segmint.compile("bought quantity > 1 within 60d", schema)
     seg.evaluate(store, now=NOW, engine="compiled")
-    monkeypatch.setattr(compiled, "_loaded", {})  # as in a new process: only the disk cache has it
+    forget_kernels(monkeypatch)
     assert seg.evaluate(store, now=NOW).engine == "compiled"
 
 

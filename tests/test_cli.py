@@ -159,8 +159,10 @@ def test_eval_selects_the_right_contacts(capsys, data, rule, expected):
 @needs_loader
 @pytest.mark.parametrize("rule", ["opened > 2 within 7d or sum(bought.amount within 30d) >= 100", "city = Lviv"])
 def test_engines_agree(capsys, data, rule):
-    compiled, reference = (evaluate(capsys, data, rule, engine=e)[1] for e in ("compiled", "reference"))
-    assert compiled["ids"] == reference["ids"] and compiled["engine"] == "compiled"
+    docs = {e: evaluate(capsys, data, rule, engine=e)[1] for e in ("compiled", "vector", "reference", "auto")}
+    assert all(doc["ids"] == docs["reference"]["ids"] for doc in docs.values())
+    assert [docs[e]["engine"] for e in ("compiled", "vector", "reference")] == ["compiled", "vector", "reference"]
+    assert docs["auto"]["engine"] in ("compiled", "vector")  # the engine that answered
 
 
 @needs_loader

@@ -34,17 +34,39 @@ def store_from_parquet(directory, schema: Schema | None = None, *, progress: boo
     if not contacts_path.is_file():
         raise DataError("no contacts.parquet in this folder", source=str(directory))
     event_paths = sorted((directory / "events").glob("*.parquet")) if (directory / "events").is_dir() else []
-    paths = {"contacts": contacts_path} | {path.stem: path for path in event_paths}
-    tables = {}
-    with _progress(progress, len(paths)) as advance:
-        for name, path in paths.items():
-            tables[name] = _read_parquet(path)
-            advance()
     if schema is None and (directory / "schema.toml").is_file():
         schema = Schema.from_toml(directory / "schema.toml")
-    contacts = tables.pop("contacts")
-    names = {"contacts": str(contacts_path)} | {name: str(paths[name]) for name in tables}
-    return store_from_arrow(contacts, tables, schema, source_names=names)
+    events = _ParquetTables({path.stem: path for path in event_paths}, progress)
+    names = {"contacts": str(contacts_path)} | {name: str(path) for name, path in events.paths.items()}
+    with events:
+        return store_from_arrow(_read_parquet(contacts_path), events, schema, source_names=names)
+
+
+class _ParquetTables(Mapping):
+    """Event tables read from their files when asked for, and not kept: each is converted and freed before the
+    next is read, so loading holds one file's Arrow data at a time besides the store (half the peak memory)."""
+
+    def __init__(self, paths: Mapping[str, Path], progress: bool) -> None:
+        self.paths = dict(paths)
+        self.bar = _progress(progress, len(self.paths))
+
+    def __getitem__(self, name: str) -> pa.Table:
+        table = _read_parquet(self.paths[name])
+        self.advance()
+        return table
+
+    def __iter__(self):
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __enter__(self):
+        self.advance = self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)
 
 
 def store_from_frames(contacts, events: Mapping, schema: Schema | None = None) -> Store:
@@ -116,18 +138,22 @@ def _events(table: pa.Table, name: str, ts_column: str, properties: Mapping[str,
     event_ids = _get(table, id_column, source)
     if event_ids.null_count:
         raise DataError(f"{event_ids.null_count} event(s) have no contact id", source=source, column=id_column)
-    rows = _rows_of(event_ids, ids, source, id_column)
+    run_rows, run_lengths = _contact_runs(event_ids, ids, source, id_column)
     stamps = _get(table, ts_column, source)
     if stamps.null_count:
         first = int(np.flatnonzero(stamps.is_null().to_numpy(zero_copy_only=False))[0])
         raise DataError(f"{stamps.null_count} event time(s) are null (first at row {first})", source=source,
                         column=ts_column)
     ts = _timestamps(stamps, source, ts_column)
-    order = _sort_order(rows, ts)
-    if order is not None:
-        rows, ts = rows[order], ts[order]
+    order = _sort_order(run_rows, run_lengths, ts)
+    counts = np.zeros(len(ids), np.int64)
+    if order is None:
+        counts[run_rows] = run_lengths  # one run per contact
+    else:
+        ts = ts[order]
+        np.add.at(counts, run_rows, run_lengths)
     offsets = np.zeros(len(ids) + 1, np.int64)
-    np.cumsum(np.bincount(rows, minlength=len(ids)), out=offsets[1:])
+    np.cumsum(counts, out=offsets[1:])
     columns = {}
     for prop, field in properties.items():
         column = _column(_get(table, prop, source), field, source)
@@ -135,16 +161,15 @@ def _events(table: pa.Table, name: str, ts_column: str, properties: Mapping[str,
     return EventTable(name, offsets, ts, columns)
 
 
-def _rows_of(event_ids: pa.ChunkedArray, ids: np.ndarray, source: str, column: str) -> np.ndarray:
-    """The contact row of every event; an event of an unknown contact is an error.
+def _contact_runs(event_ids: pa.ChunkedArray, ids: np.ndarray, source: str, column: str) -> tuple[np.ndarray, ...]:
+    """The events as runs of one contact's: (contact row, length) of each run, in order; an event of an unknown
+    contact is an error. Events usually come grouped by contact, so there are far fewer runs than events and
+    nothing per event needs to be built.
 
     Integer ids sorted in the contacts table (the usual export) are found by arithmetic when they are consecutive,
     else by binary search: several times faster than hashing tens of millions of event ids."""
     if ids.dtype != object and pa.types.is_integer(event_ids.type) and len(ids) and np.all(ids[1:] > ids[:-1]):
-        wanted = event_ids.to_numpy().astype(np.int64, copy=False)
-        # One search per run of equal ids (events usually come grouped by contact); consecutive ids need none.
-        starts = np.flatnonzero(np.r_[True, wanted[1:] != wanted[:-1]])
-        run_ids, run_lengths = wanted[starts], np.diff(np.r_[starts, len(wanted)])
+        run_ids, run_lengths = _runs(event_ids.to_numpy().astype(np.int64, copy=False))
         if ids[-1] - ids[0] == len(ids) - 1:
             found = run_ids - ids[0]
             unknown = (found < 0) | (found >= len(ids))
@@ -153,7 +178,7 @@ def _rows_of(event_ids: pa.ChunkedArray, ids: np.ndarray, source: str, column: s
             unknown = ids[found] != run_ids
         if unknown.any():
             raise _unknown_contacts(pa.array(np.repeat(run_ids[unknown], run_lengths[unknown])), source, column)
-        return np.repeat(found, run_lengths)
+        return found, run_lengths
     contact_ids = pa.array(ids.tolist() if ids.dtype == object else ids)
     try:
         event_ids = event_ids.cast(contact_ids.type)
@@ -163,7 +188,15 @@ def _rows_of(event_ids: pa.ChunkedArray, ids: np.ndarray, source: str, column: s
     rows = pc.index_in(event_ids, value_set=contact_ids)
     if rows.null_count:
         raise _unknown_contacts(pc.filter(event_ids, rows.is_null()), source, column)
-    return rows.to_numpy().astype(np.int64, copy=False)
+    return _runs(rows.to_numpy().astype(np.int64, copy=False))
+
+
+def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of equal values: (value, length) of each."""
+    if len(values) == 0:
+        return values, np.zeros(0, np.int64)
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    return values[starts], np.diff(np.r_[starts, len(values)])
 
 
 def _unknown_contacts(missing, source: str, column: str) -> DataError:
@@ -175,14 +208,17 @@ def _unknown_contacts(missing, source: str, column: str) -> DataError:
     )
 
 
-def _sort_order(rows: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
+def _sort_order(run_rows: np.ndarray, run_lengths: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
     """The stable permutation that sorts events by (row, ts), or None when they already are (exports from
-    segmint's own generator, saved stores)."""
-    if len(rows) < 2:
+    segmint's own generator, saved stores): contacts in order, one run each, times in order within each run."""
+    if len(ts) < 2:
         return None
-    same_row = rows[1:] == rows[:-1]
-    if np.all(rows[1:] >= rows[:-1]) and np.all(~same_row | (ts[1:] >= ts[:-1])):
-        return None
+    if np.all(run_rows[1:] > run_rows[:-1]):
+        backwards = ts[1:] < ts[:-1]
+        backwards[np.cumsum(run_lengths)[:-1] - 1] = False  # from one contact's last event to the next's first
+        if not backwards.any():
+            return None
+    rows = np.repeat(run_rows, run_lengths)
     by_time = np.argsort(ts, kind="stable")
     return by_time[np.argsort(rows[by_time], kind="stable")]
 

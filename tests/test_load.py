@@ -122,6 +122,21 @@ def test_dictionary_encoded_strings_map_to_the_declared_codes():
         store_from_arrow(pa.table({"contact_id": [10, 20, 30, 40], "city": outside}), {}, schema)
 
 
+@pytest.mark.parametrize(
+    ("owners", "days"),
+    [([10, 10, 30, 30], [2, 1, 1, 3]), ([10, 10, 30, 30], [1, 2, 3, 1]), ([10, 30, 30, 10], [1, 1, 2, 2])],
+    ids=["grouped, times backwards in the first", "grouped, backwards in the last", "split"],
+)
+def test_events_grouped_by_contact_still_get_their_times_sorted(owners, days):
+    stamps = pa.array([dt.datetime(2026, 1, d) for d in days], pa.timestamp("ms"))
+    table = store_from_arrow(contacts(), {"purchase": purchases(contact_id=pa.array(owners), timestamp=stamps)},
+                             SCHEMA).events["purchase"]
+    assert table.offsets.tolist() == [0, 2, 2, 4]
+    assert all(np.all(np.diff(table.ts[a:b]) >= 0) for a, b in [(0, 2), (2, 4)])
+    expected = sorted(zip(owners, days, [1.0, 2.0, 3.0, 4.0], strict=True))
+    assert table.properties["amount"].values.tolist() == [amount for _, _, amount in expected]
+
+
 def test_event_type_without_data_is_empty():
     table = store_from_arrow(contacts(), {}, SCHEMA).events["purchase"]
     assert len(table) == 0 and table.offsets.tolist() == [0, 0, 0, 0]

@@ -35,27 +35,25 @@ def test_json_document_round_trips(schema, rule):
     assert again.ir == segment.ir and again.text == segment.text
 
 
-@settings(SLOW, max_examples=60)  # each new rule shape compiles a kernel (~0.3-1 s)
-@given(data=st.data(), rule=rules(max_leaves=4))
-def test_compiled_equals_reference(schema, data, rule):
+def agrees_with_reference(engine: str, schema, data, rule: str) -> None:
+    """``engine`` and the reference select the same contacts for ``rule`` on a random store, at a random now."""
     store = data.draw(stores(schema))
     segment = segmint.compile(rule, schema)
     now = data.draw(st.sampled_from([NOW, NOW - 7 * DAY, NOW + MICRO * DAY]))
     params = params_for(segment)
-    compiled = segment.evaluate(store, now=now, params=params, engine="compiled")
+    got = segment.evaluate(store, now=now, params=params, engine=engine)
     reference = segment.evaluate(store, now=now, params=params, engine="reference")
-    differ = [store.ids[i] for i in range(len(store)) if compiled.mask[i] != reference.mask[i]]
-    assert not differ, f"{segment.text} at {now}: compiled and reference differ for contacts {differ}"
+    differ = [store.ids[i] for i in range(len(store)) if got.mask[i] != reference.mask[i]]
+    assert not differ, f"{segment.text} at {now}: {engine} and reference differ for contacts {differ}"
+
+
+@settings(SLOW, max_examples=60)  # each new rule shape compiles a kernel (~0.3-1 s)
+@given(data=st.data(), rule=rules(max_leaves=4))
+def test_compiled_equals_reference(schema, data, rule):
+    agrees_with_reference("compiled", schema, data, rule)
 
 
 @settings(SLOW, max_examples=300)  # the vector engine compiles nothing per rule: many examples are cheap
 @given(data=st.data(), rule=rules())
 def test_vector_equals_reference(schema, data, rule):
-    store = data.draw(stores(schema))
-    segment = segmint.compile(rule, schema)
-    now = data.draw(st.sampled_from([NOW, NOW - 7 * DAY, NOW + MICRO * DAY]))
-    params = params_for(segment)
-    vector = segment.evaluate(store, now=now, params=params, engine="vector")
-    reference = segment.evaluate(store, now=now, params=params, engine="reference")
-    differ = [store.ids[i] for i in range(len(store)) if vector.mask[i] != reference.mask[i]]
-    assert not differ, f"{segment.text} at {now}: vector and reference differ for contacts {differ}"
+    agrees_with_reference("vector", schema, data, rule)

@@ -27,7 +27,7 @@ from . import ir
 from .kernel_lib import LIB_VERSION
 from .types import Type
 
-CODEGEN_VERSION = 5
+CODEGEN_VERSION = 6
 BLOCK = 1024  # contacts per block: the cheap conditions' buffer stays in L1
 MAX_INLINE_USES = 3  # a group used more often than this in a kernel is computed up front instead of lazily
 _CMP = {"=": "==", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
@@ -122,16 +122,18 @@ class _Code:
         return f"{prefix}{self.tag}{self.counter}"
 
 
-def generate(plans: tuple[ir.Expr, ...], nullable) -> Kernel:
+def generate(plans: tuple[ir.Expr, ...], nullable, code_dtype=lambda column: "int32") -> Kernel:
     """One kernel computing every plan's mask (``out[k, i]`` for plan ``k``), sharing the pass over each event type
-    between them. ``nullable(column) -> bool`` says whether a column has nulls in the store at hand (columns without
-    nulls need no validity checks, and that is part of the kernel's shape)."""
-    return _Generator(nullable).kernel(plans)
+    between them. What of the store at hand is part of the kernel's shape: ``nullable(column) -> bool``, whether a
+    column has nulls (columns without need no validity checks), and ``code_dtype(column)``, the integer type of a
+    string column's codes ("int8", "int16" or "int32")."""
+    return _Generator(nullable, code_dtype).kernel(plans)
 
 
 class _Generator:
-    def __init__(self, nullable) -> None:
+    def __init__(self, nullable, code_dtype) -> None:
         self.nullable = nullable
+        self.code_dtype = code_dtype
         self.slots = _Slots()
         self.sets: dict[ir.EventSet, _Set] = {}
         self.groups: dict[str, list[_Set]] = {}
@@ -607,12 +609,11 @@ class _Generator:
                 codes = self.slots.array("prop", event, name, "values")
             case _:
                 raise TypeError(f"string test on {type(column_node).__name__}")
+        # A null holds code -1, which the table maps to False: no validity test. Narrow codes index the table as
+        # unsigned (-1 is its last entry, 255 or 65535), which spares a negative-index check per row.
         table = self.slots.array("table", column, predicate, id(predicate))
-        test = f"{table}[{codes}[{row}]]"
-        if self.nullable(column):
-            valid_key = ("attr", column[1], "valid") if column[0] == "attr" else ("prop", *column[1:], "valid")
-            test = _both(f"{self.slots.array(*valid_key)}[{row}]", test)
-        return test
+        unsigned = {"int8": "np.uint8", "int16": "np.uint16"}.get(self.code_dtype(column))
+        return f"{table}[{unsigned}({codes}[{row}])]" if unsigned else f"{table}[{codes}[{row}]]"
 
 
 def _cheap_part(plan: ir.Expr) -> ir.Expr | None:

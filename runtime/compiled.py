@@ -51,7 +51,11 @@ def kernel_for(plans: tuple[ir.Expr, ...], store: Store) -> Kernel:
     with _lock:
         kernel = _generated.get(key)
     if kernel is None:
-        kernel = generate(plans, lambda column: _column(store, column).valid is not None)
+        kernel = generate(
+            plans,
+            nullable=lambda column: _column(store, column).valid is not None,
+            code_dtype=lambda column: str(_column(store, column).values.dtype),
+        )
         with _lock:
             _generated[key] = kernel
             while len(_generated) > 512:
@@ -71,7 +75,7 @@ def _shape(plans: tuple[ir.Expr, ...], store: Store) -> tuple:
                 columns.add(("attr", node.name))
             elif isinstance(node, ir.Prop):
                 columns.add(("prop", node.event, node.name))
-    return tuple(sorted((c, _column(store, c).valid is not None) for c in columns))
+    return tuple(sorted((c, _column(store, c).valid is not None, str(_column(store, c).values.dtype)) for c in columns))
 
 
 def load(kernel: Kernel) -> Callable:
@@ -253,9 +257,13 @@ def _array(store: Store, slot: Slot, bindings: Bindings) -> np.ndarray:
             column = store.events[event].properties[name]
             return column.values if part == "values" else column.valid
         case ("table", column_key, predicate, _):
-            dictionary = _column(store, column_key).dictionary
+            column = _column(store, column_key)
             test = string_test(predicate, bindings)
-            return np.array([bool(test(s)) for s in dictionary] + [False], dtype=np.bool_)
+            # Indexed by code: as unsigned for narrow codes (null, -1, is the last entry), else from the end.
+            size = {1: 256, 2: 65536}.get(column.values.dtype.itemsize, len(column.dictionary) + 1)
+            table = np.zeros(size, dtype=np.bool_)
+            table[: len(column.dictionary)] = [bool(test(s)) for s in column.dictionary]
+            return table
     raise KeyError(slot.key)
 
 

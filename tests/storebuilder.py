@@ -12,7 +12,7 @@ import numpy as np
 
 from segmint.compiler.schema import Field, Schema
 from segmint.compiler.types import Type
-from segmint.runtime.store import STORAGE_DTYPE, Column, EventTable, Store
+from segmint.runtime.store import STORAGE_DTYPE, Column, EventTable, Store, code_dtype
 from segmint.runtime.timeutil import to_us
 
 
@@ -44,7 +44,7 @@ def column(field: Field, values: list) -> Column:
     if field.type is Type.STRING:
         dictionary = field.values or tuple(sorted({v for v in values if v is not None}))
         code = {t: i for i, t in enumerate(dictionary)}
-        data = np.array([code[v] if v is not None else -1 for v in values], dtype=np.int32)
+        data = np.array([code[v] if v is not None else -1 for v in values], dtype=code_dtype(len(dictionary)))
         return Column(Type.STRING, data, None if valid.all() else valid, tuple(dictionary))
     convert = {Type.TIMESTAMP: _instant, Type.DATE: _day}.get(field.type, lambda v: v)
     fill = {Type.BOOL: False, Type.FLOAT: 0.0}.get(field.type, 0)

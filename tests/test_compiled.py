@@ -1,6 +1,7 @@
 """The compiled engine's contracts beyond "same answers" (which tests/test_examples.py and the differential tests
 check): user text never reaches generated source, values are inputs, the kernel cache, threads."""
 
+import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -189,3 +190,25 @@ def test_loaded_and_opened_stores_share_one_compile(schema, store, tmp_path):
         assert np.array_equal(seg.evaluate(s, now=NOW, engine="compiled").mask, expected)
     assert expected.any()
     assert len(compiled.load(seg.kernel(store)).signatures) == 1
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32])
+def test_every_code_width_gives_the_same_answers(schema, store, dtype):
+    """String codes come in the narrowest integer type that fits the dictionary; nulls hold -1 in each."""
+    def widen(column):
+        if column.type is not segmint.Type.STRING:
+            return column
+        return dataclasses.replace(column, values=column.values.astype(dtype))
+
+    wide = dataclasses.replace(
+        store,
+        attributes={name: widen(c) for name, c in store.attributes.items()},
+        events={name: dataclasses.replace(t, properties={p: widen(c) for p, c in t.properties.items()})
+                for name, t in store.events.items()},
+    )
+    rules = ["city = Kyiv or gender != m", "city not in (Kyiv, Lviv)", "city is null or email endswith \"@gmail.com\"",
+             "opened device = ios", "bought brand in (Apple, Sony) > 1 times", "viewed category != iPhones within 30d"]
+    for rule in rules:
+        seg = segmint.compile(rule, schema)
+        expected = seg.evaluate(store, now=NOW, engine="reference").mask
+        assert np.array_equal(seg.evaluate(wide, now=NOW, engine="compiled").mask, expected), (rule, dtype)

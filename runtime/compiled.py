@@ -30,7 +30,7 @@ from ..compiler.codegen import Kernel, Slot, generate
 from ..compiler.types import Type
 from .bindings import Bindings
 from .store import Store
-from .strings import string_test
+from .strings import string_table
 from .timeutil import last_birth_day
 
 _lock = threading.Lock()
@@ -258,11 +258,10 @@ def _array(store: Store, slot: Slot, bindings: Bindings) -> np.ndarray:
             return column.values if part == "values" else column.valid
         case ("table", column_key, predicate, _):
             column = _column(store, column_key)
-            test = string_test(predicate, bindings)
             # Indexed by code: as unsigned for narrow codes (null, -1, is the last entry), else from the end.
             size = {1: 256, 2: 65536}.get(column.values.dtype.itemsize, len(column.dictionary) + 1)
             table = np.zeros(size, dtype=np.bool_)
-            table[: len(column.dictionary)] = [bool(test(s)) for s in column.dictionary]
+            table[: len(column.dictionary)] = string_table(predicate, bindings, column.dictionary)
             return table
     raise KeyError(slot.key)
 

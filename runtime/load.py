@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from ..compiler.errors import DataError, SchemaError
 from ..compiler.schema import Field, Schema
 from ..compiler.types import Type
-from .store import STORAGE_DTYPE, Column, EventTable, Store, code_dtype
+from .store import STORAGE_DTYPE, Column, EventTable, Store, Strings, code_dtype
 
 
 def store_from_parquet(directory, schema: Schema | None = None, *, progress: bool = False) -> Store:
@@ -95,7 +95,8 @@ def store_from_arrow(
     source = names["contacts"]
     ids = _ids(contacts, schema.id_column, source)
     attributes = {
-        name: _column(_get(contacts, name, source), field, source) for name, field in schema.attributes.items()
+        name: _column(_get(contacts, name, source), field, source, attribute=True)
+        for name, field in schema.attributes.items()
     }
     tables = {}
     for name, event_type in schema.events.items():
@@ -224,7 +225,7 @@ def _sort_order(run_rows: np.ndarray, run_lengths: np.ndarray, ts: np.ndarray) -
 
 
 # -- columns -------------------------------------------------------------------------------------------------
-def _column(array: pa.ChunkedArray, field: Field, source: str) -> Column:
+def _column(array: pa.ChunkedArray, field: Field, source: str, attribute: bool = False) -> Column:
     name = field.name
     valid = None
     if array.null_count:
@@ -232,7 +233,7 @@ def _column(array: pa.ChunkedArray, field: Field, source: str) -> Column:
     try:
         match field.type:
             case Type.STRING:
-                return _strings(array, field, valid, source)
+                return _strings(array, field, valid, source, attribute)
             case Type.TAGS:
                 return _tags(array, source, name)
             case Type.TIMESTAMP:
@@ -266,7 +267,7 @@ def _numpy(array: pa.ChunkedArray, valid, dtype) -> np.ndarray:
     return np.ascontiguousarray(array.to_numpy(), dtype=dtype)
 
 
-def _strings(array: pa.ChunkedArray, field: Field, valid, source: str) -> Column:
+def _strings(array: pa.ChunkedArray, field: Field, valid, source: str, attribute: bool) -> Column:
     if pa.types.is_dictionary(array.type) and pa.types.is_string(array.type.value_type):
         dictionary, codes = _dictionary_codes(array)
     else:
@@ -274,8 +275,7 @@ def _strings(array: pa.ChunkedArray, field: Field, valid, source: str) -> Column
             array = array.cast(array.type.value_type)
         if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
             raise _wrong_type(array, field, source)
-        encoded = array.cast(pa.string()).combine_chunks().dictionary_encode()
-        dictionary, codes = encoded.dictionary, encoded.indices.fill_null(0).to_numpy()
+        dictionary, codes = _encode(array.cast(pa.large_string()).combine_chunks(), attribute)
     if field.values is not None:
         # Declared categories keep the schema's order and codes: map the (small) dictionary, then every row.
         declared = pc.index_in(dictionary, value_set=pa.array(field.values, pa.string())).fill_null(-1).to_numpy()
@@ -294,11 +294,30 @@ def _strings(array: pa.ChunkedArray, field: Field, valid, source: str) -> Column
             codes = declared[codes]
         values = tuple(field.values)
     else:
-        values = tuple(dictionary.to_pylist())
+        values = Strings(dictionary.fill_null(""))  # decoded when a rule first tests this column
     codes = np.array(codes, dtype=code_dtype(len(values)))  # an owned, writable copy: kernels see one array type
     if valid is not None:
         codes[~valid] = -1
     return Column(Type.STRING, codes, valid, values)
+
+
+def _encode(array: pa.Array, attribute: bool) -> tuple[pa.Array, np.ndarray]:
+    """Plain strings as (dictionary, codes). Distinct values, except for a contact attribute whose values are
+    nearly all distinct (e-mails, names): there the column is its own dictionary, because hashing millions of long
+    strings takes seconds (4.5 s for 5M e-mails here) and would save nothing. The evaluators test a dictionary
+    entry by entry, so repeats in it change no answer; ``distinct(...)`` counts codes, which is why event
+    properties are always deduplicated."""
+    sample = array.slice(0, HIGH_CARDINALITY_SAMPLE)
+    if attribute and len(array) > HIGH_CARDINALITY_SAMPLE and (
+        len(pc.unique(sample)) > HIGH_CARDINALITY_SHARE * len(sample)
+    ):
+        return array, np.arange(len(array), dtype=np.int64)
+    encoded = array.dictionary_encode()
+    return encoded.dictionary, encoded.indices.fill_null(0).to_numpy()
+
+
+HIGH_CARDINALITY_SAMPLE = 100_000
+HIGH_CARDINALITY_SHARE = 0.5
 
 
 def _dictionary_codes(array: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:

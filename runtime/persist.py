@@ -12,8 +12,6 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +20,7 @@ import pyarrow as pa
 from ..compiler.errors import DataError
 from ..compiler.schema import Schema
 from ..compiler.types import Type
-from .store import Column, EventTable, Store
+from .store import Column, EventTable, Store, Strings
 
 FORMAT = "segmint.store"
 VERSION = 1
@@ -122,38 +120,6 @@ class _Writer:
         return spec
 
 
-class SavedStrings(Sequence):
-    """A saved string dictionary, decoded on first use: a store whose e-mail column has millions of distinct values
-    still opens at once, and only rules that test e-mails pay for decoding them (once)."""
-
-    def __init__(self, blob: np.ndarray, offsets: np.ndarray, source: str) -> None:
-        self._blob, self._offsets, self._source = blob, offsets, source
-
-    @cached_property
-    def _values(self) -> tuple[str, ...]:
-        offsets = np.asarray(self._offsets, dtype=np.int64)
-        data = pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(self._blob))
-        try:
-            data.validate(full=True)  # checks the UTF-8
-        except pa.ArrowInvalid:
-            raise DataError("string data of the saved store is damaged", source=self._source) from None
-        return tuple(data.to_pylist())
-
-    def __len__(self) -> int:
-        return len(self._offsets) - 1
-
-    def __getitem__(self, index):
-        return self._values[index]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __eq__(self, other: object) -> bool:
-        return tuple(self) == tuple(other) if isinstance(other, Sequence) else NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-
 class _Reader:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -174,12 +140,15 @@ class _Reader:
             )
         return array
 
-    def strings(self, spec: dict) -> SavedStrings:
+    def strings(self, spec: dict) -> Strings:
         blob, offsets = self.load(spec["strings"]), self.load(spec["offsets"])
         if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(blob) or np.any(np.diff(offsets) < 0):
             source = str(self.folder / spec["offsets"]["file"])
             raise DataError("string data of the saved store is damaged", source=source)
-        return SavedStrings(blob, offsets, str(self.folder / spec["strings"]["file"]))
+        data = pa.LargeStringArray.from_buffers(
+            len(offsets) - 1, pa.py_buffer(np.asarray(offsets, dtype=np.int64)), pa.py_buffer(blob)
+        )
+        return Strings(data, source=str(self.folder / spec["strings"]["file"]))
 
     def column(self, spec: dict, length: int) -> Column:
         type_ = Type(spec["type"])

@@ -17,7 +17,7 @@ from ..compiler import ir
 from ..compiler.types import Type
 from .bindings import Bindings
 from .store import Column, EventTable, Store
-from .strings import OPS, string_test
+from .strings import OPS, string_table
 from .timeutil import US_PER_DAY
 
 
@@ -58,7 +58,7 @@ class Evaluator:
             case ir.Compare(left=left) | ir.InSet(operand=left) | ir.TextMatch(operand=left) if (
                 left.type is Type.STRING
             ):
-                return self.string_test(self.vec(left, scope), string_test(node, self.bindings))
+                return self.string_test(self.vec(left, scope), node)
             case ir.Compare(op=op, left=left, right=right):
                 return self.compare(op, self.vec(left, scope), self.vec(right, scope))
             case ir.InRange(operand=x, low=low, high=high):
@@ -124,9 +124,9 @@ class Evaluator:
         result = OPS[op](left.data, right.data)
         return np.asarray(result & left.valid & right.valid, dtype=bool)
 
-    def string_test(self, v: Vec, test) -> np.ndarray:
-        """Strings are tested through a table over the dictionary: one Python test per distinct value."""
-        table = np.array([bool(test(s)) for s in v.dictionary] + [False], dtype=bool)
+    def string_test(self, v: Vec, node: ir.Expr) -> np.ndarray:
+        """Strings are tested through a table over the dictionary: one test per dictionary entry."""
+        table = np.append(string_table(node, self.bindings, v.dictionary), False)
         codes = np.where(v.valid, v.data, len(v.dictionary))  # null rows look up the final False
         return table[codes]
 

@@ -13,11 +13,12 @@ Loading (``runtime/load.py``) and saving/opening (``runtime/persist.py``) build 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+import pyarrow as pa
 
 from ..compiler.errors import DataError
 from ..compiler.schema import Schema
@@ -33,6 +34,43 @@ STORAGE_DTYPE = {
     Type.TIMESTAMP: np.dtype(np.int64),
     Type.TAGS: np.dtype(np.int32),
 }
+
+
+class Strings(Sequence):
+    """A string dictionary held as an Arrow string array and turned into Python strings when first used: a store
+    with millions of distinct e-mails loads and opens without building millions of Python objects, and only rules
+    that test e-mails pay for them (once). ``source`` names the file to blame when the data is not valid UTF-8."""
+
+    def __init__(self, array: pa.Array, source: str | None = None) -> None:
+        self._array, self._source = array, source
+
+    @cached_property
+    def arrow(self) -> pa.Array:
+        """The strings as an Arrow array (for vectorised tests), checked once if they were read from disk."""
+        if self._source is not None:
+            try:
+                self._array.validate(full=True)  # the UTF-8 of data read from a saved store
+            except pa.ArrowInvalid:
+                raise DataError("string data of the saved store is damaged", source=self._source) from None
+        return self._array
+
+    @cached_property
+    def _values(self) -> tuple[str, ...]:
+        return tuple(self.arrow.to_pylist())
+
+    def __len__(self) -> int:
+        return len(self._array)
+
+    def __getitem__(self, index):
+        return self._values[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        return tuple(self) == tuple(other) if isinstance(other, Sequence) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def code_dtype(dictionary_size: int) -> np.dtype:
@@ -58,7 +96,7 @@ class Column:
     type: Type
     values: np.ndarray
     valid: np.ndarray | None = None
-    dictionary: Sequence[str] | None = None  # a tuple, or a saved dictionary decoded on first use
+    dictionary: Sequence[str] | None = None  # a tuple, or Strings (decoded on first use)
     offsets: np.ndarray | None = None
 
     def __len__(self) -> int:

@@ -73,7 +73,6 @@ def test_a_wrong_answer_fails_the_run():
 
 
 def test_scaling_plot(tmp_path):
-    pytest.importorskip("matplotlib")
     from segmint.benchmarks.scaling import plot
 
     def bench(contacts: int, factor: float) -> run.Bench:

@@ -216,7 +216,8 @@ def _rows(slot: tuple, array: np.ndarray, mask: np.ndarray) -> Read:
 
 def _reached(plans, store: Store, bindings, kernel) -> dict[str, np.ndarray]:
     """For event types whose kernel tests each contact's last event time first (the ``last`` input): the contacts
-    whose events it goes on to read, those with a last event at or after the earliest window start of the type."""
+    whose events it goes on to read, those with a last event at or after the earliest window start of the type
+    (for windows without a start: those with any event)."""
     reached = {}
     for slot in kernel.arrays:
         if slot.key[:1] == ("events",) and slot.key[2] == "last":
@@ -227,7 +228,7 @@ def _reached(plans, store: Store, bindings, kernel) -> dict[str, np.ndarray]:
                 for n in ir.walk(p)
                 if isinstance(n, ir.EventSet) and n.event == event
             ]
-            reached[event] = store.events[event].last_ts >= min(starts)
+            reached[event] = store.events[event].last_ts >= max(min(starts), np.iinfo(np.int64).min + 1)
     return reached
 
 

@@ -27,7 +27,7 @@ from . import ir
 from .kernel_lib import LIB_VERSION
 from .types import Type
 
-CODEGEN_VERSION = 6
+CODEGEN_VERSION = 7
 BLOCK = 1024  # contacts per block: the cheap conditions' buffer stays in L1
 MAX_INLINE_USES = 3  # a group used more often than this in a kernel is computed up front instead of lazily
 _CMP = {"=": "==", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
@@ -142,6 +142,7 @@ class _Generator:
         self.needs_scratch = False
         self.group_code: dict[int, list[str]] = {}
         self.eager: set[str] = set()
+        self.no_events = False
 
     # -- driver ----------------------------------------------------------------------------------------------
     def kernel(self, plans: tuple[ir.Expr, ...]) -> Kernel:
@@ -173,6 +174,33 @@ class _Generator:
                 body.emit(f"out[{k}, i] = p{k}[i - w]")
             else:
                 body.emit(f"out[{k}, i] = {self.pred(plan, body, 'i', None, pre=f'p{k}[i - w]')}")
+        # Rules on events alone: a contact with no event at or after the earliest window start of any type the
+        # rules read gets the answer of a contact with no events, worked out once per call ("e<k>", the rules
+        # evaluated with every event pass marked done and empty). A first loop over the block writes that answer
+        # and lists, without branches, the contacts that have such events; only those take the second loop.
+        select = bool(self.groups) and not any(isinstance(n, ir.Attr) for p in plans for n in ir.walk(p))
+        empty = _Code(indent=1)
+        if select:
+            empty.emit("i = 0")
+            for g in range(len(self.groups)):
+                empty.emit(f"d{g} = True")
+            for k in range(self.n_int):
+                empty.emit(f"mi{k} = 0")
+            for k in range(self.n_float):
+                empty.emit(f"mf{k} = 0.0")
+            self.no_events = True  # ensure_group writes nothing: every pass is done and empty
+            for k, plan in enumerate(plans):
+                empty.emit(f"e{k} = {self.pred(plan, empty, 'i', None)}")
+            self.no_events = False
+            active = " | ".join(
+                f"({self.slots.array('events', event, 'last')}[i] >= "
+                f"{self.slots.int('active_lo', event, tuple(s.events.window for s in sets))})"
+                for event, sets in self.groups.items()
+            )
+            first.emit("sel[n] = i")
+            for k in range(len(plans)):
+                first.emit(f"out[{k}, i] = e{k}")
+            first.emit(f"n += {active}")
         head = [
             f"# segmint kernel; codegen {CODEGEN_VERSION}, kernel_lib {LIB_VERSION}",
             "import numba",
@@ -189,10 +217,14 @@ class _Generator:
             *[f"    k{n} = ki[{n}]" for n in range(len(self.slots.ints))],
             *[f"    x{n} = kf[{n}]" for n in range(len(self.slots.floats))],
             *[f"    {p} = np.empty({BLOCK}, np.bool_)" for p in buffers],
+            *empty.lines,
+            *([f"    sel = np.empty({BLOCK}, np.int64)"] if select else []),
             f"    for w in range(start, stop, {BLOCK}):",
             f"        z = min(w + {BLOCK}, stop)",
+            *(["        n = 0"] if select else []),
             *(["        for i in range(w, z):", *first.lines] if first.lines else []),
-            "        for i in range(w, z):",
+            *(["        for u in range(n):", "            i = sel[u]"] if select else []),
+            *([] if select else ["        for i in range(w, z):"]),
             *[f"            d{g} = False" for g in range(len(self.groups))],
             # Measures are scalar locals (LLVM keeps them in registers in the event loops), set on every path.
             *[f"            mi{k} = 0" for k in range(self.n_int)],
@@ -252,7 +284,7 @@ class _Generator:
     def ensure_group(self, event: str, code: _Code) -> None:
         """The pass over this contact's events of one type, the first time any condition needs it. The code is
         written inline at each place that may come first (a call per contact would cost more than the pass)."""
-        if event in self.eager:
+        if event in self.eager or self.no_events:
             return
         g = self.group_index(event)
         if g not in self.group_code:

@@ -274,6 +274,8 @@ def _int(store: Store, plans: tuple[ir.Expr, ...], slot: Slot, bindings: Binding
             return bindings.window(window)[0]
         case ("hi", window, _):
             return bindings.window(window)[1]
+        case ("active_lo", _, windows):  # no event time is the smallest int64, the last_ts of "no events"
+            return max(min(bindings.window(w)[0] for w in windows), -(2**63) + 1)
         case ("group_lo", _, windows):
             return min(bindings.window(w)[0] for w in windows)
         case ("group_hi", _, windows):

@@ -88,14 +88,16 @@ def test_the_store_is_laid_out_as_planned(store):
 
 
 def test_binary_search_alone_reads_one_timestamp_line_per_slice_unless_slices_share_it(schema, store):
-    # offsets: 6 x 8 bytes, one line. Timestamps: a's slice spans lines 0-1, and reading line 1 serves b (line 1)
-    # and d (lines 1-2) too; e (lines 2-3) needs another: 2 lines, not one per contact with purchases (4).
+    # The kernel first reads every contact's last purchase time (5 x 8 bytes, one line) and goes on for those with
+    # purchases. offsets: 6 x 8 bytes, one line. Timestamps: a's slice spans lines 0-1, and reading line 1 serves b
+    # (line 1) and d (lines 1-2) too; e (lines 2-3) needs another: 2 lines, not one per contact with purchases (4).
     assert _lines(schema, "bought and not bought within 90d", store) == {
+        ("events", "purchase", "last"): (5, 1),
         ("events", "purchase", "offsets"): (6, 1),
         ("events", "purchase", "ts"): (4, 2),
     }
     seg = segmint.compile("bought and not bought within 90d", schema)
-    assert bytes_read(seg, store, NOW) == 3 * LINE
+    assert bytes_read(seg, store, NOW) == 4 * LINE
 
 
 def test_a_pass_reads_its_property_for_the_events_in_the_window(schema, store):
@@ -134,8 +136,8 @@ def test_attributes_are_read_whole_without_validity_for_strings(schema, store):
 
 def test_many_segments_read_shared_arrays_once(schema, store):
     segments = [segmint.compile(r, schema) for r in ("bought and not bought within 90d", "sum(bought.amount) > 5")]
-    # offsets 1 line, timestamps 2 lines (shared), amount over all time: rows 0-28, lines 0-3.
-    assert bytes_read(segments, store, NOW) == (1 + 2 + 4) * LINE
+    # last purchase times 1 line, offsets 1 line, timestamps 2 lines (shared), amount over all time: lines 0-3.
+    assert bytes_read(segments, store, NOW) == (1 + 1 + 2 + 4) * LINE
 
 
 def test_parameters_and_now_set_the_windows(schema, store):

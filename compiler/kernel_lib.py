@@ -9,7 +9,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-LIB_VERSION = 3
+LIB_VERSION = 4
 DAY_US = 86_400_000_000
 
 
@@ -47,7 +47,7 @@ def count_distinct_sorted(values: np.ndarray) -> int:  # pragma: no cover - runs
     return count
 
 
-@numba.njit(nogil=True, cache=True, inline="always")
+@numba.njit(nogil=True, cache=True)
 def lower_bound(ts: np.ndarray, s: int, e: int, value: int) -> int:  # pragma: no cover - runs compiled
     """The first row in [s, e) whose time is >= value (e if none): a contact's sorted slice, ends tested first,
     since most windows start before a contact's first event or end after its last."""
@@ -65,7 +65,7 @@ def lower_bound(ts: np.ndarray, s: int, e: int, value: int) -> int:  # pragma: n
     return lo
 
 
-@numba.njit(nogil=True, cache=True, inline="always")
+@numba.njit(nogil=True, cache=True)
 def upper_bound(ts: np.ndarray, s: int, e: int, value: int) -> int:  # pragma: no cover - runs compiled
     """The first row in [s, e) whose time is > value (e if none)."""
     if s == e or ts[s] > value:

@@ -158,12 +158,12 @@ def _run(plans: tuple[ir.Expr, ...], store: Store, bindings, engine: str) -> tup
     """The masks of ``plans`` (a row each) and the engine that computed them."""
     _check_engine(engine)
     if engine == "auto":
-        kernel = compiled.kernel_for(plans, store)
-        if compiled.ready(kernel):
-            engine = "compiled"
-        else:
-            compiled.compile_in_background(plans, store, bindings)
-            engine = "vector"
+        if compiled.ready(compiled.kernel_for(plans, store)):
+            return compiled.evaluate(plans, store, bindings), "compiled"
+        masks = _run(plans, store, bindings, "vector")[0]
+        # Only now: Numba's compiler holds the GIL most of the time, and the answer should not wait for it.
+        compiled.compile_in_background(plans, store, bindings)
+        return masks, "vector"
     if engine == "compiled":
         return compiled.evaluate(plans, store, bindings), engine
     evaluator = (VectorEvaluator if engine == "vector" else Evaluator)(store, bindings)

@@ -21,6 +21,7 @@ as fast as ``prange`` here and a third of its compile time), and per contact ``i
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass, field
 
 from . import ir
@@ -143,6 +144,9 @@ class _Generator:
         self.group_code: dict[int, list[str]] = {}
         self.eager: set[str] = set()
         self.no_events = False
+        self.unsure: list[str] | None = None  # in the first loop: tests that leave its existence answers unsure
+        self.dense: dict[str, list[ir.Window]] = {}  # event -> windows of unfiltered existence tests
+        self.scans: dict[str, list[ir.Window]] = {}  # event -> windows of filtered existence tests
 
     # -- driver ----------------------------------------------------------------------------------------------
     def kernel(self, plans: tuple[ir.Expr, ...]) -> Kernel:
@@ -159,26 +163,51 @@ class _Generator:
                 g = self.group_index(event)
                 for line in self.group_code.setdefault(g, self.group_body(g, event, self.groups[event])):
                     body.emit(line)
-        # Two loops per block of contacts: the conditions on the contacts' own columns first, branch-free over the
-        # block (a loop the compiler vectorizes: ~0.4 ns a contact instead of ~10 when written among branches and
-        # event loops), then the rest, contact by contact, only where it can change the answer.
-        buffers = []
+        # Two loops per block of contacts: the conditions on the contacts' own columns (and existence of events
+        # without filters, from each contact's last event time) first, branch-free over the block (a loop the
+        # compiler vectorizes: ~0.4 ns a contact instead of ~10 when written among branches and event loops), then
+        # the rest, contact by contact, only where it can change the answer. An existence test read from the last
+        # event time alone is unsure when that event is after the window's end (events after now, or a window
+        # that ends in the past): the first loop flags those contacts ("u<k>") and the second works them out.
+        buffers, direct = [], set()
         for k, plan in enumerate(plans):
             cheap = _cheap_part(plan)
             if cheap is None:
                 body.emit(f"out[{k}, i] = {self.pred(plan, body, 'i', None)}")
                 continue
-            buffers.append(f"p{k}")
-            first.emit(f"p{k}[i - w] = {self.pred(cheap, first, 'i', None)}")
+            self.unsure = []
+            value = self.pred(cheap, first, "i", None)
+            unsure, self.unsure = self.unsure, None
             if cheap is plan:
-                body.emit(f"out[{k}, i] = p{k}[i - w]")
+                direct.add(k)
+                first.emit(f"out[{k}, i] = {value}")
             else:
-                body.emit(f"out[{k}, i] = {self.pred(plan, body, 'i', None, pre=f'p{k}[i - w]')}")
+                buffers.append(f"p{k}")
+                first.emit(f"p{k}[i - w] = {value}")
+            if unsure:
+                buffers.append(f"u{k}")
+                first.emit(f"u{k}[i - w] = {' | '.join(unsure)}")
+            if cheap is plan:
+                if unsure:
+                    body.emit(f"if u{k}[i - w]:")
+                    body.indent += 1
+                    body.emit(f"out[{k}, i] = {self.pred(plan, body, 'i', None)}")
+                    body.indent -= 1
+                continue
+            pre = body.new("q")
+            body.emit(f"{pre} = p{k}[i - w]")
+            if unsure:
+                body.emit(f"if u{k}[i - w]:")
+                body.indent += 1
+                body.emit(f"{pre} = {self.pred(cheap, body, 'i', None)}")
+                body.indent -= 1
+            body.emit(f"out[{k}, i] = {self.pred(plan, body, 'i', None, pre=pre)}")
         # Rules on events alone: a contact with no event at or after the earliest window start of any type the
         # rules read gets the answer of a contact with no events, worked out once per call ("e<k>", the rules
         # evaluated with every event pass marked done and empty). A first loop over the block writes that answer
         # and lists, without branches, the contacts that have such events; only those take the second loop.
-        select = bool(self.groups) and not any(isinstance(n, ir.Attr) for p in plans for n in ir.walk(p))
+        scanned = bool(self.groups) or any(w for event, w in self.scans.items())
+        select = scanned and not any(isinstance(n, ir.Attr) for p in plans for n in ir.walk(p))
         empty = _Code(indent=1)
         if select:
             empty.emit("i = 0")
@@ -190,16 +219,23 @@ class _Generator:
                 empty.emit(f"mf{k} = 0.0")
             self.no_events = True  # ensure_group writes nothing: every pass is done and empty
             for k, plan in enumerate(plans):
-                empty.emit(f"e{k} = {self.pred(plan, empty, 'i', None)}")
+                if k not in direct:
+                    empty.emit(f"e{k} = {self.pred(plan, empty, 'i', None)}")
             self.no_events = False
+            windows: dict[str, list] = {}
+            for event, sets in self.groups.items():
+                windows.setdefault(event, []).extend(s.events.window for s in sets)
+            for event, reads in itertools.chain(self.scans.items(), self.dense.items()):
+                windows.setdefault(event, []).extend(reads)
             active = " | ".join(
                 f"({self.slots.array('events', event, 'last')}[i] >= "
-                f"{self.slots.int('active_lo', event, tuple(s.events.window for s in sets))})"
-                for event, sets in self.groups.items()
+                f"{self.slots.int('active_lo', event, tuple(dict.fromkeys(reads)))})"
+                for event, reads in windows.items()
             )
             first.emit("sel[n] = i")
             for k in range(len(plans)):
-                first.emit(f"out[{k}, i] = e{k}")
+                if k not in direct:
+                    first.emit(f"out[{k}, i] = e{k}")
             first.emit(f"n += {active}")
         head = [
             f"# segmint kernel; codegen {CODEGEN_VERSION}, kernel_lib {LIB_VERSION}",
@@ -224,16 +260,22 @@ class _Generator:
             *(["        n = 0"] if select else []),
             *(["        for i in range(w, z):", *first.lines] if first.lines else []),
             *(["        for u in range(n):", "            i = sel[u]"] if select else []),
-            *([] if select else ["        for i in range(w, z):"]),
-            *[f"            d{g} = False" for g in range(len(self.groups))],
-            # Measures are scalar locals (LLVM keeps them in registers in the event loops), set on every path.
-            *[f"            mi{k} = 0" for k in range(self.n_int)],
-            *[f"            mf{k} = 0.0" for k in range(self.n_float)],
+            *([] if select or not body.lines else ["        for i in range(w, z):"]),
+            *(self.contact_locals() if select or body.lines else []),
             *body.lines,
             "",
         ]
         source = "\n".join(head + kernel)
         return Kernel(source, list(self.slots.arrays), list(self.slots.ints), list(self.slots.floats))
+
+    def contact_locals(self) -> list[str]:
+        """What the second loop sets per contact: no event pass done yet, measures zero. Measures are scalar
+        locals (LLVM keeps them in registers in the event loops), set on every path."""
+        return [
+            *[f"            d{g} = False" for g in range(len(self.groups))],
+            *[f"            mi{k} = 0" for k in range(self.n_int)],
+            *[f"            mf{k} = 0.0" for k in range(self.n_float)],
+        ]
 
     def scratch_size(self) -> str:
         if not self.needs_scratch:
@@ -245,6 +287,10 @@ class _Generator:
         """Every event set of the plan and every measure taken of it, grouped by event type; counts the uses."""
         for node in ir.walk(plan):
             match node:
+                case ir.Exists(events=events):
+                    reads = self.scans if events.where else self.dense
+                    reads.setdefault(events.event, []).append(events.window)
+                    continue
                 case ir.Count(events=events):
                     self.measure(events, "count", None)
                 case ir.Aggregate(function=function, events=events, prop=prop):
@@ -442,7 +488,7 @@ class _Generator:
             depth = code.indent
             code.emit(f"for j in range({a}, {b}):")
             code.indent += 1
-            conditions = [self.in_window(entry, f"{self.ts_array(entry)}[j]")] if shared else []
+            conditions = [self.in_window(entry, f"{self.ts_array(entry.events.event)}[j]")] if shared else []
             conditions += [self.filters(entry, code), valid]
             code.emit(f"if {' and '.join(c for c in conditions if c != 'True') or 'True'}:")
             if numeric:
@@ -454,8 +500,8 @@ class _Generator:
             if numeric:
                 code.emit(f"{m.out} = count_distinct_sorted({buffer})")
 
-    def ts_array(self, entry: _Set) -> str:
-        return self.slots.array("events", entry.events.event, "ts")
+    def ts_array(self, event: str) -> str:
+        return self.slots.array("events", event, "ts")
 
     # -- values ----------------------------------------------------------------------------------------------
     def prop_value(self, prop: ir.Prop, row: str) -> tuple[str, str]:
@@ -543,6 +589,12 @@ class _Generator:
                     code.indent -= 1
             case ir.Not(operand=x):
                 code.emit(f"{r} = not {self.pred(x, code, row, scope)}")
+            case ir.Exists() if self.no_events:
+                code.emit(f"{r} = False")
+            case ir.Exists(events=events) if not events.where:
+                self.exists_dense(events, r, code, row)
+            case ir.Exists(events=events):
+                self.exists_scan(events, r, code, row)
             case ir.Const(type=Type.BOOL):
                 code.emit(f"{r} = {self.slots.int('value', node, id(node))} != 0")
             case ir.Compare(op=op, left=ir.Func(name="age", argument=x), right=bound) if _integer(bound):
@@ -602,6 +654,48 @@ class _Generator:
             case _:
                 raise TypeError(f"cannot generate code for {type(node).__name__}")
         return r
+
+    def exists_dense(self, events: ir.EventSet, r: str, code: _Code, row: str) -> None:
+        """An event of the type in the window, for a set without filters, from the contact's last event time (one
+        dense read): when it is not after the window's end, it alone answers. Otherwise (events after now, or a
+        window that ends in the past) one binary search finds the last event up to the end. In the first loop the
+        rare second case is only flagged (``self.unsure``) so that the loop stays branch-free."""
+        last = self.slots.array("events", events.event, "last")
+        lo = self.slots.int("active_lo", events.event, (events.window,))  # a start above "no events" (int64 min)
+        hi = self.slots.int("hi", events.window, "exists")
+        t = code.new("t")
+        code.emit(f"{t} = {last}[{row}]")
+        code.emit(f"{r} = ({t} >= {lo}) & ({t} <= {hi})")
+        if self.unsure is not None:
+            self.unsure.append(f"({t} > {hi})")
+            return
+        offsets, ts = self.slots.array("events", events.event, "offsets"), self.ts_array(events.event)
+        s, b = code.new("s"), code.new("b")
+        code.emit(f"if {t} > {hi}:")
+        code.emit(f"    {s} = {offsets}[{row}]")
+        code.emit(f"    {b} = upper_bound({ts}, {s}, {offsets}[{row} + 1], {hi})")
+        code.emit(f"    {r} = ({b} > {s}) and ({ts}[{b} - 1] >= {lo})")
+
+    def exists_scan(self, events: ir.EventSet, r: str, code: _Code, row: str) -> None:
+        """An event of the type in the window that passes the filters: a scan of the contact's events in the
+        window that stops at the first match (no count)."""
+        last, offsets = self.slots.array("events", events.event, "last"), self.slots.array("events", events.event, "offsets")
+        ts = self.ts_array(events.event)
+        lo = self.slots.int("active_lo", events.event, (events.window,))
+        hi = self.slots.int("hi", events.window, "exists")
+        a, b = code.new("a"), code.new("b")
+        code.emit(f"{r} = False")
+        code.emit(f"if {last}[{row}] >= {lo}:")
+        code.emit(f"    {a} = lower_bound({ts}, {offsets}[{row}], {offsets}[{row} + 1], {lo})")
+        code.emit(f"    {b} = upper_bound({ts}, {a}, {offsets}[{row} + 1], {hi})")
+        code.emit(f"    for j in range({a}, {b}):")
+        depth = code.indent
+        code.indent += 2
+        where = events.where
+        code.emit(f"if {self.pred(ir.And(where) if len(where) > 1 else where[0], code, 'j', events.event)}:")
+        code.emit(f"    {r} = True")
+        code.emit("    break")
+        code.indent = depth
 
     def birth_day(self, x: ir.Expr, code: _Code, row: str, scope: str | None) -> tuple[str, str]:
         a, ok = self.value(x, code, row, scope)
@@ -678,8 +772,16 @@ def _is_simple(entry: _Set) -> bool:
     return not entry.events.where and all(m.kind in ("count", "first", "last") for m in entry.measures.values())
 
 
-def _cost(node: ir.Expr) -> int:
-    """Cheap conditions first: attributes cost a load, event sets a pass over events."""
-    return sum(1 for n in ir.walk(node) if isinstance(n, ir.EventSet)) * 10 + sum(
-        1 for n in ir.walk(node) if isinstance(n, ir.HasTags)
-    )
+def _cost(node) -> int:
+    """Cheap conditions first: attributes and the existence of events without filters (read from the contact's last
+    event time) cost a load, tags a short loop, other event sets a pass over events."""
+    match node:
+        case ir.Exists(events=events) if not events.where:
+            return 0
+        case ir.EventSet():
+            own = 10
+        case ir.HasTags():
+            own = 1
+        case _:
+            own = 0
+    return own + sum(_cost(child) for child in ir.children(node))

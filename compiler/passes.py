@@ -1,6 +1,6 @@
 """Rewrites of the typed IR, each a plain function ``Expr -> Expr``; ``optimise`` runs them in order.
 
-The bound IR keeps the rule as written (definitions by name, ``opened`` as ``Exists``) so it can be formatted
+The bound IR keeps the rule as written (definitions by name, ``opened > 0`` as a count) so it can be formatted
 and stored; evaluators get the output of these passes.
 """
 
@@ -47,15 +47,23 @@ def inline_definitions(node: ir.Expr, definitions: Mapping[str, ir.Expr]) -> ir.
 
 
 def normalise(node: ir.Expr) -> ir.Expr:
-    """Shorthand to its meaning and connectives to a flat form.
+    """One spelling per meaning, and connectives in a flat form.
 
-    ``opened`` -> ``count(opened) >= 1``; ``a and (b and c)`` -> ``a and b and c``; ``not not a`` -> ``a``.
+    A count compared with a constant 0 or 1 asks whether an event exists, and says so: ``count(opened) >= 1``,
+    ``opened > 0`` -> ``opened`` (``Exists``); ``opened = 0``, ``opened < 1`` -> ``not opened``. Evaluators can
+    answer existence without counting (stop at the first event; for unfiltered events, from each contact's last
+    event time alone). ``a and (b and c)`` -> ``a and b and c``; ``not not a`` -> ``a``.
     """
 
     def step(n):
         match n:
-            case ir.Exists(events=events, span=span):
-                return ir.Compare(">=", ir.Count(events, span), ir.Const(1, Type.INT), span)
+            case ir.Compare(op=op, left=ir.Const(type=Type.INT) as k, right=ir.Count() as count, span=span):
+                return step(ir.Compare(_MIRROR[op], count, k, span))
+            case ir.Compare(op=op, left=ir.Count(events=events), right=ir.Const(value=k, type=Type.INT), span=span):
+                if (op, k) in _EXISTS:
+                    return ir.Exists(events, span)
+                if (op, k) in _ABSENT:
+                    return ir.Not(ir.Exists(events, span), span)
             case ir.And(items=items, span=span):
                 return ir.And(_flatten(items, ir.And), span)
             case ir.Or(items=items, span=span):
@@ -65,6 +73,11 @@ def normalise(node: ir.Expr) -> ir.Expr:
         return n
 
     return transform(node, step)
+
+
+_MIRROR = {"=": "=", "!=": "!=", ">": "<", ">=": "<=", "<": ">", "<=": ">="}
+_EXISTS = {(">=", 1), (">", 0), ("!=", 0)}  # count <op> k that holds exactly when there is an event
+_ABSENT = {("=", 0), ("<", 1), ("<=", 0)}  # ... exactly when there is none
 
 
 def _flatten(items, kind) -> tuple:

@@ -120,6 +120,8 @@ class _Sql:
             case ir.InWindow(operand=x, window=w):
                 lo, hi = self.b.window(w)
                 return f"({self.value(x, alias)} BETWEEN {lo} AND {hi})"
+            case ir.Exists(events=events):
+                return f"EXISTS (SELECT 1 FROM {self.events(events, alias)})"
             case ir.Const(type=Type.BOOL) | ir.Attr(type=Type.BOOL) | ir.Prop(type=Type.BOOL):
                 return self.value(node, alias)
             case ir.And() | ir.Or() | ir.Not():

@@ -15,9 +15,19 @@ def plan(rule, schema):
 @pytest.mark.parametrize(
     ("rule", "same_plan_as"),
     [
-        ("ios_open", "count(opened device = ios) >= 1"),  # definitions inlined, shorthand normalised
-        ("churned", "count(bought) >= 1 and not count(bought within 90d) >= 1"),
-        ("opened", "opened >= 1"),
+        ("ios_open", "opened device = ios"),  # definitions inlined
+        ("churned", "bought and not bought within 90d"),
+        # existence, however it is spelled, is Exists: evaluators answer it without counting
+        ("count(opened device = ios) >= 1", "opened device = ios"),
+        ("opened >= 1", "opened"),
+        ("opened > 0", "opened"),
+        ("opened != 0", "opened"),
+        ("0 < count(opened)", "opened"),
+        ("1 <= count(opened within 30d)", "opened within 30d"),
+        ("opened = 0", "not opened"),
+        ("opened < 1", "not opened"),
+        ("opened <= 0", "not opened"),
+        ("not opened > 0", "opened = 0"),
         ("((opened)) and clicked", "opened and clicked"),
         ("opened and (clicked and viewed)", "opened and clicked and viewed"),
         ("not not opened", "opened"),
@@ -31,6 +41,16 @@ def plan(rule, schema):
 )
 def test_passes(schema, rule, same_plan_as):
     assert plan(rule, schema) == plan(same_plan_as, schema)
+
+
+@pytest.mark.parametrize("rule", ["opened > 1", "opened >= 2", "opened = 1", "opened < 2", "opened > $n"])
+def test_counts_that_are_not_existence_stay_counts(schema, rule):
+    assert isinstance(plan(rule, schema).left, ir.Count)
+
+
+def test_existence_is_an_exists_node_in_the_plan(schema):
+    assert plan("opened > 0", schema) == ir.Exists(ir.EventSet("email_open"))
+    assert plan("opened = 0", schema) == ir.Not(ir.Exists(ir.EventSet("email_open")))
 
 
 def test_division_by_zero_is_left_for_run_time(schema):

@@ -679,8 +679,8 @@ class _Generator:
     def exists_scan(self, events: ir.EventSet, r: str, code: _Code, row: str) -> None:
         """An event of the type in the window that passes the filters: a scan of the contact's events in the
         window that stops at the first match (no count)."""
-        last, offsets = self.slots.array("events", events.event, "last"), self.slots.array("events", events.event, "offsets")
-        ts = self.ts_array(events.event)
+        last = self.slots.array("events", events.event, "last")
+        offsets, ts = self.slots.array("events", events.event, "offsets"), self.ts_array(events.event)
         lo = self.slots.int("active_lo", events.event, (events.window,))
         hi = self.slots.int("hi", events.window, "exists")
         a, b = code.new("a"), code.new("b")

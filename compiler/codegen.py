@@ -21,7 +21,6 @@ as fast as ``prange`` here and a third of its compile time), and per contact ``i
 from __future__ import annotations
 
 import hashlib
-import itertools
 from dataclasses import dataclass, field
 
 from . import ir
@@ -145,15 +144,21 @@ class _Generator:
         self.eager: set[str] = set()
         self.no_events = False
         self.unsure: list[str] | None = None  # in the first loop: tests that leave its existence answers unsure
-        self.dense: dict[str, list[ir.Window]] = {}  # event -> windows of unfiltered existence tests
-        self.scans: dict[str, list[ir.Window]] = {}  # event -> windows of filtered existence tests
+        self.empty = _Code(indent=1)  # the answers of conditions for a contact without events
 
     # -- driver ----------------------------------------------------------------------------------------------
     def kernel(self, plans: tuple[ir.Expr, ...]) -> Kernel:
         uses: dict[str, int] = {}
         for plan in plans:
             self.collect(plan, uses)
-        first, body = _Code(indent=3), _Code(indent=3)
+        # Two loops per block of contacts. The first, branch-free, reads what is dense per contact: its own columns
+        # and the time of its last event of each type. From these it decides every contact it can (a condition
+        # on the contact's columns; existence of events without filters; any condition on events, for a contact
+        # with no event since the earliest start of the windows it reads, whose answer is that of a contact with
+        # no events, worked out once per call), writes those answers, and lists the others. The second loop
+        # works out the listed contacts one by one, with short-circuits and passes over their events.
+        first, body = _Code(indent=3, tag="f"), _Code(indent=3)
+        self.empty = _Code(indent=1, tag="e")
         # A group needed in many places is computed once per contact up front: writing its code at every place
         # that may come first would grow the kernel (and its compile time) with the number of uses. In a batch the
         # others stay lazy too, so a segment's short-circuits still skip event passes the others do not need.
@@ -163,80 +168,49 @@ class _Generator:
                 g = self.group_index(event)
                 for line in self.group_code.setdefault(g, self.group_body(g, event, self.groups[event])):
                     body.emit(line)
-        # Two loops per block of contacts: the conditions on the contacts' own columns (and existence of events
-        # without filters, from each contact's last event time) first, branch-free over the block (a loop the
-        # compiler vectorizes: ~0.4 ns a contact instead of ~10 when written among branches and event loops), then
-        # the rest, contact by contact, only where it can change the answer. An existence test read from the last
-        # event time alone is unsure when that event is after the window's end (events after now, or a window
-        # that ends in the past): the first loop flags those contacts ("u<k>") and the second works them out.
-        buffers, direct = [], set()
+        buffers, needs = [], []
         for k, plan in enumerate(plans):
             cheap = _cheap_part(plan)
-            if cheap is None:
-                body.emit(f"out[{k}, i] = {self.pred(plan, body, 'i', None)}")
-                continue
-            self.unsure = []
-            value = self.pred(cheap, first, "i", None)
-            unsure, self.unsure = self.unsure, None
-            if cheap is plan:
-                direct.add(k)
-                first.emit(f"out[{k}, i] = {value}")
-            else:
+            split = cheap is not None and cheap is not plan
+            if split:
+                # The cheap items of a top-level and/or are decided once, kept for the second loop ("p<k>"), and
+                # computed again there only where the first loop could not decide them ("u<k>").
+                yes, no, sure = self.decide(cheap, first)
                 buffers.append(f"p{k}")
-                first.emit(f"p{k}[i - w] = {value}")
-            if unsure:
-                buffers.append(f"u{k}")
-                first.emit(f"u{k}[i - w] = {' | '.join(unsure)}")
-            if cheap is plan:
-                if unsure:
+                first.emit(f"p{k}[i - w] = {yes}")
+                if not sure:
+                    buffers.append(f"u{k}")
+                    first.emit(f"u{k}[i - w] = not ({yes} | {no})")
+                parts = [(yes, no, sure), *(self.decide(item, first) for item in plan.items if _cost(item) > 0)]
+                yes, no, sure = _combine(parts, isinstance(plan, ir.And))
+            else:
+                yes, no, sure = self.decide(plan, first)
+            first.emit(f"out[{k}, i] = {yes}")
+            need = "False" if sure else f"not ({yes} | {no})"
+            needs.append(need)
+            if need == "False":
+                continue
+            if len(plans) > 1:
+                buffers.append(f"c{k}")
+                first.emit(f"c{k}[i - w] = {need}")
+                body.emit(f"if c{k}[i - w]:")
+                body.indent += 1
+            if split:
+                pre = body.new("q")
+                body.emit(f"{pre} = p{k}[i - w]")
+                if f"u{k}" in buffers:
                     body.emit(f"if u{k}[i - w]:")
                     body.indent += 1
-                    body.emit(f"out[{k}, i] = {self.pred(plan, body, 'i', None)}")
+                    body.emit(f"{pre} = {self.pred(cheap, body, 'i', None)}")
                     body.indent -= 1
-                continue
-            pre = body.new("q")
-            body.emit(f"{pre} = p{k}[i - w]")
-            if unsure:
-                body.emit(f"if u{k}[i - w]:")
-                body.indent += 1
-                body.emit(f"{pre} = {self.pred(cheap, body, 'i', None)}")
-                body.indent -= 1
-            body.emit(f"out[{k}, i] = {self.pred(plan, body, 'i', None, pre=pre)}")
-        # Rules on events alone: a contact with no event at or after the earliest window start of any type the
-        # rules read gets the answer of a contact with no events, worked out once per call ("e<k>", the rules
-        # evaluated with every event pass marked done and empty). A first loop over the block writes that answer
-        # and lists, without branches, the contacts that have such events; only those take the second loop.
-        scanned = bool(self.groups) or any(w for event, w in self.scans.items())
-        select = scanned and not any(isinstance(n, ir.Attr) for p in plans for n in ir.walk(p))
-        empty = _Code(indent=1)
-        if select:
-            empty.emit("i = 0")
-            for g in range(len(self.groups)):
-                empty.emit(f"d{g} = True")
-            for k in range(self.n_int):
-                empty.emit(f"mi{k} = 0")
-            for k in range(self.n_float):
-                empty.emit(f"mf{k} = 0.0")
-            self.no_events = True  # ensure_group writes nothing: every pass is done and empty
-            for k, plan in enumerate(plans):
-                if k not in direct:
-                    empty.emit(f"e{k} = {self.pred(plan, empty, 'i', None)}")
-            self.no_events = False
-            windows: dict[str, list] = {}
-            for event, sets in self.groups.items():
-                windows.setdefault(event, []).extend(s.events.window for s in sets)
-            for event, reads in itertools.chain(self.scans.items(), self.dense.items()):
-                windows.setdefault(event, []).extend(reads)
-            active = " | ".join(
-                f"({self.slots.array('events', event, 'last')}[i] >= "
-                f"{self.slots.int('active_lo', event, tuple(dict.fromkeys(reads)))})"
-                for event, reads in windows.items()
-            )
+                body.emit(f"out[{k}, i] = {self.pred(plan, body, 'i', None, pre=pre)}")
+            else:
+                body.emit(f"out[{k}, i] = {self.pred(plan, body, 'i', None)}")
+            body.indent = 3
+        second = any(need != "False" for need in needs)
+        if second:
             first.emit("sel[n] = i")
-            for k in range(len(plans)):
-                if k not in direct:
-                    first.emit(f"out[{k}, i] = e{k}")
-            first.emit(f"n += {active}")
+            first.emit(f"n += {' | '.join(f'({need})' for need in needs)}")
         head = [
             f"# segmint kernel; codegen {CODEGEN_VERSION}, kernel_lib {LIB_VERSION}",
             "import numba",
@@ -253,20 +227,71 @@ class _Generator:
             *[f"    k{n} = ki[{n}]" for n in range(len(self.slots.ints))],
             *[f"    x{n} = kf[{n}]" for n in range(len(self.slots.floats))],
             *[f"    {p} = np.empty({BLOCK}, np.bool_)" for p in buffers],
-            *empty.lines,
-            *([f"    sel = np.empty({BLOCK}, np.int64)"] if select else []),
+            *(self.empty_prelude() if self.empty.lines else []),
+            *self.empty.lines,
+            *([f"    sel = np.empty({BLOCK}, np.int64)"] if second else []),
             f"    for w in range(start, stop, {BLOCK}):",
             f"        z = min(w + {BLOCK}, stop)",
-            *(["        n = 0"] if select else []),
-            *(["        for i in range(w, z):", *first.lines] if first.lines else []),
-            *(["        for u in range(n):", "            i = sel[u]"] if select else []),
-            *([] if select or not body.lines else ["        for i in range(w, z):"]),
-            *(self.contact_locals() if select or body.lines else []),
-            *body.lines,
+            *(["        n = 0"] if second else []),
+            "        for i in range(w, z):",
+            *first.lines,
+            *(["        for u in range(n):", "            i = sel[u]", *self.contact_locals()] if second else []),
+            *(body.lines if second else []),
             "",
         ]
         source = "\n".join(head + kernel)
         return Kernel(source, list(self.slots.arrays), list(self.slots.ints), list(self.slots.floats))
+
+    # -- deciding contacts in the first loop -------------------------------------------------------------------
+    def decide(self, node: ir.Expr, code: _Code) -> tuple[str, str, bool]:
+        """Branch-free tests, for the first loop, of when ``node`` is certainly true and when certainly false
+        ("False": never known there), and whether one of them always holds."""
+        match node:
+            case ir.And(items=items) | ir.Or(items=items):
+                return _combine([self.decide(item, code) for item in items], isinstance(node, ir.And))
+            case ir.Not(operand=x):
+                yes, no, sure = self.decide(x, code)
+                return no, yes, sure
+            case ir.Exists(events=events) if not events.where:
+                # Read from the last event time: true is certain, false only when that event is not after the
+                # window's end (see exists_dense).
+                self.unsure = []
+                value = self.pred(node, code, "i", None)
+                [unsure], self.unsure = self.unsure, None
+                return value, f"((not {value}) & (not {unsure}))", False
+            case _ if _cost(node) == 0:
+                value = self.pred(node, code, "i", None)
+                return value, f"(not {value})", True
+            case _ if any(isinstance(n, ir.Attr | ir.HasTags) for n in ir.walk(node)):
+                return "False", "False", False  # its answer for a contact without events depends on the contact
+        # A condition on events alone: for a contact with no event at or after the earliest start of the
+        # windows it reads, of any type it reads, it has the answer of a contact without events.
+        reads: dict[str, list[ir.Window]] = {}
+        for n in ir.walk(node):
+            if isinstance(n, ir.EventSet):
+                reads.setdefault(n.event, []).append(n.window)
+        if not reads:
+            return "False", "False", False
+        answer = self.empty.new("e")
+        self.no_events = True
+        self.empty.emit(f"{answer} = {self.pred(node, self.empty, 'i', None)}")
+        self.no_events = False
+        quiet = code.new("z")
+        code.emit(f"{quiet} = " + " & ".join(
+            f"({self.slots.array('events', event, 'last')}[i] < "
+            f"{self.slots.int('active_lo', event, tuple(dict.fromkeys(windows)))})"
+            for event, windows in reads.items()
+        ))
+        return f"({quiet} & {answer})", f"({quiet} & (not {answer}))", False
+
+    def empty_prelude(self) -> list[str]:
+        """Before the answers of contacts without events are worked out: every pass done, every measure zero."""
+        return [
+            "    i = 0",
+            *[f"    d{g} = True" for g in range(len(self.groups))],
+            *[f"    mi{k} = 0" for k in range(self.n_int)],
+            *[f"    mf{k} = 0.0" for k in range(self.n_float)],
+        ]
 
     def contact_locals(self) -> list[str]:
         """What the second loop sets per contact: no event pass done yet, measures zero. Measures are scalar
@@ -287,10 +312,6 @@ class _Generator:
         """Every event set of the plan and every measure taken of it, grouped by event type; counts the uses."""
         for node in ir.walk(plan):
             match node:
-                case ir.Exists(events=events):
-                    reads = self.scans if events.where else self.dense
-                    reads.setdefault(events.event, []).append(events.window)
-                    continue
                 case ir.Count(events=events):
                     self.measure(events, "count", None)
                 case ir.Aggregate(function=function, events=events, prop=prop):
@@ -740,6 +761,23 @@ class _Generator:
         table = self.slots.array("table", column, predicate, id(predicate))
         unsigned = {"int8": "np.uint8", "int16": "np.uint16"}.get(self.code_dtype(column))
         return f"{table}[{unsigned}({codes}[{row}])]" if unsigned else f"{table}[{codes}[{row}]]"
+
+
+def _combine(parts: list[tuple[str, str, bool]], is_and: bool) -> tuple[str, str, bool]:
+    """(certainly true, certainly false, always one of them) of an and (an or) from those of its items."""
+    yes, no, sure = [p[0] for p in parts], [p[1] for p in parts], all(p[2] for p in parts)
+    return (_all(yes), _any(no), sure) if is_and else (_any(yes), _all(no), sure)
+
+
+def _all(terms: list[str]) -> str:
+    if "False" in terms:
+        return "False"
+    return "(" + " & ".join(terms) + ")" if terms else "True"
+
+
+def _any(terms: list[str]) -> str:
+    kept = [t for t in terms if t != "False"]
+    return "(" + " | ".join(kept) + ")" if kept else "False"
 
 
 def _cheap_part(plan: ir.Expr) -> ir.Expr | None:

@@ -26,7 +26,7 @@ import numba
 import numpy as np
 
 from ..compiler import ir
-from ..compiler.codegen import Kernel, Slot, generate
+from ..compiler.codegen import MASK_BITS, Kernel, Slot, generate
 from ..compiler.types import Type
 from .bindings import Bindings
 from .store import Store
@@ -55,6 +55,7 @@ def kernel_for(plans: tuple[ir.Expr, ...], store: Store) -> Kernel:
             plans,
             nullable=lambda column: _column(store, column).valid is not None,
             code_dtype=lambda column: str(_column(store, column).values.dtype),
+            dictionary_size=lambda column: len(_column(store, column).dictionary),
         )
         with _lock:
             _generated[key] = kernel
@@ -67,7 +68,8 @@ _generated: dict[tuple, Kernel] = {}
 
 
 def _shape(plans: tuple[ir.Expr, ...], store: Store) -> tuple:
-    """What of the store changes a kernel: which of the columns it reads have nulls."""
+    """What of the store changes a kernel: which of the columns it reads have nulls, their storage types, and which
+    string columns have small dictionaries (see codegen.MASK_BITS)."""
     columns = set()
     for plan in plans:
         for node in ir.walk(plan):
@@ -75,7 +77,15 @@ def _shape(plans: tuple[ir.Expr, ...], store: Store) -> tuple:
                 columns.add(("attr", node.name))
             elif isinstance(node, ir.Prop):
                 columns.add(("prop", node.event, node.name))
-    return tuple(sorted((c, _column(store, c).valid is not None, str(_column(store, c).values.dtype)) for c in columns))
+    return tuple(
+        sorted((c, _column(store, c).valid is not None, str(_column(store, c).values.dtype), _small(store, c))
+               for c in columns)
+    )
+
+
+def _small(store: Store, column: tuple) -> bool:
+    dictionary = _column(store, column).dictionary
+    return dictionary is not None and len(dictionary) <= MASK_BITS
 
 
 def load(kernel: Kernel) -> Callable:
@@ -280,6 +290,9 @@ def _int(store: Store, plans: tuple[ir.Expr, ...], slot: Slot, bindings: Binding
             return min(bindings.window(w)[0] for w in windows)
         case ("group_hi", _, windows):
             return max(bindings.window(w)[1] for w in windows)
+        case ("mask", column_key, predicate, _):
+            table = string_table(predicate, bindings, _column(store, column_key).dictionary)
+            return sum(1 << int(code) for code in np.flatnonzero(table))
         case ("age_cut", node, k, _):
             return last_birth_day(bindings.now, int(bindings.value(node)) + k)
         case ("now_us",):

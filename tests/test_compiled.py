@@ -212,3 +212,28 @@ def test_every_code_width_gives_the_same_answers(schema, store, dtype):
         seg = segmint.compile(rule, schema)
         expected = seg.evaluate(store, now=NOW, engine="reference").mask
         assert np.array_equal(seg.evaluate(wide, now=NOW, engine="compiled").mask, expected), (rule, dtype)
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_small_and_large_dictionaries_give_the_same_answers(schema, store, padded):
+    """A string column of at most 63 values is tested against the bits of one number, a larger one through a table
+    over its dictionary; padding the dictionaries with unused values takes the second path on the same data."""
+    def pad(column):
+        if column.type is not segmint.Type.STRING or not padded:
+            return column
+        extra = tuple(f"unused-{k}" for k in range(100))
+        return dataclasses.replace(column, dictionary=(*column.dictionary, *extra))
+
+    wide = dataclasses.replace(
+        store,
+        attributes={name: pad(c) for name, c in store.attributes.items()},
+        events={name: dataclasses.replace(t, properties={p: pad(c) for p, c in t.properties.items()})
+                for name, t in store.events.items()},
+    )
+    rules = ["city = Kyiv or gender != m", "city not in (Kyiv, Lviv) and not opened within 7d", "city != Kyiv",
+             "opened device = ios", "bought brand in (Apple, Sony) > 1 times", "viewed category != iPhones within 30d"]
+    for rule in rules:
+        seg = segmint.compile(rule, schema)
+        expected = seg.evaluate(store, now=NOW, engine="reference").mask
+        assert np.array_equal(seg.evaluate(wide, now=NOW, engine="compiled").mask, expected), (rule, padded)
+        assert ("np.uint64(k" in seg.kernel(wide).source) is not padded, rule

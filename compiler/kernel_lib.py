@@ -9,7 +9,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-LIB_VERSION = 4
+LIB_VERSION = 5
 DAY_US = 86_400_000_000
 
 
@@ -47,36 +47,58 @@ def count_distinct_sorted(values: np.ndarray) -> int:  # pragma: no cover - runs
     return count
 
 
+# Window bounds are searched from the end of a contact's slice, galloping (probes at 1, 2, 4, ... rows from the end,
+# then a binary search between the last two): the windows rules use most are recent ones that hold a few of a
+# contact's latest events, which this finds in a few probes within the slice's last cache line, where a binary
+# search (and a first look at the slice's start) touches lines across the slice. Measured at 5M contacts, one
+# process: semi_engaged 11.3 -> 9.5 ms; the other suite rules moved within the noise.
+
+
 @numba.njit(nogil=True, cache=True)
 def lower_bound(ts: np.ndarray, s: int, e: int, value: int) -> int:  # pragma: no cover - runs compiled
-    """The first row in [s, e) whose time is >= value (e if none): a contact's sorted slice, ends tested first,
-    since most windows start before a contact's first event or end after its last."""
-    if s == e or ts[s] >= value:
-        return s
-    if ts[e - 1] < value:
+    """The first row in [s, e) whose time is >= value (e if none), in a contact's sorted slice."""
+    if s == e or ts[e - 1] < value:
         return e
-    lo, hi = s + 1, e - 1  # ts[s] < value <= ts[e - 1]
-    while lo < hi:
+    hi = e - 1  # value <= ts[hi]
+    step = 1
+    lo = hi - step
+    while lo > s and ts[lo] >= value:
+        hi = lo
+        step <<= 1
+        lo = hi - step
+    if lo <= s:
+        if ts[s] >= value:
+            return s
+        lo = s
+    while hi - lo > 1:  # ts[lo] < value <= ts[hi]
         mid = (lo + hi) >> 1
         if ts[mid] < value:
-            lo = mid + 1
+            lo = mid
         else:
             hi = mid
-    return lo
+    return hi
 
 
 @numba.njit(nogil=True, cache=True)
 def upper_bound(ts: np.ndarray, s: int, e: int, value: int) -> int:  # pragma: no cover - runs compiled
-    """The first row in [s, e) whose time is > value (e if none)."""
-    if s == e or ts[s] > value:
-        return s
-    if ts[e - 1] <= value:
+    """The first row in [s, e) whose time is > value (e if none), in a contact's sorted slice."""
+    if s == e or ts[e - 1] <= value:
         return e
-    lo, hi = s + 1, e - 1  # ts[s] <= value < ts[e - 1]
-    while lo < hi:
+    hi = e - 1  # value < ts[hi]
+    step = 1
+    lo = hi - step
+    while lo > s and ts[lo] > value:
+        hi = lo
+        step <<= 1
+        lo = hi - step
+    if lo <= s:
+        if ts[s] > value:
+            return s
+        lo = s
+    while hi - lo > 1:  # ts[lo] <= value < ts[hi]
         mid = (lo + hi) >> 1
         if ts[mid] <= value:
-            lo = mid + 1
+            lo = mid
         else:
             hi = mid
-    return lo
+    return hi

@@ -1,0 +1,25 @@
+"""The fixed helpers of generated kernels (compiler/kernel_lib.py), against numpy's definitions."""
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from segmint.compiler.kernel_lib import lower_bound, upper_bound
+
+times = st.lists(st.integers(-5, 40), max_size=40).map(lambda xs: np.array(sorted(xs), dtype=np.int64))
+
+
+@given(times, st.integers(0, 40), st.integers(0, 40), st.integers(-8, 48))
+def test_bounds_are_searchsorted_on_the_slice(ts, a, b, value):
+    """``lower_bound``/``upper_bound`` of [s, e) are ``np.searchsorted`` left/right of ts[s:e], offset by s, for any
+    slice of a sorted array (empty, all below, all above, runs of equal times)."""
+    s, e = min(a, b, len(ts)), min(max(a, b), len(ts))
+    assert lower_bound(ts, s, e, value) == s + np.searchsorted(ts[s:e], value, side="left")
+    assert upper_bound(ts, s, e, value) == s + np.searchsorted(ts[s:e], value, side="right")
+
+
+def test_bounds_at_the_int64_ends():
+    ts = np.array([np.iinfo(np.int64).min, 0, np.iinfo(np.int64).max], dtype=np.int64)
+    assert lower_bound(ts, 0, 3, np.iinfo(np.int64).min) == 0
+    assert upper_bound(ts, 0, 3, np.iinfo(np.int64).max) == 3
+    assert lower_bound(ts, 0, 3, 1) == 2 and upper_bound(ts, 0, 3, 0) == 2

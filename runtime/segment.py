@@ -17,6 +17,7 @@ from ..compiler.types import Type
 from . import compiled
 from .bindings import bind
 from .explain import Explanation, explain
+from .gather import matching
 from .reference import Evaluator
 from .store import Store
 from .vector import VectorEvaluator
@@ -42,12 +43,13 @@ class Result:
         return int(np.count_nonzero(self.mask))
 
     def rows(self) -> np.ndarray:
-        return np.flatnonzero(self.mask)
+        return matching(self.mask)
 
     def ids(self, limit: int | None = None) -> np.ndarray:
         """External ids of the contacts in the segment, in store order (the first ``limit`` when given)."""
-        rows = self.rows()
-        return self.store.ids[rows if limit is None else rows[:limit]]
+        if limit is None:
+            return matching(self.mask, self.store.ids)
+        return self.store.ids[self.rows()[:limit]]
 
     def __len__(self) -> int:
         return self.count

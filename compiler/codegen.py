@@ -149,6 +149,7 @@ class _Generator:
         self.no_events = False
         self.unsure: list[str] | None = None  # in the first loop: tests that leave its existence answers unsure
         self.empty = _Code(indent=1)  # the answers of conditions for a contact without events
+        self.scans: dict[ir.EventSet, int] = {}  # filtered existence tests: how often each is written
 
     # -- driver ----------------------------------------------------------------------------------------------
     def kernel(self, plans: tuple[ir.Expr, ...]) -> Kernel:
@@ -327,6 +328,8 @@ class _Generator:
         locals (LLVM keeps them in registers in the event loops), set on every path."""
         return [
             *[f"            d{g} = False" for g in range(len(self.groups))],
+            *[f"            xd{n} = False" for n, uses in enumerate(self.scans.values()) if uses > 1],
+            *[f"            xr{n} = False" for n, uses in enumerate(self.scans.values()) if uses > 1],
             *[f"            mi{k} = 0" for k in range(self.n_int)],
             *[f"            mf{k} = 0.0" for k in range(self.n_float)],
         ]
@@ -341,6 +344,9 @@ class _Generator:
         """Every event set of the plan and every measure taken of it, grouped by event type; counts the uses."""
         for node in ir.walk(plan):
             match node:
+                case ir.Exists(events=events) if events.where:
+                    self.scans[events] = self.scans.get(events, 0) + 1
+                    continue
                 case ir.Count(events=events):
                     self.measure(events, "count", None)
                 case ir.Aggregate(function=function, events=events, prop=prop):
@@ -734,18 +740,27 @@ class _Generator:
         lo = self.slots.int("active_lo", events.event, (events.window,))
         hi = self.slots.int("hi", events.window, "exists")
         a, b = code.new("a"), code.new("b")
+        depth = code.indent
+        memo = self.scans.get(events, 0) > 1  # in several places (a batch): scanned once per contact
+        if memo:
+            n = list(self.scans).index(events)
+            code.emit(f"if not xd{n}:")
+            code.indent += 1
+            r, final = f"xr{n}", r
         code.emit(f"{r} = False")
         code.emit(f"if {last}[{row}] >= {lo}:")
         code.emit(f"    {a} = lower_bound({ts}, {offsets}[{row}], {offsets}[{row} + 1], {lo})")
         code.emit(f"    {b} = upper_bound({ts}, {a}, {offsets}[{row} + 1], {hi})")
         code.emit(f"    for j in range(np.uint64({a}), np.uint64({b})):")
-        depth = code.indent
         code.indent += 2
         where = events.where
         code.emit(f"if {self.pred(ir.And(where) if len(where) > 1 else where[0], code, 'j', events.event)}:")
         code.emit(f"    {r} = True")
         code.emit("    break")
         code.indent = depth
+        if memo:
+            code.emit(f"    xd{n} = True")
+            code.emit(f"{final} = {r}")
 
     def birth_day(self, x: ir.Expr, code: _Code, row: str, scope: str | None) -> tuple[str, str]:
         a, ok = self.value(x, code, row, scope)

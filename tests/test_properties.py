@@ -57,3 +57,18 @@ def test_compiled_equals_reference(schema, data, rule):
 @given(data=st.data(), rule=rules())
 def test_vector_equals_reference(schema, data, rule):
     agrees_with_reference("vector", schema, data, rule)
+
+
+@settings(SLOW, max_examples=20)  # each batch compiles one kernel for its three segments (~1-2 s)
+@given(data=st.data(), a=rules(max_leaves=3), b=rules(max_leaves=3))
+def test_batch_equals_reference(schema, data, a, b):
+    """``evaluate_many`` (one kernel for all, sharing event passes and scans) gives each segment the reference's
+    answer; the third segment repeats the first two's conditions, so the batch shares work between segments."""
+    store = data.draw(stores(schema))
+    segments = [segmint.compile(rule, schema) for rule in (a, b, f"({a}) or not ({b})")]
+    now = data.draw(st.sampled_from([NOW, NOW - 7 * DAY]))
+    params = {name: value for s in segments for name, value in params_for(s).items()}
+    results = segmint.evaluate_many(segments, store, now=now, params=params, engine="compiled")
+    for segment, result in zip(segments, results, strict=True):
+        reference = segment.evaluate(store, now=now, params=params_for(segment), engine="reference")
+        assert (result.mask == reference.mask).all(), f"{segment.text}: batch and reference differ"

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -36,22 +38,32 @@ def store_from_parquet(directory, schema: Schema | None = None, *, progress: boo
     event_paths = sorted((directory / "events").glob("*.parquet")) if (directory / "events").is_dir() else []
     if schema is None and (directory / "schema.toml").is_file():
         schema = Schema.from_toml(directory / "schema.toml")
-    events = _ParquetTables({path.stem: path for path in event_paths}, progress)
+    order = list(schema.events) if schema is not None else []
+    events = _ParquetTables({path.stem: path for path in event_paths}, order, progress)
     names = {"contacts": str(contacts_path)} | {name: str(path) for name, path in events.paths.items()}
     with events:
         return store_from_arrow(_read_parquet(contacts_path), events, schema, source_names=names)
 
 
 class _ParquetTables(Mapping):
-    """Event tables read from their files when asked for, and not kept: each is converted and freed before the
-    next is read, so loading holds one file's Arrow data at a time besides the store (half the peak memory)."""
+    """Event tables read from their files when asked for, and not kept. While one table is converted, the next
+    (in the schema's order, the order the loader asks in) is read on a background thread: Parquet decoding
+    releases the GIL, so the two overlap. At most two files' Arrow data are held at once besides the store."""
 
-    def __init__(self, paths: Mapping[str, Path], progress: bool) -> None:
+    def __init__(self, paths: Mapping[str, Path], order: list[str], progress: bool) -> None:
         self.paths = dict(paths)
+        self.order = [name for name in order if name in self.paths]
         self.bar = _progress(progress, len(self.paths))
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="segmint-parquet")
+        self.ahead: dict[str, Future] = {}
 
     def __getitem__(self, name: str) -> pa.Table:
-        table = _read_parquet(self.paths[name])
+        future = self.ahead.pop(name, None)
+        table = future.result() if future is not None else _read_parquet(self.paths[name])
+        if name in self.order and self.order.index(name) + 1 < len(self.order):
+            following = self.order[self.order.index(name) + 1]
+            if following not in self.ahead:
+                self.ahead[following] = self.pool.submit(_read_parquet, self.paths[following])
         self.advance()
         return table
 
@@ -63,9 +75,15 @@ class _ParquetTables(Mapping):
 
     def __enter__(self):
         self.advance = self.bar.__enter__()
+        if self.order:  # read while the contacts are converted
+            self.ahead[self.order[0]] = self.pool.submit(_read_parquet, self.paths[self.order[0]])
         return self
 
     def __exit__(self, *exc) -> None:
+        for future in self.ahead.values():
+            future.cancel()
+        self.pool.shutdown(wait=True)
+        self.ahead.clear()
         self.bar.__exit__(*exc)
 
 
@@ -98,6 +116,8 @@ def store_from_arrow(
         name: _column(_get(contacts, name, source), field, source, attribute=True)
         for name, field in schema.attributes.items()
     }
+    # Integer ids in increasing order (the usual export) let events find their contact by arithmetic or search.
+    increasing = ids.dtype != object and len(ids) > 0 and bool(np.all(ids[1:] > ids[:-1]))
     tables = {}
     for name, event_type in schema.events.items():
         table = events.get(name)
@@ -106,7 +126,9 @@ def store_from_arrow(
                 prop: _empty(field) for prop, field in event_type.properties.items()
             })
             continue
-        tables[name] = _events(table, name, event_type.timestamp, event_type.properties, ids, schema, names[name])
+        tables[name] = _events(
+            table, name, event_type.timestamp, event_type.properties, ids, increasing, schema, names[name]
+        )
     return Store(schema, ids, attributes, tables)
 
 
@@ -134,12 +156,12 @@ def _ids(table: pa.Table, column: str, source: str) -> np.ndarray:
 
 # -- events --------------------------------------------------------------------------------------------------
 def _events(table: pa.Table, name: str, ts_column: str, properties: Mapping[str, Field], ids: np.ndarray,
-            schema: Schema, source: str) -> EventTable:
+            increasing: bool, schema: Schema, source: str) -> EventTable:
     id_column = schema.id_column
     event_ids = _get(table, id_column, source)
     if event_ids.null_count:
         raise DataError(f"{event_ids.null_count} event(s) have no contact id", source=source, column=id_column)
-    run_rows, run_lengths = _contact_runs(event_ids, ids, source, id_column)
+    run_rows, run_lengths = _contact_runs(event_ids, ids, increasing, source, id_column)
     stamps = _get(table, ts_column, source)
     if stamps.null_count:
         first = int(np.flatnonzero(stamps.is_null().to_numpy(zero_copy_only=False))[0])
@@ -162,15 +184,17 @@ def _events(table: pa.Table, name: str, ts_column: str, properties: Mapping[str,
     return EventTable(name, offsets, ts, columns)
 
 
-def _contact_runs(event_ids: pa.ChunkedArray, ids: np.ndarray, source: str, column: str) -> tuple[np.ndarray, ...]:
+def _contact_runs(
+    event_ids: pa.ChunkedArray, ids: np.ndarray, increasing: bool, source: str, column: str
+) -> tuple[np.ndarray, ...]:
     """The events as runs of one contact's: (contact row, length) of each run, in order; an event of an unknown
     contact is an error. Events usually come grouped by contact, so there are far fewer runs than events and
     nothing per event needs to be built.
 
     Integer ids sorted in the contacts table (the usual export) are found by arithmetic when they are consecutive,
     else by binary search: several times faster than hashing tens of millions of event ids."""
-    if ids.dtype != object and pa.types.is_integer(event_ids.type) and len(ids) and np.all(ids[1:] > ids[:-1]):
-        run_ids, run_lengths = _runs(event_ids.to_numpy().astype(np.int64, copy=False))
+    if increasing and pa.types.is_integer(event_ids.type):
+        run_ids, run_lengths = _chunked_runs(event_ids)
         if ids[-1] - ids[0] == len(ids) - 1:
             found = run_ids - ids[0]
             unknown = (found < 0) | (found >= len(ids))
@@ -189,15 +213,45 @@ def _contact_runs(event_ids: pa.ChunkedArray, ids: np.ndarray, source: str, colu
     rows = pc.index_in(event_ids, value_set=contact_ids)
     if rows.null_count:
         raise _unknown_contacts(pc.filter(event_ids, rows.is_null()), source, column)
-    return _runs(rows.to_numpy().astype(np.int64, copy=False))
+    return _chunked_runs(pa.chunked_array([rows]) if isinstance(rows, pa.Array) else rows)
 
 
-def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Runs of equal values: (value, length) of each."""
-    if len(values) == 0:
-        return values, np.zeros(0, np.int64)
-    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
-    return values[starts], np.diff(np.r_[starts, len(values)])
+def _chunked_runs(values: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of equal values of an integer column: (value, length) of each, chunk by chunk (no concatenated copy
+    of the column), a run that crosses a chunk boundary joined."""
+    run_values, run_lengths = [], []
+    for chunk in values.chunks:
+        if len(chunk) == 0:
+            continue
+        v, n = _runs(chunk.to_numpy(zero_copy_only=False).astype(np.int64, copy=False))
+        if run_values and run_values[-1][-1] == v[0]:
+            run_lengths[-1][-1] += n[0]
+            v, n = v[1:], n[1:]
+        run_values.append(v)
+        run_lengths.append(n)
+    if not run_values:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(run_values), np.concatenate(run_lengths)
+
+
+@numba.njit(nogil=True, cache=True)
+def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - runs compiled
+    """Runs of equal values: (value, length) of each, for a non-empty array."""
+    count = 1
+    for k in range(1, len(values)):
+        count += values[k] != values[k - 1]
+    run_values = np.empty(count, np.int64)
+    run_lengths = np.empty(count, np.int64)
+    r, start = 0, 0
+    for k in range(1, len(values)):
+        if values[k] != values[k - 1]:
+            run_values[r] = values[k - 1]
+            run_lengths[r] = k - start
+            r += 1
+            start = k
+    run_values[r] = values[len(values) - 1]
+    run_lengths[r] = len(values) - start
+    return run_values, run_lengths
 
 
 def _unknown_contacts(missing, source: str, column: str) -> DataError:
@@ -313,7 +367,8 @@ def _encode(array: pa.Array, attribute: bool) -> tuple[pa.Array, np.ndarray]:
     ):
         return array, np.arange(len(array), dtype=np.int64)
     encoded = array.dictionary_encode()
-    return encoded.dictionary, encoded.indices.fill_null(0).to_numpy()
+    indices = encoded.indices
+    return encoded.dictionary, (indices.fill_null(0) if indices.null_count else indices).to_numpy()
 
 
 HIGH_CARDINALITY_SAMPLE = 100_000
@@ -328,7 +383,7 @@ def _dictionary_codes(array: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
         return pa.array([], pa.string()), np.zeros(0, np.int64)
     dictionary = array.chunk(0).dictionary.cast(pa.string())
     indices = pa.chunked_array([chunk.indices for chunk in array.chunks], array.type.index_type)
-    codes = indices.fill_null(0).to_numpy()
+    codes = (indices.fill_null(0) if indices.null_count else indices).to_numpy()
     if len(pc.unique(dictionary)) != len(dictionary):  # repeated entries would split one value over two codes
         encoded = dictionary.dictionary_encode()
         codes = encoded.indices.to_numpy()[codes]

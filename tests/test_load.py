@@ -2,6 +2,7 @@
 DataError naming the file and the column. Nothing is silently dropped."""
 
 import datetime as dt
+import itertools
 
 import numpy as np
 import pyarrow as pa
@@ -246,3 +247,27 @@ def test_inferred_schema(tmp_path):
     assert schema.attributes["seen"].type is segmint.Type.TIMESTAMP
     assert schema.events["purchase"].verb == "purchase"
     assert segmint.compile("purchase brand = A", schema).evaluate(store, now="2026-06-01").ids().tolist() == [30]
+
+
+@pytest.mark.parametrize("ids", [[10, 20, 30], [10, 11, 12], [30, 20, 10]])  # gaps, consecutive, not increasing
+@pytest.mark.parametrize("cuts", [[], [1], [2], [0, 2, 2, 5]])
+def test_events_in_chunks_load_as_one_table(ids, cuts):
+    """An event table in several chunks (as Parquet row groups give), runs of one contact's events crossing chunk
+    boundaries and empty chunks included, loads as the same table in one chunk."""
+    first, second, third = ids
+    rows = {
+        "contact_id": [first, first, second, second, second, third],
+        "timestamp": [dt.datetime(2026, 1, d) for d in (1, 2, 3, 4, 5, 6)],
+        "amount": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        "brand": ["A", "B", "A", "B", "A", "B"],
+    }
+    whole = pa.table({**rows, "timestamp": pa.array(rows["timestamp"], pa.timestamp("us"))})
+    bounds = [0, *cuts, len(whole)]
+    chunked = pa.concat_tables([whole.slice(a, b - a) for a, b in itertools.pairwise(bounds)])
+    people = contacts(contact_id=pa.array(ids))
+    one = store_from_arrow(people, {"purchase": whole}, SCHEMA).events["purchase"]
+    many = store_from_arrow(people, {"purchase": chunked}, SCHEMA).events["purchase"]
+    assert chunked.column("contact_id").num_chunks == len(bounds) - 1
+    assert np.array_equal(one.offsets, many.offsets) and np.array_equal(one.ts, many.ts)
+    assert np.array_equal(one.properties["amount"].values, many.properties["amount"].values)
+    assert np.diff(many.offsets).tolist() == [2, 3, 1]  # rows in the contacts table's order

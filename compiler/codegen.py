@@ -435,7 +435,7 @@ class _Generator:
                 lo = self.slots.int("group_lo", event, windows)
                 hi = self.slots.int("group_hi", event, windows)
                 a, b = code.new("a"), code.new("b")
-                code.emit(f"{a} = lower_bound({ts}, s, e, {lo})")
+                code.emit(f"{a} = {_lower(windows, ts, 's', 'e', lo)}")
                 code.emit(f"{b} = upper_bound({ts}, s, e, {hi})")
             for entry in scanned:
                 self.init_extremes(entry, code)
@@ -454,7 +454,7 @@ class _Generator:
         hi = self.slots.int("hi", entry.events.window, entry.index)
         a, b = code.new("a"), code.new("b")
         ts = self.slots.array("events", entry.events.event, "ts")
-        code.emit(f"{a} = lower_bound({ts}, s, e, {lo})")
+        code.emit(f"{a} = {_lower((entry.events.window,), ts, 's', 'e', lo)}")
         code.emit(f"{b} = upper_bound({ts}, s, e, {hi})")
         return a, b
 
@@ -749,7 +749,7 @@ class _Generator:
             r, final = f"xr{n}", r
         code.emit(f"{r} = False")
         code.emit(f"if {last}[{row}] >= {lo}:")
-        code.emit(f"    {a} = lower_bound({ts}, {offsets}[{row}], {offsets}[{row} + 1], {lo})")
+        code.emit(f"    {a} = {_lower((events.window,), ts, f'{offsets}[{row}]', f'{offsets}[{row} + 1]', lo)}")
         code.emit(f"    {b} = upper_bound({ts}, {a}, {offsets}[{row} + 1], {hi})")
         code.emit(f"    for j in range(np.uint64({a}), np.uint64({b})):")
         code.indent += 2
@@ -840,6 +840,14 @@ def _cheap_part(plan: ir.Expr) -> ir.Expr | None:
         if cheap:
             return type(plan)(cheap)
     return None
+
+
+def _lower(windows: tuple[ir.Window, ...], ts: str, s: str, e: str, lo: str) -> str:
+    """The first row of a contact's events ``ts[s:e]`` inside the earliest start of ``windows``: ``s`` when one of
+    them has no start (a search from the end would walk the whole slice to find that out)."""
+    if any(isinstance(w, ir.AllTime | ir.Before | ir.BeforeAgo) for w in windows):
+        return s
+    return f"lower_bound({ts}, {s}, {e}, {lo})"
 
 
 def _integer(node: ir.Expr) -> bool:

@@ -27,7 +27,7 @@ from . import ir
 from .kernel_lib import LIB_VERSION
 from .types import Type
 
-CODEGEN_VERSION = 8
+CODEGEN_VERSION = 9
 BLOCK = 1024  # contacts per block: the cheap conditions' buffer stays in L1
 MASK_BITS = 63  # a string column with at most this many values tests them as bits of one int64
 MAX_INLINE_USES = 3  # a group used more often than this in a kernel is computed up front instead of lazily
@@ -219,7 +219,9 @@ class _Generator:
             f"# segmint kernel; codegen {CODEGEN_VERSION}, kernel_lib {LIB_VERSION}",
             "import numba",
             "import numpy as np",
-            "from segmint.compiler.kernel_lib import age_years, count_distinct_sorted, lower_bound, upper_bound",
+            "from segmint.compiler.kernel_lib import (",
+            "    age_years, at_least, count_distinct_sorted, lower_bound, upper_bound,",
+            ")",
             "",
         ]
         kernel = [
@@ -661,6 +663,8 @@ class _Generator:
             ):
                 days, ok = self.birth_day(x, code, row, scope)
                 code.emit(f"{r} = {_both(ok, self.age_test('>=', days, low), self.age_test('<=', days, high))}")
+            case ir.Compare(op=op, left=ir.Count(events=events), right=bound) if not events.where and _integer(bound):
+                self.count_test(op, events, bound, r, code, row)
             case ir.Compare(op=op, left=left, right=right) if left.type is Type.STRING:
                 code.emit(f"{r} = {self.string_test(left, node, code, row)}")
             case ir.Compare(op=op, left=left, right=right):
@@ -731,6 +735,33 @@ class _Generator:
         code.emit(f"    {s} = {offsets}[{row}]")
         code.emit(f"    {b} = upper_bound({ts}, {s}, {offsets}[{row} + 1], {hi})")
         code.emit(f"    {r} = ({b} > {s}) and ({ts}[{b} - 1] >= {lo})")
+
+    def count_test(self, op: str, events: ir.EventSet, bound: ir.Expr, r: str, code: _Code, row: str) -> None:
+        """``count(events) op k`` for events without filters, as "at least n of the contact's events lie in the
+        window" (kernel_lib.at_least): the n-th latest event up to the window's end is inside it. A look at the end
+        of the contact's events instead of two searches (example rule at 5M: 65 -> 57 ms, iphone_fans 90 -> 80)."""
+        k = self.value(bound, code, row, None)[0]
+        last = self.slots.array("events", events.event, "last")
+        offsets, ts = self.slots.array("events", events.event, "offsets"), self.ts_array(events.event)
+        lo = self.slots.int("active_lo", events.event, (events.window,))
+        hi = self.slots.int("hi", events.window, "exists")
+
+        def at_least(n: str) -> str:
+            v = code.new("n")
+            code.emit(f"{v} = {n} <= 0")
+            if not self.no_events:
+                code.emit(f"if not {v} and {last}[{row}] >= {lo}:")
+                code.emit(f"    {v} = at_least({ts}, {offsets}[{row}], {offsets}[{row} + 1], {lo}, {hi}, {n})")
+            return v
+
+        match op:
+            case ">=" | "<":
+                test = at_least(k)
+            case ">" | "<=":
+                test = at_least(f"({k} + 1)")
+            case _:  # = and !=: at least k, and not k + 1
+                test = f"({at_least(k)} and not {at_least(f'({k} + 1)')})"
+        code.emit(f"{r} = {'not ' if op in ('<', '<=', '!=') else ''}{test}")
 
     def exists_scan(self, events: ir.EventSet, r: str, code: _Code, row: str) -> None:
         """An event of the type in the window that passes the filters: a scan of the contact's events in the

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-LIB_VERSION = 5
+LIB_VERSION = 6
 DAY_US = 86_400_000_000
 
 
@@ -102,3 +102,13 @@ def upper_bound(ts: np.ndarray, s: int, e: int, value: int) -> int:  # pragma: n
         else:
             hi = mid
     return hi
+
+
+@numba.njit(nogil=True, cache=True)
+def at_least(ts: np.ndarray, s: int, e: int, lo: int, hi: int, k: int) -> bool:  # pragma: no cover - runs compiled
+    """Whether at least ``k`` of a contact's sorted times ``ts[s:e]`` lie in [lo, hi]: the k-th latest time up to
+    ``hi`` is not before ``lo``. One look near the slice's end instead of a search for the window's start."""
+    if k <= 0:
+        return True
+    b = upper_bound(ts, s, e, hi)
+    return b - s >= k and ts[b - k] >= lo

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from segmint.compiler.kernel_lib import lower_bound, upper_bound
+from segmint.compiler.kernel_lib import at_least, lower_bound, upper_bound
 
 times = st.lists(st.integers(-5, 40), max_size=40).map(lambda xs: np.array(sorted(xs), dtype=np.int64))
 
@@ -23,3 +23,10 @@ def test_bounds_at_the_int64_ends():
     assert lower_bound(ts, 0, 3, np.iinfo(np.int64).min) == 0
     assert upper_bound(ts, 0, 3, np.iinfo(np.int64).max) == 3
     assert lower_bound(ts, 0, 3, 1) == 2 and upper_bound(ts, 0, 3, 0) == 2
+
+
+@given(times, st.integers(0, 40), st.integers(0, 40), st.integers(-8, 48), st.integers(-8, 48), st.integers(-2, 12))
+def test_at_least_counts_the_window(ts, a, b, lo, hi, k):
+    s, e = min(a, b, len(ts)), min(max(a, b), len(ts))
+    inside = int(np.count_nonzero((ts[s:e] >= lo) & (ts[s:e] <= hi)))
+    assert at_least(ts, s, e, lo, hi, k) == (inside >= k)

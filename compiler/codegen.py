@@ -27,10 +27,11 @@ from . import ir
 from .kernel_lib import LIB_VERSION
 from .types import Type
 
-CODEGEN_VERSION = 9
+CODEGEN_VERSION = 10
 BLOCK = 1024  # contacts per block: the cheap conditions' buffer stays in L1
 MASK_BITS = 63  # a string column with at most this many values tests them as bits of one int64
 MAX_INLINE_USES = 3  # a group used more often than this in a kernel is computed up front instead of lazily
+PREFETCH_AHEAD = 8  # listed contacts between a prefetch and the use of what it fetched
 _CMP = {"=": "==", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
 _ARITH = {"+": "+", "-": "-", "*": "*"}
 
@@ -215,12 +216,13 @@ class _Generator:
         second = any(need != "False" for need in needs)
         if second:
             first.emit(f"c[i - wu] = {' | '.join(f'({need})' for need in needs)}")
+        ahead = self.prefetches(plans) if second else []  # before the signature: it may add inputs
         head = [
             f"# segmint kernel; codegen {CODEGEN_VERSION}, kernel_lib {LIB_VERSION}",
             "import numba",
             "import numpy as np",
             "from segmint.compiler.kernel_lib import (",
-            "    age_years, at_least, count_distinct_sorted, lower_bound, upper_bound,",
+            "    age_years, at_least, count_distinct_sorted, lower_bound, prefetch, upper_bound,",
             ")",
             "",
         ]
@@ -245,8 +247,8 @@ class _Generator:
             "        for i in range(wu, np.uint64(z)):",
             *first.lines,
             *(self.list_contacts() if second else []),
-            *(["        for u in range(n):", "            i = sel[u]", *self.contact_locals()] if second else []),
-            *(body.lines if second else []),
+            *(["        for u in range(n):", *ahead, "            i = sel[u]", *self.contact_locals(), *body.lines]
+              if second else []),
             "",
         ]
         source = "\n".join(head + kernel)
@@ -302,6 +304,23 @@ class _Generator:
             *[f"    mi{k} = 0" for k in range(self.n_int)],
             *[f"    mf{k} = 0.0" for k in range(self.n_float)],
         ]
+
+    def prefetches(self, plans: tuple[ir.Expr, ...]) -> list[str]:
+        """Ask the CPU for the end of the events of the contact PREFETCH_AHEAD places further in the list, for the
+        event types the first costly condition of each rule reads (the one every listed contact reaches): those
+        loads, a cache miss each, then overlap the work on the contacts in between (example rule at 5M: the count
+        test's share 33 -> 25 ms)."""
+        events: list[str] = []
+        for plan in plans:
+            items = sorted(plan.items, key=_cost) if isinstance(plan, ir.And | ir.Or) else [plan]
+            lead = next((item for item in items if _cost(item) > 0), None)
+            if lead is not None:
+                events += [n.event for n in ir.walk(lead) if isinstance(n, ir.EventSet)]
+        lines = []
+        for event in list(dict.fromkeys(events))[:2]:
+            offsets, ts = self.slots.array("events", event, "offsets"), self.ts_array(event)
+            lines.append(f"                prefetch({ts}, {offsets}[sel[u + {PREFETCH_AHEAD}] + 1] - 1)")
+        return [f"            if u + {PREFETCH_AHEAD} < n:", *lines] if lines else []
 
     @staticmethod
     def list_prelude() -> list[str]:

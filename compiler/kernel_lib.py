@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir as llvm
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
-LIB_VERSION = 6
+LIB_VERSION = 7
 DAY_US = 86_400_000_000
 
 
@@ -112,3 +115,26 @@ def at_least(ts: np.ndarray, s: int, e: int, lo: int, hi: int, k: int) -> bool: 
         return True
     b = upper_bound(ts, s, e, hi)
     return b - s >= k and ts[b - k] >= lo
+
+
+@intrinsic
+def prefetch(typingctx, array, index):  # pragma: no cover - runs compiled
+    """A hint to the CPU to start loading ``array[index]`` into the caches (LLVM's ``llvm.prefetch``, read, high
+    locality). Never faults, whatever the index: the kernels prefetch for contacts they will reach a few
+    iterations later, so that their memory latency overlaps the work on the current contact."""
+
+    def codegen(context, builder, signature, args):
+        data, position = args
+        array_type = signature.args[0]
+        view = context.make_array(array_type)(context, builder, data)
+        pointer = cgutils.get_item_pointer(context, builder, array_type, view, [position], wraparound=False,
+                                           boundscheck=False)
+        byte_pointer = builder.bitcast(pointer, llvm.IntType(8).as_pointer())
+        i32 = llvm.IntType(32)
+        function = cgutils.get_or_insert_function(
+            builder.module, llvm.FunctionType(llvm.VoidType(), [byte_pointer.type, i32, i32, i32]), "llvm.prefetch.p0"
+        )
+        builder.call(function, [byte_pointer, i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(array, index), codegen

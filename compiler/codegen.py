@@ -150,7 +150,7 @@ class _Generator:
         self.no_events = False
         self.unsure: list[str] | None = None  # in the first loop: tests that leave its existence answers unsure
         self.empty = _Code(indent=1)  # the answers of conditions for a contact without events
-        self.scans: dict[ir.EventSet, int] = {}  # filtered existence tests: how often each is written
+        self.tests: dict[ir.Expr, int] = {}  # event tests (scans, count tests): how often each is written
 
     # -- driver ----------------------------------------------------------------------------------------------
     def kernel(self, plans: tuple[ir.Expr, ...]) -> Kernel:
@@ -163,7 +163,7 @@ class _Generator:
         # with no event since the earliest start of the windows it reads, whose answer is that of a contact with
         # no events, worked out once per call), writes those answers, and lists the others. The second loop
         # works out the listed contacts one by one, with short-circuits and passes over their events.
-        first, body = _Code(indent=3, tag="f"), _Code(indent=3)
+        firsts, body = [], _Code(indent=3)
         self.empty = _Code(indent=1, tag="e")
         # A group needed in many places is computed once per contact up front: writing its code at every place
         # that may come first would grow the kernel (and its compile time) with the number of uses. In a batch the
@@ -176,6 +176,9 @@ class _Generator:
                     body.emit(line)
         buffers, needs = [], []
         for k, plan in enumerate(plans):
+            # Each segment of a batch gets a first loop of its own: one loop writing many arrays is not vectorized.
+            first = _Code(indent=3, tag=f"f{k}_")
+            firsts.append(first)
             cheap = _cheap_part(plan)
             split = cheap is not None and cheap is not plan
             if split:
@@ -214,8 +217,12 @@ class _Generator:
                 body.emit(f"o{k}[i] = {self.pred(plan, body, 'i', None)}")
             body.indent = 3
         second = any(need != "False" for need in needs)
-        if second:
-            first.emit(f"c[i - wu] = {' | '.join(f'({need})' for need in needs)}")
+        if second and len(plans) == 1:
+            firsts[0].emit(f"c[i - wu] = {needs[0]}")
+        elif second:
+            gather = _Code(indent=3)
+            gather.emit(f"c[i - wu] = {' | '.join(f'c{k}[i - wu]' for k, need in enumerate(needs) if need != 'False')}")
+            firsts.append(gather)
         ahead = self.prefetches(plans) if second else []  # before the signature: it may add inputs
         head = [
             f"# segmint kernel; codegen {CODEGEN_VERSION}, kernel_lib {LIB_VERSION}",
@@ -244,8 +251,7 @@ class _Generator:
             # Unsigned indices: Numba maps a negative signed index to one from the end, a test per load that keeps
             # LLVM from vectorizing the loop (8x slower on a rule on attributes at 5M contacts).
             "        wu = np.uint64(w)",
-            "        for i in range(wu, np.uint64(z)):",
-            *first.lines,
+            *[line for first in firsts for line in ("        for i in range(wu, np.uint64(z)):", *first.lines)],
             *(self.list_contacts() if second else []),
             *(["        for u in range(n):", *ahead, "            i = sel[u]", *self.contact_locals(), *body.lines]
               if second else []),
@@ -349,8 +355,8 @@ class _Generator:
         locals (LLVM keeps them in registers in the event loops), set on every path."""
         return [
             *[f"            d{g} = False" for g in range(len(self.groups))],
-            *[f"            xd{n} = False" for n, uses in enumerate(self.scans.values()) if uses > 1],
-            *[f"            xr{n} = False" for n, uses in enumerate(self.scans.values()) if uses > 1],
+            *[f"            xd{n} = False" for n, uses in enumerate(self.tests.values()) if uses > 1],
+            *[f"            xr{n} = False" for n, uses in enumerate(self.tests.values()) if uses > 1],
             *[f"            mi{k} = 0" for k in range(self.n_int)],
             *[f"            mf{k} = 0.0" for k in range(self.n_float)],
         ]
@@ -361,20 +367,25 @@ class _Generator:
         return "ki[" + str(self.slots.ints[Slot(("scratch_size",))]) + "]"
 
     # -- event sets ------------------------------------------------------------------------------------------
-    def collect(self, plan: ir.Expr, uses: dict[str, int]) -> None:
-        """Every event set of the plan and every measure taken of it, grouped by event type; counts the uses."""
-        for node in ir.walk(plan):
-            match node:
-                case ir.Exists(events=events) if events.where:
-                    self.scans[events] = self.scans.get(events, 0) + 1
-                    continue
-                case ir.Count(events=events):
-                    self.measure(events, "count", None)
-                case ir.Aggregate(function=function, events=events, prop=prop):
-                    self.measure(events, function, prop)
-                case _:
-                    continue
-            uses[node.events.event] = uses.get(node.events.event, 0) + 1
+    def collect(self, node, uses: dict[str, int]) -> None:
+        """Every event set of the plan and every measure taken of it, grouped by event type, with the number of
+        uses per type; and the event tests that need no measure (filtered existence, count against a number),
+        with how often each is written."""
+        match node:
+            case ir.Exists(events=events) if events.where:
+                self.tests[node] = self.tests.get(node, 0) + 1
+                return
+            case ir.Compare(left=ir.Count(events=events), right=bound) if not events.where and _integer(bound):
+                self.tests[node] = self.tests.get(node, 0) + 1
+                return
+            case ir.Count(events=events):
+                self.measure(events, "count", None)
+                uses[events.event] = uses.get(events.event, 0) + 1
+            case ir.Aggregate(function=function, events=events, prop=prop):
+                self.measure(events, function, prop)
+                uses[events.event] = uses.get(events.event, 0) + 1
+        for child in ir.children(node):
+            self.collect(child, uses)
 
     def measure(self, events: ir.EventSet, kind: str, prop: ir.Prop | None) -> _Measure:
         if events not in self.sets:
@@ -671,7 +682,7 @@ class _Generator:
             case ir.Exists(events=events) if not events.where:
                 self.exists_dense(events, r, code, row)
             case ir.Exists(events=events):
-                self.exists_scan(events, r, code, row)
+                self.memoized(node, r, code, lambda out: self.exists_scan(events, out, code, row))
             case ir.Const(type=Type.BOOL):
                 code.emit(f"{r} = {self.slots.int('value', node, id(node))} != 0")
             case ir.Compare(op=op, left=ir.Func(name="age", argument=x), right=bound) if _integer(bound):
@@ -683,7 +694,7 @@ class _Generator:
                 days, ok = self.birth_day(x, code, row, scope)
                 code.emit(f"{r} = {_both(ok, self.age_test('>=', days, low), self.age_test('<=', days, high))}")
             case ir.Compare(op=op, left=ir.Count(events=events), right=bound) if not events.where and _integer(bound):
-                self.count_test(op, events, bound, r, code, row)
+                self.memoized(node, r, code, lambda out: self.count_test(op, events, bound, out, code, row))
             case ir.Compare(op=op, left=left, right=right) if left.type is Type.STRING:
                 code.emit(f"{r} = {self.string_test(left, node, code, row)}")
             case ir.Compare(op=op, left=left, right=right):
@@ -791,12 +802,6 @@ class _Generator:
         hi = self.slots.int("hi", events.window, "exists")
         a, b = code.new("a"), code.new("b")
         depth = code.indent
-        memo = self.scans.get(events, 0) > 1  # in several places (a batch): scanned once per contact
-        if memo:
-            n = list(self.scans).index(events)
-            code.emit(f"if not xd{n}:")
-            code.indent += 1
-            r, final = f"xr{n}", r
         code.emit(f"{r} = False")
         code.emit(f"if {last}[{row}] >= {lo}:")
         code.emit(f"    {a} = {_lower((events.window,), ts, f'{offsets}[{row}]', f'{offsets}[{row} + 1]', lo)}")
@@ -808,9 +813,20 @@ class _Generator:
         code.emit(f"    {r} = True")
         code.emit("    break")
         code.indent = depth
-        if memo:
-            code.emit(f"    xd{n} = True")
-            code.emit(f"{final} = {r}")
+
+    def memoized(self, node: ir.Expr, r: str, code: _Code, compute) -> None:
+        """``compute(r)`` emits an event test into ``r``. A test written in several places (a batch whose segments
+        share it) is worked out once per contact: the first place that needs it keeps its answer."""
+        if self.tests.get(node, 0) <= 1 or self.no_events:
+            compute(r)
+            return
+        n = list(self.tests).index(node)
+        code.emit(f"if not xd{n}:")
+        code.indent += 1
+        compute(f"xr{n}")
+        code.emit(f"xd{n} = True")
+        code.indent -= 1
+        code.emit(f"{r} = xr{n}")
 
     def birth_day(self, x: ir.Expr, code: _Code, row: str, scope: str | None) -> tuple[str, str]:
         a, ok = self.value(x, code, row, scope)

@@ -3,8 +3,9 @@
 ``np.flatnonzero(mask)`` then ``ids[rows]`` takes ~6.6 ms for 5M contacts on one thread: more than evaluating the
 quicker rules. Here each thread counts the matches in its range of the mask, then writes its part of the answer at
 the offset the counts give, without branches: every row up to the range's last match is written, and the position
-advances on matches only (a non-match's value is overwritten by the next match). With few matches (under 1/16 of the
-rows) numpy's nonzero, which skips stretches without one, is faster and is used.
+advances on matches only (a non-match's value is overwritten by the next match). With few matches (under 1% of the
+rows) numpy's nonzero, which skips stretches without one, is faster and is used (measured on random 5M-row masks:
+at 0.2% numpy 0.9 ms, this 3.0; at 1% 2.0 both; at 5% numpy 7.1, this 2.6).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .compiled import run_parallel
 
 def matching(mask: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
     """``np.flatnonzero(mask)`` when ``values`` is None, else ``values[np.flatnonzero(mask)]``."""
-    if (values is not None and values.dtype != np.int64) or np.count_nonzero(mask) * 16 < len(mask):
+    if (values is not None and values.dtype != np.int64) or np.count_nonzero(mask) * 100 < len(mask):
         # String ids (numpy gathers objects), or few matches (numpy's nonzero skips stretches without one fast).
         rows = np.flatnonzero(mask)
         return rows if values is None else values[rows]

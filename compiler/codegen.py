@@ -27,7 +27,7 @@ from . import ir
 from .kernel_lib import LIB_VERSION
 from .types import Type
 
-CODEGEN_VERSION = 10
+CODEGEN_VERSION = 11
 BLOCK = 1024  # contacts per block: the cheap conditions' buffer stays in L1
 MASK_BITS = 63  # a string column with at most this many values tests them as bits of one int64
 MAX_INLINE_USES = 3  # a group used more often than this in a kernel is computed up front instead of lazily

@@ -17,6 +17,7 @@ from storebuilder import build_store
 from test_examples import CASES, CONTACTS, EVENTS
 
 import segmint
+from segmint.compiler import ir
 from segmint.runtime import compiled
 
 HOSTILE = segmint.Schema.from_dict(
@@ -192,23 +193,29 @@ def test_loaded_and_opened_stores_share_one_compile(schema, store, tmp_path):
     assert len(compiled.load(seg.kernel(store)).signatures) == 1
 
 
+def with_strings(store, change):
+    """``store`` with ``change(column)`` applied to every string column (attributes and event properties)."""
+    def apply(column):
+        return change(column) if column.type is segmint.Type.STRING else column
+
+    return dataclasses.replace(
+        store,
+        attributes={name: apply(c) for name, c in store.attributes.items()},
+        events={name: dataclasses.replace(t, properties={p: apply(c) for p, c in t.properties.items()})
+                for name, t in store.events.items()},
+    )
+
+
+STRING_RULES = ["city = Kyiv or gender != m", "city not in (Kyiv, Lviv) and not opened within 7d",
+                "city is null or email endswith \"@gmail.com\"", "city != Kyiv", "opened device = ios",
+                "bought brand in (Apple, Sony) > 1 times", "viewed category != iPhones within 30d"]
+
+
 @pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32])
 def test_every_code_width_gives_the_same_answers(schema, store, dtype):
     """String codes come in the narrowest integer type that fits the dictionary; nulls hold -1 in each."""
-    def widen(column):
-        if column.type is not segmint.Type.STRING:
-            return column
-        return dataclasses.replace(column, values=column.values.astype(dtype))
-
-    wide = dataclasses.replace(
-        store,
-        attributes={name: widen(c) for name, c in store.attributes.items()},
-        events={name: dataclasses.replace(t, properties={p: widen(c) for p, c in t.properties.items()})
-                for name, t in store.events.items()},
-    )
-    rules = ["city = Kyiv or gender != m", "city not in (Kyiv, Lviv)", "city is null or email endswith \"@gmail.com\"",
-             "opened device = ios", "bought brand in (Apple, Sony) > 1 times", "viewed category != iPhones within 30d"]
-    for rule in rules:
+    wide = with_strings(store, lambda column: dataclasses.replace(column, values=column.values.astype(dtype)))
+    for rule in STRING_RULES:
         seg = segmint.compile(rule, schema)
         expected = seg.evaluate(store, now=NOW, engine="reference").mask
         assert np.array_equal(seg.evaluate(wide, now=NOW, engine="compiled").mask, expected), (rule, dtype)
@@ -218,22 +225,13 @@ def test_every_code_width_gives_the_same_answers(schema, store, dtype):
 def test_small_and_large_dictionaries_give_the_same_answers(schema, store, padded):
     """A string column of at most 63 values is tested against the bits of one number, a larger one through a table
     over its dictionary; padding the dictionaries with unused values takes the second path on the same data."""
-    def pad(column):
-        if column.type is not segmint.Type.STRING or not padded:
-            return column
-        extra = tuple(f"unused-{k}" for k in range(100))
-        return dataclasses.replace(column, dictionary=(*column.dictionary, *extra))
-
-    wide = dataclasses.replace(
-        store,
-        attributes={name: pad(c) for name, c in store.attributes.items()},
-        events={name: dataclasses.replace(t, properties={p: pad(c) for p, c in t.properties.items()})
-                for name, t in store.events.items()},
-    )
-    rules = ["city = Kyiv or gender != m", "city not in (Kyiv, Lviv) and not opened within 7d", "city != Kyiv",
-             "opened device = ios", "bought brand in (Apple, Sony) > 1 times", "viewed category != iPhones within 30d"]
-    for rule in rules:
+    extra = tuple(f"unused-{k}" for k in range(100))
+    large = with_strings(store, lambda column: dataclasses.replace(column, dictionary=(*column.dictionary, *extra)))
+    for rule in STRING_RULES:
         seg = segmint.compile(rule, schema)
         expected = seg.evaluate(store, now=NOW, engine="reference").mask
-        assert np.array_equal(seg.evaluate(wide, now=NOW, engine="compiled").mask, expected), (rule, padded)
-        assert ("np.uint64(k" in seg.kernel(wide).source) is not padded, rule
+        got = seg.evaluate(large if padded else store, now=NOW, engine="compiled")
+        assert np.array_equal(got.mask, expected), (rule, padded)
+        source = seg.kernel(large if padded else store).source
+        if any(isinstance(n, ir.Compare | ir.InSet) for n in ir.walk(seg.compiled.plan)):
+            assert ("np.uint64(k" in source) is not padded, rule

@@ -87,7 +87,7 @@ class Segment:
     ) -> Result:
         """The contacts in the segment at ``now`` (default: the current UTC time).
 
-        Engines: ``"compiled"`` runs the rule's fused Numba kernel (compiled on first use, 0.3-1.3 s, then cached in
+        Engines: ``"compiled"`` runs the rule's fused Numba kernel (compiled on first use, 0.3-2 s, then cached in
         memory and on disk); ``"vector"`` composes generic kernels that need no compilation per rule (about half
         the speed); ``"reference"`` is the plain numpy oracle of the tests. ``"auto"`` (the default) uses the fused
         kernel when it is ready, in memory or on disk; otherwise it answers with ``"vector"`` and compiles the

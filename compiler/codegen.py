@@ -7,15 +7,20 @@ table and numbers segmint chose (scratch sizes, chunk length). So one kernel ser
 parameter value and every constant of the same rule shape, and the cache key is a hash of the source.
 
 Shape of a kernel: a serial ``nogil`` function over a range of contacts (the runtime runs ranges on threads:
-as fast as ``prange`` here and a third of its compile time), and per contact ``i``:
+as fast as ``prange`` here and a third of its compile time), in blocks of ``BLOCK`` contacts, two loops a block:
 
-- the rule's conditions in order of cost (attributes before events), with ``and``/``or`` short-circuits, so event
-  work is skipped once the answer is known;
-- the first time a condition needs events of a type, one *group* of code makes a single pass over that contact's
-  events of the type, inside the union of the windows it needs (found by binary search on the sorted
-  timestamps), and computes every measure of every event set of that type (counts, sums, min/max, first/last,
-  distinct) into the scratch arrays ``mi`` (int64) and ``mf`` (float64). A set without filters whose measures are
-  only count, first and last needs no pass at all: its window's two binary searches give them.
+- the first loop, branch-free and vectorized (unsigned indices, small dictionaries as bit masks), reads what is
+  dense per contact, its own columns and its last event time of each type, and *decides* every contact it can
+  (``decide``: certainly true, certainly false): conditions on attributes, existence of unfiltered events
+  (``exists_dense``), and any condition on events for a contact with no event since its windows' earliest start
+  (the answer of a contact without events, worked out once per call). It lists the contacts left undecided;
+- the second loop takes the listed contacts one by one (prefetching ahead), with ``and``/``or`` short-circuits in
+  order of cost. Existence of filtered events scans until the first match (``exists_scan``); a count of
+  unfiltered events against a number looks at the end of the contact's events (``count_test``); other measures
+  come from one *group* of code per event type that makes a single pass over the contact's events inside the
+  union of the windows it needs and computes every measure of every set of that type (counts, sums, min/max,
+  first/last, distinct) into scalar locals ``mi<n>`` (int64) and ``mf<n>`` (float64). In a batch, tests two
+  segments share are worked out once per contact (``memoized``).
 """
 
 from __future__ import annotations

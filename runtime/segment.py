@@ -88,8 +88,8 @@ class Segment:
         """The contacts in the segment at ``now`` (default: the current UTC time).
 
         Engines: ``"compiled"`` runs the rule's fused Numba kernel (compiled on first use, 0.3-2 s, then cached in
-        memory and on disk); ``"vector"`` composes generic kernels that need no compilation per rule (about half
-        the speed); ``"reference"`` is the plain numpy oracle of the tests. ``"auto"`` (the default) uses the fused
+        memory and on disk); ``"vector"`` composes generic kernels that need no compilation per rule (several
+        times slower); ``"reference"`` is the plain numpy oracle of the tests. ``"auto"`` (the default) uses the fused
         kernel when it is ready, in memory or on disk; otherwise it answers with ``"vector"`` and compiles the
         fused kernel on a background thread for the next evaluations. ``Result.engine`` says which answered.
         """

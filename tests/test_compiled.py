@@ -235,3 +235,50 @@ def test_small_and_large_dictionaries_give_the_same_answers(schema, store, padde
         source = seg.kernel(large if padded else store).source
         if any(isinstance(n, ir.Compare | ir.InSet) for n in ir.walk(seg.compiled.plan)):
             assert ("np.uint64(k" in source) is not padded, rule
+
+
+def second_loop(source: str) -> str:
+    """The part of a kernel's source that runs per listed contact (after the first loop lists them)."""
+    return source.split("for u in range(n):", 1)[1] if "for u in range(n):" in source else ""
+
+
+@pytest.mark.parametrize(
+    ("rule", "present", "absent"),
+    [
+        # existence of unfiltered events: the last event time decides, events are searched only when unsure
+        ("opened within 30d or clicked within 30d", ["upper_bound("], ["for j in range", "lower_bound("]),
+        ("bought and not bought within 90d", [], ["for j in range", "lower_bound("]),
+        # a count against a number: the n-th latest event, no search for the window's start
+        ("opened > 2 within 90d", ["at_least("], ["lower_bound(", "for j in range"]),
+        # filtered existence: a scan that stops at the first match; all time needs no search for a start
+        ("bought brand = Apple", ["break"], ["lower_bound(", "+= 1"]),
+        ("bought brand = Apple within 30d", ["break", "lower_bound("], ["+= 1"]),
+        # attributes only: nothing is left for a second loop
+        ("gender = f and city in (Kyiv, Lviv)", [], ["for u in range(n)"]),
+    ],
+)
+def test_kernel_shape(schema, store, rule, present, absent):
+    """What the code generator writes for the conditions segments use most (docs/embedding.md, "How a compiled
+    kernel spends its time"); answers are checked against the reference."""
+    seg = segmint.compile(rule, schema)
+    source = seg.kernel(store).source
+    body = source.split("def kernel", 1)[1]
+    for text in present:
+        assert text in body, (rule, text)
+    for text in absent:
+        assert text not in (body if text == "for u in range(n)" else second_loop(body)), (rule, text)
+    expected = seg.evaluate(store, now=NOW, engine="reference").mask
+    assert np.array_equal(seg.evaluate(store, now=NOW, engine="compiled").mask, expected)
+
+
+def test_a_batch_works_out_what_its_segments_share_once(schema, store):
+    """A test two segments share is written where each needs it, guarded by a per-contact flag: the first place
+    reached works it out, the other reads its answer."""
+    segments = [segmint.compile(rule, schema) for rule in ("opened > 2 within 90d and bought brand = Apple",
+                                                           "bought brand = Apple or opened > 2 within 90d")]
+    source = compiled.kernel_for(tuple(s.compiled.plan for s in segments), store).source
+    for flag in ("xd0", "xd1"):
+        assert second_loop(source).count(f"if not {flag}:") == 2 and f"{flag} = False" in source
+    batch = segmint.evaluate_many(segments, store, now=NOW, engine="compiled")
+    for segment, result in zip(segments, batch, strict=True):
+        assert np.array_equal(result.mask, segment.evaluate(store, now=NOW, engine="reference").mask)

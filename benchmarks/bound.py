@@ -177,8 +177,8 @@ def _pass_rows(plans: tuple[ir.Expr, ...], store: Store, bindings) -> dict[tuple
     needs: dict[tuple[str, str], np.ndarray] = {}
     for plan in plans:
         for node in ir.walk(plan):
-            if not isinstance(node, ir.Count | ir.Aggregate):
-                continue
+            if not isinstance(node, ir.Count | ir.Aggregate | ir.Exists):
+                continue  # (an Exists is read like a count: the kernel may stop at its first match, see above)
             events = node.events
             props = {p.name for where in events.where for p in ir.walk(where) if isinstance(p, ir.Prop)}
             if isinstance(node, ir.Aggregate) and node.prop is not None and node.function not in ("first", "last"):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from . import ir
 from .kernel_lib import LIB_VERSION
@@ -65,7 +66,7 @@ class Kernel:
     floats: list[Slot]
     name: str = "kernel"
 
-    @property
+    @cached_property
     def key(self) -> str:
         return hashlib.sha256(self.source.encode()).hexdigest()[:24]
 

@@ -218,9 +218,9 @@ def run_parallel(work: Callable[[int, int], None], n: int) -> None:
     if threads == 1 or n < MIN_PER_THREAD * 2:
         work(0, n)
         return
-    bounds = np.linspace(0, n, threads + 1).astype(np.int64)
+    bounds = [n * k // threads for k in range(threads + 1)]
     pool = _pool(threads)
-    for future in [pool.submit(work, int(a), int(b)) for a, b in itertools.pairwise(bounds)]:
+    for future in [pool.submit(work, a, b) for a, b in itertools.pairwise(bounds)]:
         future.result()
 
 

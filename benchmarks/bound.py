@@ -165,6 +165,8 @@ def describe(
                 reads.append(_rows(slot.key, column.values if part == "values" else column.valid, rows))
             case ("table", *_):
                 continue  # a byte per dictionary value, cached after its first use
+            case ("events", _, "rows"):
+                continue  # each event's contact row: how blocked passes find slots, not something the rule needs
             case _:
                 raise KeyError(f"unknown kernel input {slot.key!r}")
     return reads

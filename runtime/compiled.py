@@ -56,6 +56,7 @@ def kernel_for(plans: tuple[ir.Expr, ...], store: Store) -> Kernel:
             nullable=lambda column: _column(store, column).valid is not None,
             code_dtype=lambda column: str(_column(store, column).values.dtype),
             dictionary_size=lambda column: len(_column(store, column).dictionary),
+            sparse=lambda event: _sparse(store, event),
         )
         with _lock:
             _generated[key] = kernel
@@ -77,10 +78,18 @@ def _shape(plans: tuple[ir.Expr, ...], store: Store) -> tuple:
                 columns.add(("attr", node.name))
             elif isinstance(node, ir.Prop):
                 columns.add(("prop", node.event, node.name))
+    events = sorted({n.event for plan in plans for n in ir.walk(plan) if isinstance(n, ir.EventSet)})
     return tuple(
         sorted((c, _column(store, c).valid is not None, str(_column(store, c).values.dtype), _small(store, c))
                for c in columns)
-    )
+    ) + tuple((event, _sparse(store, event)) for event in events)
+
+
+SPARSE_EVENTS_PER_CONTACT = 1.0  # event types with at most this many events per contact are measured per block
+
+
+def _sparse(store: Store, event: str) -> bool:
+    return len(store.events[event].ts) <= SPARSE_EVENTS_PER_CONTACT * max(len(store), 1)
 
 
 def _small(store: Store, column: tuple) -> bool:
@@ -263,6 +272,8 @@ def _array(store: Store, slot: Slot, bindings: Bindings) -> np.ndarray:
             return store.events[event].ts
         case ("events", event, "last"):
             return store.events[event].last_ts
+        case ("events", event, "rows"):
+            return store.events[event].contact_rows
         case ("prop", event, name, part):
             column = store.events[event].properties[name]
             return column.values if part == "values" else column.valid

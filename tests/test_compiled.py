@@ -282,3 +282,23 @@ def test_a_batch_works_out_what_its_segments_share_once(schema, store):
     batch = segmint.evaluate_many(segments, store, now=NOW, engine="compiled")
     for segment, result in zip(segments, batch, strict=True):
         assert np.array_equal(result.mask, segment.evaluate(store, now=NOW, engine="reference").mask)
+
+
+@pytest.mark.parametrize("per_contact", [0.0, 1e9])  # no event type blocked / every type with fitting measures
+def test_blocked_and_per_contact_passes_agree(schema, store, monkeypatch, per_contact):
+    """Sparse event types (about one event per contact or fewer) are measured per block of contacts; moving the
+    threshold so that no type, or every type, is measured that way changes no answer."""
+    monkeypatch.setattr(compiled, "SPARSE_EVENTS_PER_CONTACT", per_contact)
+    compiled._generated.clear()
+    rules = [rule for rule, _ in CASES] + [
+        "sum(bought.amount within 365d) > 5 and avg(bought.amount within 365d) > 1",
+        "count(viewed category = iPhones within 30d) >= 2 or bought brand = Apple",
+        "not bought category = iPhones and opened",
+    ]
+    for rule in rules:
+        seg = segmint.compile(rule, schema)
+        expected = seg.evaluate(store, now=NOW, engine="reference").mask
+        assert np.array_equal(seg.evaluate(store, now=NOW, engine="compiled").mask, expected), (rule, per_contact)
+    source = segmint.compile(rules[-3], schema).kernel(store).source
+    assert ("bk0" in source) is (per_contact > 0)
+    compiled._generated.clear()

@@ -438,10 +438,13 @@ class _Generator:
             if self.sparse(event)
             and all(m.kind in ("count", "sum", "avg") for e in self.groups.get(event, ()) for m in e.measures.values())
         }
-        for plan in plans:
+        for plan in plans:  # existence and count tests on a blocked type read its count like any measure
             for node in ir.walk(plan):
-                if isinstance(node, ir.Exists) and node.events.where and node.events.event in eligible:
-                    self.measure(node.events, "count", None)
+                match node:
+                    case ir.Exists(events=events) | ir.Compare(left=ir.Count(events=events)) if (
+                        events.event in eligible
+                    ):
+                        self.measure(events, "count", None)
         for event in [e for e in self.groups if e in eligible]:
             self.blocked[event] = self.groups.pop(event)
             for entry in self.blocked[event]:
@@ -815,7 +818,9 @@ class _Generator:
             ):
                 days, ok = self.birth_day(x, code, row, scope)
                 code.emit(f"{r} = {_both(ok, self.age_test('>=', days, low), self.age_test('<=', days, high))}")
-            case ir.Compare(op=op, left=ir.Count(events=events), right=bound) if not events.where and _integer(bound):
+            case ir.Compare(op=op, left=ir.Count(events=events), right=bound) if (
+                not events.where and _integer(bound) and events.event not in self.blocked
+            ):
                 self.memoized(node, r, code, lambda out: self.count_test(op, events, bound, out, code, row))
             case ir.Compare(op=op, left=left, right=right) if left.type is Type.STRING:
                 code.emit(f"{r} = {self.string_test(left, node, code, row)}")

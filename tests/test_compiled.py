@@ -294,11 +294,17 @@ def test_blocked_and_per_contact_passes_agree(schema, store, monkeypatch, per_co
         "sum(bought.amount within 365d) > 5 and avg(bought.amount within 365d) > 1",
         "count(viewed category = iPhones within 30d) >= 2 or bought brand = Apple",
         "not bought category = iPhones and opened",
+        "opened > 1 times and sum(opened.campaign_id) > 0",  # a count test on a type that another measure blocks
     ]
     for rule in rules:
         seg = segmint.compile(rule, schema)
         expected = seg.evaluate(store, now=NOW, engine="reference").mask
         assert np.array_equal(seg.evaluate(store, now=NOW, engine="compiled").mask, expected), (rule, per_contact)
-    source = segmint.compile(rules[-3], schema).kernel(store).source
+    shared = [*rules[-4:], "opened > 1 times or clicked"]  # a batch sharing tests on blocked types
+    segments = [segmint.compile(rule, schema) for rule in shared]
+    for segment, result in zip(segments, segmint.evaluate_many(segments, store, now=NOW, engine="compiled"),
+                               strict=True):
+        assert np.array_equal(result.mask, segment.evaluate(store, now=NOW, engine="reference").mask)
+    source = segmint.compile(rules[-4], schema).kernel(store).source
     assert ("bk0" in source) is (per_contact > 0)
     compiled._generated.clear()

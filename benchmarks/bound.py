@@ -144,6 +144,8 @@ def describe(
                 reads.append(_whole(slot.key, store.attributes[name].values))
             case ("attr", name, "valid"):
                 reads.append(_whole(slot.key, store.attributes[name].valid))
+            case ("tags", name, "bits"):
+                reads.append(_whole(slot.key, store.attributes[name].tag_bits))
             case ("tags", name, "offsets"):
                 reads.append(_whole(slot.key, store.attributes[name].offsets))
             case ("tags", name, "codes"):

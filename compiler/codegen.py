@@ -33,7 +33,7 @@ from . import ir
 from .kernel_lib import LIB_VERSION
 from .types import Type
 
-CODEGEN_VERSION = 12
+CODEGEN_VERSION = 13
 BLOCK = 1024  # contacts per block: the cheap conditions' buffer stays in L1
 MASK_BITS = 63  # a string column with at most this many values tests them as bits of one int64
 MAX_INLINE_USES = 3  # a group used more often than this in a kernel is computed up front instead of lazily
@@ -508,11 +508,17 @@ class _Generator:
                 return 0
             case ir.EventSet():
                 own = 10
+            case ir.HasTags(operand=ir.Attr(name=name)) if self.small_tags(name):
+                own = 0
             case ir.HasTags():
                 own = 1
             case _:
                 own = 0
         return own + sum(self.cost(child) for child in ir.children(node))
+
+    def small_tags(self, name: str) -> bool:
+        """Whether a tags attribute has few enough distinct tags to hold a row's set as the bits of one number."""
+        return self.dictionary_size(("tags", name)) <= MASK_BITS
 
     def scratch_int(self) -> str:
         self.n_int += 1
@@ -846,6 +852,16 @@ class _Generator:
             case ir.IsNull(operand=x, negated=negated):
                 _, ok = self.value(x, code, row, scope)
                 code.emit(f"{r} = {ok}" if negated else f"{r} = not ({ok})")
+            case ir.HasTags(operand=ir.Attr(name=name), mode=mode, values=values) if self.small_tags(name):
+                # A row's tags as the bits of one number: each tested value (all of them for "has all", their
+                # union for "has"/"has any") is a mask, computed per evaluation.
+                bits = self.slots.array("tags", name, "bits")
+                terms = []
+                for value in values if mode == "all" else (None,):
+                    predicate = node if value is None else ir.HasTags(node.operand, "one", (value,))
+                    mask = self.slots.int("mask", ("tags", name), predicate, id(value))
+                    terms.append(f"((np.uint64({bits}[{row}]) & np.uint64({mask})) != 0)")
+                code.emit(f"{r} = {' & '.join(terms)}")
             case ir.HasTags(operand=ir.Attr(name=name), mode=mode, values=values):
                 offsets = self.slots.array("tags", name, "offsets")
                 codes = self.slots.array("tags", name, "codes")

@@ -262,6 +262,8 @@ def _column(store: Store, column: tuple):
 
 def _array(store: Store, slot: Slot, bindings: Bindings) -> np.ndarray:
     match slot.key:
+        case ("tags", name, "bits"):
+            return store.attributes[name].tag_bits
         case ("attr", name, part) | ("tags", name, part):
             column = store.attributes[name]
             return {"values": column.values, "valid": column.valid, "codes": column.values,

@@ -113,6 +113,16 @@ class Column:
         """Dictionary value -> code, for string and tags columns."""
         return {value: code for code, value in enumerate(self.dictionary or ())}
 
+    @cached_property
+    def tag_bits(self) -> np.ndarray:
+        """A TAGS column of at most 64 distinct tags as one uint64 per row, bit k set when the row has the tag of
+        code k: compiled kernels test tags on it with a mask, in their branch-free first loop."""
+        counts = np.diff(self.offsets)
+        bits = np.zeros(len(counts), np.uint64)
+        np.bitwise_or.at(bits, np.repeat(np.arange(len(counts)), counts),
+                         np.left_shift(np.uint64(1), self.values.astype(np.uint64)))
+        return bits
+
 
 @dataclass(frozen=True, eq=False)
 class EventTable:

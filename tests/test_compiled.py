@@ -193,10 +193,11 @@ def test_loaded_and_opened_stores_share_one_compile(schema, store, tmp_path):
     assert len(compiled.load(seg.kernel(store)).signatures) == 1
 
 
-def with_strings(store, change):
-    """``store`` with ``change(column)`` applied to every string column (attributes and event properties)."""
+def with_strings(store, change, types=(segmint.Type.STRING,)):
+    """``store`` with ``change(column)`` applied to every string column (attributes and event properties), or to
+    every column of ``types``."""
     def apply(column):
-        return change(column) if column.type is segmint.Type.STRING else column
+        return change(column) if column.type in types else column
 
     return dataclasses.replace(
         store,
@@ -209,6 +210,8 @@ def with_strings(store, change):
 STRING_RULES = ["city = Kyiv or gender != m", "city not in (Kyiv, Lviv) and not opened within 7d",
                 "city is null or email endswith \"@gmail.com\"", "city != Kyiv", "opened device = ios",
                 "bought brand in (Apple, Sony) > 1 times", "viewed category != iPhones within 30d"]
+TAG_RULES = ["tags has vinyl", "tags has any (vinyl, jazz) and city = Kyiv", "tags has all (vinyl, vip)",
+             "not tags has any (jazz, nosuchtag)", "tags has all (vinyl, nosuchtag)"]
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32])
@@ -223,17 +226,19 @@ def test_every_code_width_gives_the_same_answers(schema, store, dtype):
 
 @pytest.mark.parametrize("padded", [False, True])
 def test_small_and_large_dictionaries_give_the_same_answers(schema, store, padded):
-    """A string column of at most 63 values is tested against the bits of one number, a larger one through a table
-    over its dictionary; padding the dictionaries with unused values takes the second path on the same data."""
+    """A string or tags column of at most 63 values is tested against the bits of one number, a larger one through
+    a table over its dictionary; padding the dictionaries with unused values takes the second path on the same
+    data."""
     extra = tuple(f"unused-{k}" for k in range(100))
-    large = with_strings(store, lambda column: dataclasses.replace(column, dictionary=(*column.dictionary, *extra)))
-    for rule in STRING_RULES:
+    large = with_strings(store, lambda column: dataclasses.replace(column, dictionary=(*column.dictionary, *extra)),
+                         types=(segmint.Type.STRING, segmint.Type.TAGS))
+    for rule in STRING_RULES + TAG_RULES:
         seg = segmint.compile(rule, schema)
         expected = seg.evaluate(store, now=NOW, engine="reference").mask
         got = seg.evaluate(large if padded else store, now=NOW, engine="compiled")
         assert np.array_equal(got.mask, expected), (rule, padded)
         source = seg.kernel(large if padded else store).source
-        if any(isinstance(n, ir.Compare | ir.InSet) for n in ir.walk(seg.compiled.plan)):
+        if any(isinstance(n, ir.Compare | ir.InSet | ir.HasTags) for n in ir.walk(seg.compiled.plan)):
             assert ("np.uint64(k" in source) is not padded, rule
 
 

@@ -227,6 +227,8 @@ def _chunked_runs(values: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
         if run_values and run_values[-1][-1] == v[0]:
             run_lengths[-1][-1] += n[0]
             v, n = v[1:], n[1:]
+            if len(v) == 0:  # the whole chunk continued the previous run: the next chunk compares with it
+                continue
         run_values.append(v)
         run_lengths.append(n)
     if not run_values:

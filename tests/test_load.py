@@ -250,7 +250,7 @@ def test_inferred_schema(tmp_path):
 
 
 @pytest.mark.parametrize("ids", [[10, 20, 30], [10, 11, 12], [30, 20, 10]])  # gaps, consecutive, not increasing
-@pytest.mark.parametrize("cuts", [[], [1], [2], [0, 2, 2, 5]])
+@pytest.mark.parametrize("cuts", [[], [1], [2], [1, 2], [0, 2, 2, 5]])
 def test_events_in_chunks_load_as_one_table(ids, cuts):
     """An event table in several chunks (as Parquet row groups give), runs of one contact's events crossing chunk
     boundaries and empty chunks included, loads as the same table in one chunk."""

@@ -163,7 +163,7 @@ class _Generator:
         self.eager: set[str] = set()
         self.no_events = False
         self.unsure: list[str] | None = None  # in the first loop: tests that leave its existence answers unsure
-        self.empty = _Code(indent=1)  # the answers of conditions for a contact without events
+        self.empty = _Code(indent=1, tag="e")  # the answers of conditions for a contact without events
         self.tests: dict[ir.Expr, int] = {}  # event tests (scans, count tests): how often each is written
 
     # -- driver ----------------------------------------------------------------------------------------------
@@ -172,14 +172,9 @@ class _Generator:
         for plan in plans:
             self.collect(plan, uses)
         self.block(plans)
-        # Two loops per block of contacts. The first, branch-free, reads what is dense per contact: its own columns
-        # and the time of its last event of each type. From these it decides every contact it can (a condition
-        # on the contact's columns; existence of events without filters; any condition on events, for a contact
-        # with no event since the earliest start of the windows it reads, whose answer is that of a contact with
-        # no events, worked out once per call), writes those answers, and lists the others. The second loop
-        # works out the listed contacts one by one, with short-circuits and passes over their events.
+        # Two loops per block of contacts (the module's docstring): ``firsts`` the branch-free first loops, one per
+        # plan, ``body`` the per-contact work on the contacts they leave undecided.
         firsts, body = [], _Code(indent=3)
-        self.empty = _Code(indent=1, tag="e")
         # A group needed in many places is computed once per contact up front: writing its code at every place
         # that may come first would grow the kernel (and its compile time) with the number of uses. In a batch the
         # others stay lazy too, so a segment's short-circuits still skip event passes the others do not need.
@@ -344,7 +339,7 @@ class _Generator:
                 events += [n.event for n in ir.walk(lead) if isinstance(n, ir.EventSet) and n.event not in self.blocked]
         lines = []
         for event in list(dict.fromkeys(events))[:2]:
-            offsets, ts = self.slots.array("events", event, "offsets"), self.ts_array(event)
+            offsets, ts = self.slices(event)
             lines.append(f"                prefetch({ts}, {offsets}[sel[u + {PREFETCH_AHEAD}] + 1] - 1)")
         return [f"            if u + {PREFETCH_AHEAD} < n:", *lines] if lines else []
 
@@ -463,7 +458,7 @@ class _Generator:
         over the block's events adding each into its contact's slot (events in order, so a sum adds a contact's
         values in the same order as the per-contact pass and the reference do)."""
         code = _Code(indent=2, tag=f"k{list(self.blocked).index(event)}_")
-        offsets, ts = self.slots.array("events", event, "offsets"), self.ts_array(event)
+        offsets, ts = self.slices(event)
         rows = self.slots.array("events", event, "rows")
         sets = self.blocked[event]
         code.emit("for q in range(np.uint64(z - w)):")
@@ -552,13 +547,13 @@ class _Generator:
                 if m.n:
                     code.emit(f"{m.n} = 0")
         windows = tuple(entry.events.window for entry in sets)
-        if not any(isinstance(w, ir.AllTime | ir.Before | ir.BeforeAgo) for w in windows):
+        if all(_starts(w) for w in windows):
             # Every window starts somewhere: a contact whose last event is older has nothing in any of them, and
             # one dense read of its last time says so without touching its events.
             last = self.slots.array("events", event, "last")
             code.emit(f"if {last}[i] >= {self.slots.int('group_lo', event, windows)}:")
             code.indent += 1
-        offsets, ts = self.slots.array("events", event, "offsets"), self.slots.array("events", event, "ts")
+        offsets, ts = self.slices(event)
         code.emit(f"s = {offsets}[i]")
         code.emit(f"e = {offsets}[i + 1]")
         code.emit("if s < e:")
@@ -888,21 +883,32 @@ class _Generator:
                 raise TypeError(f"cannot generate code for {type(node).__name__}")
         return r
 
+    def window_inputs(self, events: ir.EventSet) -> tuple[str, str, str]:
+        """What every event test below reads first: the type's last-event times, and the window's start (kept above
+        int64 min, the last time of a contact without events) and end. Offsets and times are taken where read."""
+        return (
+            self.slots.array("events", events.event, "last"),
+            self.slots.int("active_lo", events.event, (events.window,)),
+            self.slots.int("hi", events.window, "exists"),
+        )
+
+    def slices(self, event: str) -> tuple[str, str]:
+        """A type's offsets and event times: each contact's slice of its events."""
+        return self.slots.array("events", event, "offsets"), self.ts_array(event)
+
     def exists_dense(self, events: ir.EventSet, r: str, code: _Code, row: str) -> None:
         """An event of the type in the window, for a set without filters, from the contact's last event time (one
         dense read): when it is not after the window's end, it alone answers. Otherwise (events after now, or a
         window that ends in the past) one binary search finds the last event up to the end. In the first loop the
         rare second case is only flagged (``self.unsure``) so that the loop stays branch-free."""
-        last = self.slots.array("events", events.event, "last")
-        lo = self.slots.int("active_lo", events.event, (events.window,))  # a start above "no events" (int64 min)
-        hi = self.slots.int("hi", events.window, "exists")
+        last, lo, hi = self.window_inputs(events)
         t = code.new("t")
         code.emit(f"{t} = {last}[{row}]")
         code.emit(f"{r} = ({t} >= {lo}) & ({t} <= {hi})")
         if self.unsure is not None:
             self.unsure.append(f"({t} > {hi})")
             return
-        offsets, ts = self.slots.array("events", events.event, "offsets"), self.ts_array(events.event)
+        offsets, ts = self.slices(events.event)
         s, b = code.new("s"), code.new("b")
         code.emit(f"if {t} > {hi}:")
         code.emit(f"    {s} = {offsets}[{row}]")
@@ -914,15 +920,13 @@ class _Generator:
         window" (kernel_lib.at_least): the n-th latest event up to the window's end is inside it. A look at the end
         of the contact's events instead of two searches (example rule at 5M: 65 -> 57 ms, iphone_fans 90 -> 80)."""
         k = self.value(bound, code, row, None)[0]
-        last = self.slots.array("events", events.event, "last")
-        offsets, ts = self.slots.array("events", events.event, "offsets"), self.ts_array(events.event)
-        lo = self.slots.int("active_lo", events.event, (events.window,))
-        hi = self.slots.int("hi", events.window, "exists")
+        last, lo, hi = self.window_inputs(events)
 
         def at_least(n: str) -> str:
             v = code.new("n")
             code.emit(f"{v} = {n} <= 0")
             if not self.no_events:
+                offsets, ts = self.slices(events.event)
                 code.emit(f"if not {v} and {last}[{row}] >= {lo}:")
                 code.emit(f"    {v} = at_least({ts}, {offsets}[{row}], {offsets}[{row} + 1], {lo}, {hi}, {n})")
             return v
@@ -939,10 +943,8 @@ class _Generator:
     def exists_scan(self, events: ir.EventSet, r: str, code: _Code, row: str) -> None:
         """An event of the type in the window that passes the filters: a scan of the contact's events in the
         window that stops at the first match (no count)."""
-        last = self.slots.array("events", events.event, "last")
-        offsets, ts = self.slots.array("events", events.event, "offsets"), self.ts_array(events.event)
-        lo = self.slots.int("active_lo", events.event, (events.window,))
-        hi = self.slots.int("hi", events.window, "exists")
+        last, lo, hi = self.window_inputs(events)
+        offsets, ts = self.slices(events.event)
         a, b = code.new("a"), code.new("b")
         depth = code.indent
         code.emit(f"{r} = False")
@@ -1054,9 +1056,14 @@ def _cheap_part(plan: ir.Expr, cost) -> ir.Expr | None:
 def _lower(windows: tuple[ir.Window, ...], ts: str, s: str, e: str, lo: str) -> str:
     """The first row of a contact's events ``ts[s:e]`` inside the earliest start of ``windows``: ``s`` when one of
     them has no start (a search from the end would walk the whole slice to find that out)."""
-    if any(isinstance(w, ir.AllTime | ir.Before | ir.BeforeAgo) for w in windows):
-        return s
-    return f"lower_bound({ts}, {s}, {e}, {lo})"
+    if all(_starts(w) for w in windows):
+        return f"lower_bound({ts}, {s}, {e}, {lo})"
+    return s
+
+
+def _starts(window: ir.Window) -> bool:
+    """Whether a window has a start (all time, ``before`` and ``before ... ago`` reach back to the first event)."""
+    return not isinstance(window, ir.AllTime | ir.Before | ir.BeforeAgo)
 
 
 def _integer(node: ir.Expr) -> bool:

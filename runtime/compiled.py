@@ -69,20 +69,23 @@ _generated: dict[tuple, Kernel] = {}
 
 
 def _shape(plans: tuple[ir.Expr, ...], store: Store) -> tuple:
-    """What of the store changes a kernel: which of the columns it reads have nulls, their storage types, and which
-    string columns have small dictionaries (see codegen.MASK_BITS)."""
-    columns = set()
+    """What of the store changes a kernel: which of the columns it reads have nulls, their storage types, which
+    string columns have small dictionaries (see codegen.MASK_BITS) and which event types are sparse. Worked out on
+    every evaluation: one walk of the plans."""
+    columns, events = set(), set()
     for plan in plans:
         for node in ir.walk(plan):
-            if isinstance(node, ir.Attr):
-                columns.add(("attr", node.name))
-            elif isinstance(node, ir.Prop):
-                columns.add(("prop", node.event, node.name))
-    events = sorted({n.event for plan in plans for n in ir.walk(plan) if isinstance(n, ir.EventSet)})
+            match node:
+                case ir.Attr(name=name):
+                    columns.add(("attr", name))
+                case ir.Prop(event=event, name=name):
+                    columns.add(("prop", event, name))
+                case ir.EventSet(event=event):
+                    events.add(event)
     return tuple(
         sorted((c, _column(store, c).valid is not None, str(_column(store, c).values.dtype), _small(store, c))
                for c in columns)
-    ) + tuple((event, _sparse(store, event)) for event in events)
+    ) + tuple((event, _sparse(store, event)) for event in sorted(events))
 
 
 SPARSE_EVENTS_PER_CONTACT = 1.0  # event types with at most this many events per contact are measured per block

@@ -42,8 +42,9 @@ class Explanation:
 
 def explain(node: ir.Expr, store: Store, row: int, bindings: Bindings, definitions: Mapping[str, ir.Expr],
             schema: Schema) -> Explanation:
-    evaluator = Evaluator(store, bindings, definitions)
-    return _explain(node, evaluator, row, schema)
+    # The reference evaluator works column-at-a-time: over the one contact, not the whole store.
+    evaluator = Evaluator(store.slice(row, row + 1), bindings, definitions)
+    return _explain(node, evaluator, 0, schema)
 
 
 def _explain(node: ir.Expr, evaluator: Evaluator, row: int, schema: Schema) -> Explanation:

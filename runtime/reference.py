@@ -8,6 +8,7 @@ already false.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -48,9 +49,9 @@ class Evaluator:
         """A condition over the rows in ``scope``; null counts as false."""
         match node:
             case ir.And(items=items):
-                return np.logical_and.reduce([self.truth(i, scope) for i in items])
+                return functools.reduce(np.logical_and, [self.truth(i, scope) for i in items])  # scalars broadcast
             case ir.Or(items=items):
-                return np.logical_or.reduce([self.truth(i, scope) for i in items])
+                return functools.reduce(np.logical_or, [self.truth(i, scope) for i in items])
             case ir.Not(operand=operand):
                 return ~self.truth(operand, scope)
             case ir.Exists(events=events):

@@ -219,9 +219,14 @@ def test_explain(schema, store):
     assert "count(opened within 90d)" in text
 
 
-def test_explain_unknown_contact(schema, store):
-    with pytest.raises(segmint.DataError, match="no contact with id 99"):
-        segmint.compile("opened", schema).explain(store, 99, now=NOW)
+@pytest.mark.parametrize("contact", [99, "99", "x", 2**70, True, 6.0, None])
+def test_explain_unknown_contact(schema, store, contact):
+    with pytest.raises(segmint.DataError, match="no contact with id"):
+        segmint.compile("opened", schema).explain(store, contact, now=NOW)
+
+
+def test_explain_takes_an_id_as_text(schema, store):
+    assert segmint.compile("opened", schema).explain(store, " 6", now=NOW).value is True
 
 
 @pytest.mark.parametrize("engine", ["compiled", "vector", "reference"])

@@ -72,3 +72,17 @@ def test_batch_equals_reference(schema, data, a, b):
     for segment, result in zip(segments, results, strict=True):
         reference = segment.evaluate(store, now=now, params=params_for(segment), engine="reference")
         assert (result.mask == reference.mask).all(), f"{segment.text}: batch and reference differ"
+
+
+@settings(SLOW, max_examples=100)
+@given(data=st.data(), rule=rules())
+def test_explain_agrees_with_evaluation(schema, data, rule):
+    """``explain`` evaluates one contact on its own (a one-row slice of the store): its verdict for every contact is
+    the segment's, and so is every sub-condition's."""
+    store = data.draw(stores(schema))
+    segment = segmint.compile(rule, schema)
+    params = params_for(segment)
+    result = segment.evaluate(store, now=NOW, params=params, engine="reference")
+    for row, contact in enumerate(store.ids):
+        explanation = segment.explain(store, contact, now=NOW, params=params)
+        assert explanation.value == bool(result.mask[row]), f"{segment.text}: explain differs for contact {contact}"

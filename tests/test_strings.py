@@ -6,6 +6,7 @@ from unittest import mock
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,7 +43,25 @@ def test_arrow_tables_mean_what_the_python_test_means(values, predicate):
         assert strings.string_table(predicate, BINDINGS, dictionary).tolist() == expected
 
 
-def test_small_and_plain_dictionaries_use_the_python_test():
-    table = strings.string_table(ir.TextMatch("endswith", COLUMN, const("@x")), BINDINGS, ("a@x", "b@y"))
+@pytest.mark.parametrize(
+    "dictionary",
+    [("a@x", "b@y"), Strings(pa.array(["a@x", "b@y"], pa.large_string()))],
+    ids=["tuple", "small Strings"],
+)
+def test_small_and_plain_dictionaries_use_the_python_test(dictionary):
+    """Below ARROW_MIN entries, or without Arrow data, no Arrow compute runs (it costs more than it saves)."""
+    predicate = ir.TextMatch("endswith", COLUMN, const("@x"))
+    with mock.patch.object(strings, "pc", mock.Mock(side_effect=AssertionError("Arrow compute used"))) as pc:
+        table = strings.string_table(predicate, BINDINGS, dictionary)
+    assert not pc.mock_calls
     assert table.dtype == np.bool_ and table.tolist() == [True, False]
 
+
+def test_large_dictionaries_use_arrow():
+    dictionary = Strings(pa.array(["a@x", "b@y"], pa.large_string()))
+    predicate = ir.TextMatch("endswith", COLUMN, const("@x"))
+    with (
+        mock.patch.object(strings, "ARROW_MIN", 2),
+        mock.patch.object(strings, "string_test", side_effect=AssertionError("Python test used")),
+    ):
+        assert strings.string_table(predicate, BINDINGS, dictionary).tolist() == [True, False]

@@ -106,6 +106,7 @@ class Segment:
 
     def explain(self, store: Store, contact_id, now=None, params: Mapping[str, object] | None = None) -> Explanation:
         """Why a contact is in or out: the value of every part of the rule for that contact."""
+        check_store(self.compiled.plan, store)  # with definitions inlined
         check_store(self.compiled.ir, store)
         bindings = bind(self.compiled.ir, now, params)  # explain shows every part, also those the plan folded away
         row = store.row_of(contact_id)

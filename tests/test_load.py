@@ -138,9 +138,27 @@ def test_events_grouped_by_contact_still_get_their_times_sorted(owners, days):
     assert table.properties["amount"].values.tolist() == [amount for _, _, amount in expected]
 
 
-def test_event_type_without_data_is_empty():
-    table = store_from_arrow(contacts(), {}, SCHEMA).events["purchase"]
+def test_event_type_declared_optional_may_have_no_data():
+    optional = segmint.Schema.from_dict(
+        {**SCHEMA.to_dict(), "events": {"purchase": {**SCHEMA.to_dict()["events"]["purchase"], "optional": True}}}
+    )
+    table = store_from_arrow(contacts(), {}, optional).events["purchase"]
     assert len(table) == 0 and table.offsets.tolist() == [0, 0, 0, 0]
+
+
+def test_event_type_without_data_is_an_error_unless_optional(tmp_path):
+    with pytest.raises(segmint.DataError, match=r"events table 'purchase': no events of type 'purchase'.*optional"):
+        store_from_arrow(contacts(), {}, SCHEMA)
+    (tmp_path / "events").mkdir()
+    pq.write_table(contacts(), tmp_path / "contacts.parquet")
+    pq.write_table(purchases(), tmp_path / "events" / "Purchase.parquet")  # misnamed: not the schema's type
+    with pytest.raises(segmint.DataError) as info:
+        segmint.Store.from_parquet(tmp_path, SCHEMA)
+    assert "Purchase" in str(info.value)
+    (tmp_path / "events" / "Purchase.parquet").unlink()
+    with pytest.raises(segmint.DataError) as info:
+        segmint.Store.from_parquet(tmp_path, SCHEMA)
+    assert info.value.source == str(tmp_path / "events" / "purchase.parquet")
 
 
 def test_pandas_polars_and_parquet_give_the_same_store(tmp_path):
@@ -211,33 +229,6 @@ def test_damaged_files_are_named(tmp_path):
     (tmp_path / "contacts.parquet").unlink()
     with pytest.raises(segmint.DataError, match=r"no contacts\.parquet"):
         segmint.Store.from_parquet(tmp_path, SCHEMA)
-
-
-def test_damaged_saved_store_is_named(tmp_path):
-    store_from_arrow(contacts(), {"purchase": purchases()}, SCHEMA).save(tmp_path / "s")
-    (tmp_path / "s" / "events.purchase.ts.npy").unlink()
-    with pytest.raises(segmint.DataError, match=r"events\.purchase\.ts\.npy: file of the saved store is missing"):
-        segmint.Store.open(tmp_path / "s")
-    (tmp_path / "s" / "manifest.json").write_text("{not json")
-    with pytest.raises(segmint.DataError, match=r"manifest\.json is not valid JSON"):
-        segmint.Store.open(tmp_path / "s")
-    with pytest.raises(segmint.DataError, match=r"manifest\.json is missing"):
-        segmint.Store.open(tmp_path)
-
-
-def test_damaged_strings_of_a_saved_store_are_named(tmp_path):
-    store_from_arrow(contacts(), {"purchase": purchases()}, SCHEMA).save(tmp_path / "s")
-    blob = tmp_path / "s" / "attr.email.dict.utf8.npy"
-    data = np.load(blob)
-    np.save(blob, np.where(data == ord("@"), 0xFF, data).astype(data.dtype))  # no longer UTF-8
-    opened = segmint.Store.open(tmp_path / "s")  # dictionaries are decoded when first used
-    rule = segmint.compile('email endswith "@x"', SCHEMA)
-    with pytest.raises(segmint.DataError, match=r"attr\.email\.dict\.utf8\.npy: string data of the saved store"):
-        rule.evaluate(opened, now="2026-06-01")
-    offsets = tmp_path / "s" / "attr.email.dict.offsets.npy"
-    np.save(offsets, np.load(offsets)[:-1])
-    with pytest.raises(segmint.DataError, match=r"attr\.email\.dict\.offsets\.npy: string data of the saved"):
-        segmint.Store.open(tmp_path / "s")
 
 
 def test_inferred_schema(tmp_path):

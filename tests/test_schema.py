@@ -1,6 +1,8 @@
 """Schemas: whatever shape a dict or a TOML file has, the answer is a Schema or a SchemaError naming what is wrong,
 never a raw Python exception; event type names are identifiers that fit a file name."""
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -57,7 +59,7 @@ def test_a_schema_that_is_not_a_mapping_is_a_schema_error():
     ["a/b", "a.b.dict", "a b", "../x", "", "1st", "x" * (EVENT_NAME_BYTES + 1), "é" * (EVENT_NAME_BYTES // 2 + 1)],
 )
 def test_event_type_names_are_identifiers_that_fit_a_file_name(name):
-    with pytest.raises(segmint.SchemaError, match="event type name .* is not usable"):
+    with pytest.raises(segmint.SchemaError, match=r"event type name .* is not usable"):
         segmint.Schema.from_dict({"events": {name: {"verb": "did"}}})
 
 
@@ -80,15 +82,35 @@ def test_unreadable_schema_files_are_schema_errors(tmp_path):
             segmint.Schema.from_toml(path)
 
 
-_LEAF = st.none() | st.booleans() | st.integers(-2, 5) | st.floats(allow_nan=True) | st.text(max_size=6) | st.sampled_from(
-    ["int", "float", "string", "category", "date", "timestamp", "tags", "bool", "purchase", "verb", "values"]
+_NAMES = ["int", "float", "string", "category", "date", "timestamp", "tags", "bool", "purchase", "verb", "values"]
+_LEAF = st.none() | st.booleans() | st.integers(-2, 5) | st.floats() | st.text(max_size=6) | st.sampled_from(_NAMES)
+_KEY = (
+    st.sampled_from(
+        [
+            "contacts",
+            "events",
+            "definitions",
+            "id",
+            "attributes",
+            "verb",
+            "timestamp",
+            "optional",
+            "properties",
+            "type",
+            "values",
+            "purchase",
+            "city",
+            "a/b",
+            "and",
+            "",
+        ]
+    )
+    | st.text(max_size=4)
+    | st.integers(-1, 2)
 )
-_KEY = st.sampled_from(
-    ["contacts", "events", "definitions", "id", "attributes", "verb", "timestamp", "optional", "properties", "type",
-     "values", "purchase", "city", "a/b", "and", ""]
-) | st.text(max_size=4) | st.integers(-1, 2)
-_SHAPES = st.recursive(_LEAF, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEY, inner, max_size=4),
-                       max_leaves=12)
+_SHAPES = st.recursive(
+    _LEAF, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEY, inner, max_size=4), max_leaves=12
+)
 
 
 @given(_SHAPES)
@@ -103,25 +125,34 @@ def test_any_dict_shape_gives_a_schema_or_a_schema_error(data):
 @given(st.data())
 def test_random_changes_to_a_valid_schema_give_a_schema_or_a_schema_error(data):
     change = with_change(
-        data.draw(st.sampled_from([
-            ("contacts",), ("contacts", "id"), ("contacts", "attributes"), ("contacts", "attributes", "city"),
-            ("contacts", "attributes", "age"), ("events",), ("events", "purchase"), ("events", "purchase", "verb"),
-            ("events", "purchase", "properties"), ("events", "purchase", "optional"), ("definitions",),
-            ("definitions", "rich"), ("events", "purchase", "properties", "amount"),
-        ])),
+        data.draw(
+            st.sampled_from(
+                [
+                    ("contacts",),
+                    ("contacts", "id"),
+                    ("contacts", "attributes"),
+                    ("contacts", "attributes", "city"),
+                    ("contacts", "attributes", "age"),
+                    ("events",),
+                    ("events", "purchase"),
+                    ("events", "purchase", "verb"),
+                    ("events", "purchase", "properties"),
+                    ("events", "purchase", "optional"),
+                    ("definitions",),
+                    ("definitions", "rich"),
+                    ("events", "purchase", "properties", "amount"),
+                ]
+            )
+        ),
         data.draw(_SHAPES),
     )
-    try:
+    with contextlib.suppress(segmint.SchemaError):
         segmint.Schema.from_dict(change)
-    except segmint.SchemaError:
-        pass
 
 
 @given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
 def test_any_file_content_gives_a_schema_or_a_schema_error(tmp_path_factory, content):
     path = tmp_path_factory.mktemp("schema") / "schema.toml"
     path.write_bytes(content)
-    try:
+    with contextlib.suppress(segmint.SchemaError):
         segmint.Schema.from_toml(path)
-    except segmint.SchemaError:
-        pass

@@ -72,6 +72,14 @@ CODE_DTYPES = ("int8", "int16", "int32")
 
 def save_store(store: Store, directory: str | os.PathLike) -> None:
     directory = Path(directory)
+    try:
+        _save(store, directory)
+    except OSError as error:  # a full disk, a folder we may not write to
+        where = error.filename if error.filename is not None else directory
+        raise DataError(f"cannot save the store: {error.strerror or error}", source=str(where)) from None
+
+
+def _save(store: Store, directory: Path) -> None:
     _make_folder(directory)
     with _locked(directory):
         old = _current_manifest(directory)
@@ -115,12 +123,8 @@ def _make_folder(directory: Path) -> None:
     if directory.exists() and not directory.is_dir():
         raise DataError("cannot save a store here: this is a file, not a folder", source=str(directory))
     if not directory.exists():
-        try:
+        with contextlib.suppress(FileExistsError):  # another save made it meanwhile
             directory.mkdir(parents=True)
-        except FileExistsError:  # another save made it meanwhile
-            pass
-        except OSError as error:
-            raise DataError(f"cannot create the folder: {error.strerror}", source=str(directory)) from None
         _fsync_folder(directory.parent)
 
 
@@ -264,7 +268,10 @@ class _Writer:
         return {"file": name, "dtype": str(values.dtype)}
 
     def strings(self, values) -> dict:
-        encoded = [str(v).encode("utf-8") for v in values]
+        try:
+            encoded = [str(v).encode("utf-8") for v in values]
+        except UnicodeEncodeError as error:
+            raise DataError(f"a string that is not valid Unicode cannot be saved: {error.object!r}") from None
         offsets = np.zeros(len(encoded) + 1, np.int64)
         np.cumsum([len(b) for b in encoded], out=offsets[1:])
         blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
@@ -285,18 +292,45 @@ class _Writer:
 
 
 def open_store(directory: str | os.PathLike, verify: bool = False) -> Store:
+    """The store saved in ``directory``. A save replacing it meanwhile removes the files of the manifest read
+    first: when opening fails and the manifest has changed since, the new store is opened instead."""
     directory = Path(directory)
+    text, attempts = _manifest_text(directory), 1
+    while True:
+        try:
+            return _open_manifest(directory, text, verify)
+        except DataError:
+            changed = _manifest_text(directory, missing_ok=True)
+            if attempts == REOPEN_ATTEMPTS or changed in (None, text):
+                raise
+            text, attempts = changed, attempts + 1
+
+
+REOPEN_ATTEMPTS = 3
+
+
+def _manifest_text(directory: Path, missing_ok: bool = False) -> bytes | None:
     path = directory / MANIFEST
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        return path.read_bytes()
     except FileNotFoundError:
+        if missing_ok:
+            return None
         raise DataError("not a saved store: manifest.json is missing", source=str(directory)) from None
-    except (ValueError, OSError) as error:
+    except OSError as error:
+        raise DataError(f"cannot read manifest.json: {error.strerror or error}", source=str(path)) from None
+
+
+def _open_manifest(directory: Path, text: bytes, verify: bool) -> Store:
+    path = directory / MANIFEST
+    try:
+        manifest = json.loads(text.decode("utf-8"))
+    except ValueError as error:  # UnicodeDecodeError is one
         raise DataError(f"manifest.json is not valid JSON: {error}", source=str(path)) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise DataError("not a segmint store manifest", source=str(path))
     version = manifest.get("version")
-    if version not in READABLE_VERSIONS:
+    if type(version) is not int or version not in READABLE_VERSIONS:
         raise DataError(
             f"store format version {version!r} is not supported (this segmint reads versions "
             f"{', '.join(map(str, READABLE_VERSIONS))}; save the store again)",
@@ -417,8 +451,8 @@ class _Reader:
             array = np.load(path, mmap_mode="r", allow_pickle=False)
         except FileNotFoundError:
             raise DataError("file of the saved store is missing", source=str(path)) from None
-        except (ValueError, OSError, EOFError) as error:
-            raise DataError(f"file of the saved store is damaged: {error}", source=str(path)) from None
+        except Exception as error:  # numpy's header parser raises what the damaged bytes lead it to (TokenError...)
+            raise DataError(f"file of the saved store is damaged: {error!r}", source=str(path)) from None
         declared = self.manifest.text("dtype", "an array", spec)
         if (
             str(array.dtype) != declared
@@ -438,19 +472,22 @@ class _Reader:
             raise DataError(f"manifest.json is damaged: it does not list {name}", source=self.manifest.source)
         try:
             size = path.stat().st_size
-        except FileNotFoundError:
-            raise DataError("file of the saved store is missing", source=str(path)) from None
-        if size != entry["bytes"]:
-            raise DataError(
-                f"file of the saved store is damaged: {size} bytes, {entry['bytes']} written", source=str(path)
-            )
-        if self.verify or size <= ALWAYS_VERIFIED_BYTES:
+            if size != entry["bytes"]:
+                raise DataError(
+                    f"file of the saved store is damaged: {size} bytes, {entry['bytes']} written", source=str(path)
+                )
+            if not (self.verify or size <= ALWAYS_VERIFIED_BYTES):
+                return
             crc = 0
             with open(path, "rb") as handle:
                 while block := handle.read(1 << 24):
                     crc = zlib.crc32(block, crc)
-            if crc != entry.get("crc32"):
-                raise DataError("file of the saved store is damaged (its checksum does not match)", source=str(path))
+        except FileNotFoundError:
+            raise DataError("file of the saved store is missing", source=str(path)) from None
+        except OSError as error:
+            raise DataError(f"cannot read this file of the saved store: {error.strerror}", source=str(path)) from None
+        if crc != entry.get("crc32"):
+            raise DataError("file of the saved store is damaged (its checksum does not match)", source=str(path))
 
     def strings(self, spec: Any) -> Strings:
         blob = self.array(self.manifest.mapping("strings", "a dictionary", spec), None, ("uint8",))

@@ -11,6 +11,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -82,3 +83,26 @@ def test_a_save_killed_at_any_moment_leaves_the_old_or_the_new_store(tmp_path):
     assert len(names) == 3 and names[0].startswith("data-") and names[1:] == ["manifest.json", "notes.txt"]
     assert seen, "no kill was checked"
     print(f"{KILLS} kills, {remains} mid-save, stores seen {sorted(seen)}")
+
+
+def test_opening_while_another_thread_saves_gives_one_of_the_stores(tmp_path):
+    folder = tmp_path / "store"
+    stores = [generated_store(0, contacts=2_000), generated_store(1, contacts=2_000)]
+    stores[0].save(folder)
+    stop = threading.Event()
+
+    def save_in_turn():
+        k = 1
+        while not stop.is_set():
+            stores[k % 2].save(folder)
+            k += 1
+
+    saver = threading.Thread(target=save_in_turn)
+    saver.start()
+    try:
+        for _ in range(40):
+            opened = segmint.Store.open(folder)
+            assert sum(same_content(opened, store) for store in stores) == 1
+    finally:
+        stop.set()
+        saver.join()

@@ -349,7 +349,8 @@ def test_an_edited_manifest_is_found_by_its_checksum(saved):
         segmint.Store.open(saved)
 
 
-# -- random damage -----------------------------------------------------------------------------------------------
+# -- random damage (SEGMINT_DAMAGE_EXAMPLES=1000 for a long run) -----------------------------------------------------------------------------------------------
+DAMAGE_EXAMPLES = int(os.environ.get("SEGMINT_DAMAGE_EXAMPLES", "25"))
 _DAMAGE = st.tuples(
     st.sampled_from(["flip", "truncate"]), st.integers(0, 10**9), st.integers(0, 10**9), st.integers(1, 255)
 )
@@ -367,7 +368,7 @@ def _damage(folder, damage):
     path.write_bytes(bytes(data))
 
 
-@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=DAMAGE_EXAMPLES, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(damage=_DAMAGE)
 def test_random_damage_gives_a_data_error_or_the_right_answer(tmp_path_factory, store, expected, damage):
     folder = tmp_path_factory.mktemp("damaged")
@@ -381,7 +382,7 @@ def test_random_damage_gives_a_data_error_or_the_right_answer(tmp_path_factory, 
     assert results == expected
 
 
-@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=DAMAGE_EXAMPLES, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(damage=_DAMAGE)
 def test_random_damage_behind_the_checksums_never_escapes_as_a_raw_error(tmp_path_factory, store, damage):
     # Checksums off, as for the files of a large store between verifications: the structural checks alone must

@@ -349,7 +349,7 @@ def test_an_edited_manifest_is_found_by_its_checksum(saved):
         segmint.Store.open(saved)
 
 
-# -- random damage (SEGMINT_DAMAGE_EXAMPLES=1000 for a long run) -----------------------------------------------------------------------------------------------
+# -- random damage (SEGMINT_DAMAGE_EXAMPLES=1000 for a long run) --------------------------------------------
 DAMAGE_EXAMPLES = int(os.environ.get("SEGMINT_DAMAGE_EXAMPLES", "25"))
 _DAMAGE = st.tuples(
     st.sampled_from(["flip", "truncate"]), st.integers(0, 10**9), st.integers(0, 10**9), st.integers(1, 255)

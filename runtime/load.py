@@ -461,8 +461,12 @@ def _timestamps(array: pa.ChunkedArray, source: str, name: str) -> np.ndarray:
         per_us = {"us": 1, "ms": 1_000, "s": 1_000_000}[unit]
         _refuse_outside(raw, -(-FIRST_US // per_us), LAST_US // per_us, source, name)
         return raw * per_us
-    if pa.types.is_date(array.type):
-        days = np.ascontiguousarray(array.cast(pa.date32()).cast(pa.int32()).to_numpy(), dtype=np.int64)
+    if pa.types.is_date32(array.type):
+        days = np.ascontiguousarray(array.cast(pa.int32()).to_numpy(), dtype=np.int64)
+        _refuse_outside(days, FIRST_DAY, LAST_DAY, source, name)
+        return days * 86_400_000_000
+    if pa.types.is_date64(array.type):  # milliseconds, meant to be whole days: their midnights
+        days = np.ascontiguousarray(array.cast(pa.int64()).to_numpy(), dtype=np.int64) // 86_400_000
         _refuse_outside(days, FIRST_DAY, LAST_DAY, source, name)
         return days * 86_400_000_000
     raise DataError(f"expected timestamps, found {array.type}", source=source, column=name)

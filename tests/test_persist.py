@@ -119,6 +119,24 @@ def test_the_remains_of_a_killed_save_are_removed_by_the_next(saved, store):
     assert not leftover.exists()
 
 
+def test_a_save_that_fails_leaves_the_old_store_and_nothing_else(saved, store, expected):
+    before = listing(saved)
+    attributes = dict(store.attributes)
+    email = attributes["email"]
+    attributes["email"] = type(email)(email.type, email.values, email.valid, ("a@x", "\ud800", "d@x"))
+    broken = segmint.Store(store.schema, store.ids, attributes, store.events)
+    with pytest.raises(segmint.DataError, match="not valid Unicode cannot be saved"):
+        broken.save(saved)
+    assert listing(saved) == before
+    assert answers(segmint.Store.open(saved), "vector") == expected["vector"]
+
+
+def test_saving_where_the_os_refuses_is_a_data_error(tmp_path, store):
+    (tmp_path / "f").write_text("a file")
+    with pytest.raises(segmint.DataError, match="cannot save the store"):
+        store.save(tmp_path / "f" / "store")  # a folder under a file
+
+
 def write_version_1(store: segmint.Store, folder):
     """The flat layout of format version 1 (files named after columns), as segmint wrote it before."""
     folder.mkdir()

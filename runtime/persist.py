@@ -359,10 +359,11 @@ def _open(manifest: _Manifest, reader: _Reader) -> Store:
     else:
         ids = reader.array(ids_spec, n, ("int64",))
     attributes = manifest.same_names("attributes", schema.attributes, "the manifest")
-    attributes = {name: reader.column(spec, schema.attributes[name], n) for name, spec in attributes.items()}
+    attributes = {name: reader.column(attributes[name], field, n) for name, field in schema.attributes.items()}
     events = {}
-    for name, spec in manifest.same_names("events", schema.events, "the manifest").items():
-        where = f"event type '{name}'"
+    specs = manifest.same_names("events", schema.events, "the manifest")
+    for name in schema.events:
+        spec, where = specs[name], f"event type '{name}'"
         offsets = reader.array(manifest.mapping("offsets", where, spec), n + 1, ("int64",))
         ts = reader.array(manifest.mapping("ts", where, spec), None, ("int64",))
         n_events = len(ts)
@@ -371,7 +372,7 @@ def _open(manifest: _Manifest, reader: _Reader) -> Store:
         fields = schema.events[name].properties
         properties = manifest.same_names("properties", fields, where, spec)
         events[name] = EventTable(
-            name, offsets, ts, {p: reader.column(c, fields[p], n_events) for p, c in properties.items()}
+            name, offsets, ts, {p: reader.column(properties[p], field, n_events) for p, field in fields.items()}
         )
     return Store(schema, ids, attributes, events)
 
@@ -415,7 +416,7 @@ class _Manifest:
     def same_names(self, key: str, expected, where: str, within: Any = None) -> dict:
         """A mapping whose names are exactly those of ``expected`` (the schema's): no column without its data."""
         value = self.mapping(key, where, within)
-        if list(value) != list(expected):
+        if set(value) != set(expected):
             raise DataError(
                 f"manifest.json is damaged: {where} lists {key} {sorted(value)}, its schema {sorted(expected)}",
                 source=self.source,

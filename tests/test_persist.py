@@ -194,6 +194,14 @@ def test_a_version_1_store_opens_and_is_replaced_by_saving(tmp_path, store, expe
     assert answers(segmint.Store.open(tmp_path / "s", verify=True), "vector") == expected["vector"]
 
 
+def test_columns_held_in_another_order_than_the_schemas_round_trip(tmp_path, store, expected):
+    attributes = dict(reversed(store.attributes.items()))
+    segmint.Store(store.schema, store.ids, attributes, dict(reversed(store.events.items()))).save(tmp_path / "s")
+    opened = segmint.Store.open(tmp_path / "s")
+    assert list(opened.attributes) == list(SCHEMA.attributes) and list(opened.events) == list(SCHEMA.events)
+    assert answers(opened, "vector") == expected["vector"]
+
+
 def test_event_types_whose_old_file_names_collided_round_trip(tmp_path):
     # In version 1, type 'a' with property 'b' and a type named 'a.b.dict' shared a file; names are now
     # identifiers and files are numbered, so no two arrays can share a file.

@@ -434,7 +434,9 @@ class _Reader:
         self.manifest = _Manifest({}, manifest)
 
     def source(self, spec: Any) -> str:
-        return str(self.directory / spec["file"]) if isinstance(spec, dict) and "file" in spec else self.manifest.source
+        if isinstance(spec, dict) and isinstance(spec.get("file"), str):
+            return str(self.directory / spec["file"])
+        return self.manifest.source
 
     def _path(self, spec: dict) -> tuple[str, Path]:
         name = self.manifest.text("file", "an array", spec)

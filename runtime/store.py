@@ -222,7 +222,7 @@ class Store:
     @classmethod
     def open(cls, directory, *, verify: bool = False) -> Store:
         """A saved store, memory-mapped. Its structure is always checked; ``verify`` also compares every file with
-        its checksum (reading the whole store: about 1 s per GB)."""
+        its checksum, which reads the whole store."""
         from .persist import open_store
 
         return open_store(directory, verify)

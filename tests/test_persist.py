@@ -346,6 +346,7 @@ BAD_MANIFESTS = [
     (_set(("ids",), {"fil": "x"}), "an array has no 'file'"),
     (_set(("ids", "file"), "../../etc/passwd"), "is not a file of a store"),
     (_set(("ids", "dtype"), None), "'dtype' of an array is null"),
+    (_set(("attributes", "city", "values", "file"), 5), "'file' of an array is int"),
     (_set(("schema", "events", "purchase", "verb"), 5), "the schema in manifest.json is not usable"),
     (_set(("schema",), []), "'schema' of the manifest is list"),
     (_set(("files",), None), "'files' of the manifest is null"),
@@ -437,7 +438,7 @@ _JSON = st.recursive(
 )
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=2 * DAMAGE_EXAMPLES, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_random_manifest_parts_give_a_data_error_or_a_store(tmp_path_factory, store, data):
     saved = tmp_path_factory.mktemp("manifest")

@@ -13,6 +13,7 @@ A schema comes from a TOML file, a dict of the same shape, or (``runtime/infer.p
 
     [events.email_open]
     verb = "opened"                      # the word rules use; defaults to the event type's name
+    optional = true                      # the data may have no events of this type (else a missing file is an error)
     [events.email_open.properties]
     device = { type = "category", values = ["ios", "android", "desktop"] }
 
@@ -20,7 +21,9 @@ A schema comes from a TOML file, a dict of the same shape, or (``runtime/infer.p
     ios_open = "opened device=ios"
 
 Every name a rule can use alone (attribute, verb, definition) must be unique across all three kinds, must look like
-an identifier and must not be a keyword of the language; the schema refuses otherwise, naming both uses.
+an identifier and must not be a keyword of the language; the schema refuses otherwise, naming both uses. Event type
+names are identifiers too, of at most 200 bytes and distinct ignoring case: they name files (``events/<type>.parquet``).
+Anything of the wrong shape (a verb that is not a string, attributes given as a list) is a ``SchemaError`` naming it.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ KEYWORDS = frozenset({
 })
 
 IDENTIFIER = re.compile(r"[^\W\d]\w*\Z")  # the grammar's NAME: letters (any script), digits, _
+# An event type's file is events/<type>.parquet: the name and the suffix must fit a file name (255 bytes).
+EVENT_NAME_BYTES = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,7 @@ class EventType:
     verb: str
     properties: Mapping[str, Field]
     timestamp: str = "timestamp"  # the timestamp column's name in files
+    optional: bool = False  # the type may have no events at all (no file, no table); else that is a DataError
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,9 @@ class Schema:
                 data = tomllib.load(handle)
         except FileNotFoundError:
             raise SchemaError(f"schema file not found: {path}") from None
-        except tomllib.TOMLDecodeError as error:
+        except OSError as error:
+            raise SchemaError(f"cannot read the schema file {path}: {error.strerror}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise SchemaError(f"{path}: not valid TOML: {error}") from None
         try:
             return cls.from_dict(data)
@@ -103,32 +111,39 @@ class Schema:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Schema:
+        data = _mapping(data, "the schema")
         unknown = set(data) - {"contacts", "events", "definitions"}
         if unknown:
-            raise SchemaError(f"unknown section(s) {sorted(unknown)}; expected contacts, events, definitions")
-        contacts = dict(data.get("contacts", {}))
-        id_column = contacts.pop("id", "contact_id")
+            raise SchemaError(f"unknown section(s) {sorted(map(str, unknown))}; expected contacts, events, definitions")
+        contacts = dict(_mapping(data.get("contacts", {}), "[contacts]"))
+        id_column = _text(contacts.pop("id", "contact_id"), "'id' in [contacts]")
         attributes = {
-            name: _field(name, spec, "attribute") for name, spec in dict(contacts.pop("attributes", {})).items()
+            name: _field(name, spec, "attribute")
+            for name, spec in _mapping(contacts.pop("attributes", {}), "[contacts.attributes]").items()
         }
         if contacts:
-            raise SchemaError(f"unknown key(s) {sorted(contacts)} in [contacts]; expected id, attributes")
+            raise SchemaError(f"unknown key(s) {sorted(map(str, contacts))} in [contacts]; expected id, attributes")
         events = {}
-        for name, spec in dict(data.get("events", {})).items():
-            spec = dict(spec)
-            verb = spec.pop("verb", name)
-            timestamp = spec.pop("timestamp", "timestamp")
+        for name, spec in _mapping(data.get("events", {}), "[events]").items():
+            where = f"[events.{name}]"
+            spec = dict(_mapping(spec, where))
+            verb = _text(spec.pop("verb", name), f"'verb' in {where}")
+            timestamp = _text(spec.pop("timestamp", "timestamp"), f"'timestamp' in {where}")
+            optional = spec.pop("optional", False)
+            if not isinstance(optional, bool):
+                raise SchemaError(f"'optional' in {where} must be true or false, not {optional!r}")
             properties = {
                 prop: _field(prop, prop_spec, f"property of event '{name}'")
-                for prop, prop_spec in dict(spec.pop("properties", {})).items()
+                for prop, prop_spec in _mapping(spec.pop("properties", {}), f"[events.{name}.properties]").items()
             }
             if spec:
                 raise SchemaError(
-                    f"unknown key(s) {sorted(spec)} in [events.{name}]; expected verb, timestamp, properties"
+                    f"unknown key(s) {sorted(map(str, spec))} in {where}; expected verb, timestamp, optional, "
+                    "properties"
                 )
-            events[name] = EventType(name, verb, properties, timestamp)
+            events[name] = EventType(name, verb, properties, timestamp, optional)
         definitions = {}
-        for name, text in dict(data.get("definitions", {})).items():
+        for name, text in _mapping(data.get("definitions", {}), "[definitions]").items():
             if not isinstance(text, str):
                 raise SchemaError(f"definition '{name}' must be rule text (a string), not {type(text).__name__}")
             definitions[name] = text
@@ -148,6 +163,7 @@ class Schema:
                 name: {
                     "verb": e.verb,
                     "timestamp": e.timestamp,
+                    **({"optional": True} if e.optional else {}),
                     "properties": {n: spec(f) for n, f in e.properties.items()},
                 }
                 for name, e in self.events.items()
@@ -159,6 +175,22 @@ class Schema:
         return Schema(self.attributes, self.events, {**self.definitions, **definitions}, self.id_column)
 
 
+def _mapping(value: Any, where: str) -> Mapping:
+    if not isinstance(value, Mapping):
+        raise SchemaError(f"{where} must be a table of names, not {_kind(value)}")
+    return value
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise SchemaError(f"{where} must be a string, not {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else f"{type(value).__name__} {value!r}"[:60]
+
+
 def _field(name: str, spec: Any, what: str) -> Field:
     values = None
     if isinstance(spec, Mapping):
@@ -166,7 +198,7 @@ def _field(name: str, spec: Any, what: str) -> Field:
         type_name = spec.pop("type", None)
         values = spec.pop("values", None)
         if spec:
-            raise SchemaError(f"{what} '{name}': unknown key(s) {sorted(spec)}; expected type, values")
+            raise SchemaError(f"{what} '{name}': unknown key(s) {sorted(map(str, spec))}; expected type, values")
     else:
         type_name = spec
     if not isinstance(type_name, str) or type_name.lower() not in TYPE_ALIASES:
@@ -186,11 +218,13 @@ def _field(name: str, spec: Any, what: str) -> Field:
 
 
 def _check_names(schema: Schema) -> None:
-    """Every name usable alone in a rule is an identifier, not a keyword, and means exactly one thing."""
+    """Every name usable alone in a rule is an identifier, not a keyword, and means exactly one thing; event type
+    names are identifiers too (they name files: ``events/<type>.parquet``), short enough for a file name, and
+    distinct even ignoring case (file systems that ignore case would give two types one file)."""
     owners: dict[str, str] = {}
 
-    def claim(name: str, what: str) -> None:
-        if not IDENTIFIER.match(name):
+    def claim(name: Any, what: str) -> None:
+        if not isinstance(name, str) or not IDENTIFIER.match(name):
             raise SchemaError(f"{what} name {name!r} is not usable in rules: use letters, digits and _")
         if name.lower() in KEYWORDS:
             raise SchemaError(f"{what} name {name!r} is a keyword of the rule language; rename it")
@@ -200,10 +234,20 @@ def _check_names(schema: Schema) -> None:
 
     for name in schema.attributes:
         claim(name, f"attribute '{name}'")
-    for event in schema.events.values():
+    folded: dict[str, str] = {}
+    for name, event in schema.events.items():
+        if not isinstance(name, str) or not IDENTIFIER.match(name) or len(name.encode()) > EVENT_NAME_BYTES:
+            raise SchemaError(
+                f"event type name {name!r} is not usable: use letters, digits and _ (at most {EVENT_NAME_BYTES} "
+                "bytes in UTF-8; it names the file events/<type>.parquet)"
+            )
+        if name.casefold() in folded:
+            raise SchemaError(f"event types '{folded[name.casefold()]}' and '{name}' differ only in case; their "
+                              "files would be one on some file systems")
+        folded[name.casefold()] = name
         claim(event.verb, f"the verb of event type '{event.name}'")
         for prop in event.properties:
-            if not IDENTIFIER.match(prop) or prop.lower() in KEYWORDS:
+            if not isinstance(prop, str) or not IDENTIFIER.match(prop) or prop.lower() in KEYWORDS:
                 raise SchemaError(f"property {prop!r} of event '{event.name}' is not usable in rules")
     for name in schema.definitions:
         claim(name, f"definition '{name}'")

@@ -25,7 +25,18 @@ import pyarrow.parquet as pq
 from ..compiler.errors import DataError, SchemaError
 from ..compiler.schema import Field, Schema
 from ..compiler.types import Type
-from .store import STORAGE_DTYPE, Column, EventTable, Store, Strings, code_dtype
+from .store import (
+    FIRST_DAY,
+    FIRST_US,
+    LAST_DAY,
+    LAST_US,
+    STORAGE_DTYPE,
+    Column,
+    EventTable,
+    Store,
+    Strings,
+    code_dtype,
+)
 
 
 def store_from_parquet(directory, schema: Schema | None = None, *, progress: bool = False) -> Store:
@@ -40,7 +51,8 @@ def store_from_parquet(directory, schema: Schema | None = None, *, progress: boo
         schema = Schema.from_toml(directory / "schema.toml")
     order = list(schema.events) if schema is not None else []
     events = _ParquetTables({path.stem: path for path in event_paths}, order, progress)
-    names = {"contacts": str(contacts_path)} | {name: str(path) for name, path in events.paths.items()}
+    names = {"contacts": str(contacts_path)} | {name: str(directory / "events" / f"{name}.parquet") for name in order}
+    names |= {name: str(path) for name, path in events.paths.items()}
     with events:
         return store_from_arrow(_read_parquet(contacts_path), events, schema, source_names=names)
 
@@ -122,6 +134,12 @@ def store_from_arrow(
     for name, event_type in schema.events.items():
         table = events.get(name)
         if table is None:
+            if not event_type.optional:
+                raise DataError(
+                    f"no events of type '{name}': the data has no such file or table (if this type may have no "
+                    f"events, declare it with optional = true in the schema)",
+                    source=names.get(name, f"events table '{name}'"),
+                )
             tables[name] = EventTable(name, np.zeros(len(ids) + 1, np.int64), np.zeros(0, np.int64), {
                 prop: _empty(field) for prop, field in event_type.properties.items()
             })
@@ -138,6 +156,7 @@ def _ids(table: pa.Table, column: str, source: str) -> np.ndarray:
     if array.null_count:
         raise DataError(f"{array.null_count} contact id(s) are null", source=source, column=column)
     if pa.types.is_integer(array.type):
+        _refuse_beyond_int64(array, source, column)
         ids = array.to_numpy().astype(np.int64, copy=False)
     elif pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         ids = np.array(array.to_pylist(), dtype=object)
@@ -193,6 +212,7 @@ def _contact_runs(
 
     Integer ids sorted in the contacts table (the usual export) are found by arithmetic when they are consecutive,
     else by binary search: several times faster than hashing tens of millions of event ids."""
+    _refuse_beyond_int64(event_ids, source, column)
     if increasing and pa.types.is_integer(event_ids.type):
         run_ids, run_lengths = _chunked_runs(event_ids)
         if ids[-1] - ids[0] == len(ids) - 1:
@@ -256,6 +276,17 @@ def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no co
     return run_values, run_lengths
 
 
+def _refuse_beyond_int64(ids: pa.ChunkedArray, source: str, column: str) -> None:
+    """Integer ids are int64 in a store: uint64 ids above 2**63 - 1 are refused, never wrapped to negatives."""
+    if ids.type == pa.uint64() and len(ids) and pc.max(ids).as_py() > np.iinfo(np.int64).max:
+        raise DataError(
+            f"contact ids above 2**63 - 1 cannot be stored as integers, e.g. {pc.max(ids).as_py()}; store the ids as "
+            "strings",
+            source=source,
+            column=column,
+        )
+
+
 def _unknown_contacts(missing, source: str, column: str) -> DataError:
     return DataError(
         f"{len(missing)} event(s) belong to contacts that do not exist, e.g. "
@@ -298,8 +329,9 @@ def _column(array: pa.ChunkedArray, field: Field, source: str, attribute: bool =
             case Type.DATE:
                 if not pa.types.is_date(array.type):
                     raise _wrong_type(array, field, source)
-                days = array.cast(pa.date32()).cast(pa.int32())
-                return Column(Type.DATE, _numpy(days, valid, np.int32), valid)
+                days = _numpy(array.cast(pa.date32()).cast(pa.int32()), valid, np.int32)
+                _refuse_outside(days, FIRST_DAY, LAST_DAY, source, name)
+                return Column(Type.DATE, days, valid)
             case Type.BOOL:
                 if not pa.types.is_boolean(array.type):
                     raise _wrong_type(array, field, source)
@@ -311,7 +343,12 @@ def _column(array: pa.ChunkedArray, field: Field, source: str, attribute: bool =
             case Type.FLOAT:
                 if not (pa.types.is_floating(array.type) or pa.types.is_integer(array.type)):
                     raise _wrong_type(array, field, source)
-                return Column(Type.FLOAT, _numpy(array.cast(pa.float64()), valid, np.float64), valid)
+                values = _numpy(array.cast(pa.float64()), valid, np.float64)
+                nan = np.isnan(values)
+                if nan.any():  # NaN is how pandas and many sources say "missing": it is null here
+                    valid = ~nan if valid is None else valid & ~nan
+                    values = np.where(nan, 0.0, values)
+                return Column(Type.FLOAT, values, valid)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
         raise DataError(f"cannot read as {field.type}: {error}", source=source, column=name) from None
     raise AssertionError(field.type)
@@ -414,14 +451,36 @@ def _tags(array: pa.ChunkedArray, source: str, name: str) -> Column:
 
 
 def _timestamps(array: pa.ChunkedArray, source: str, name: str) -> np.ndarray:
+    """Instants as int64 microseconds (UTC). Finer units are cut to the microsecond, toward the past (a store
+    holds microseconds); instants outside years 1 to 9999 are refused, never wrapped."""
     if pa.types.is_timestamp(array.type):
-        micros = array.cast(pa.timestamp("us", tz=array.type.tz)).cast(pa.int64())
-    elif pa.types.is_date(array.type):
-        micros = array.cast(pa.date32()).cast(pa.int32()).cast(pa.int64())
-        return np.ascontiguousarray(micros.to_numpy(), dtype=np.int64) * 86_400_000_000
-    else:
-        raise DataError(f"expected timestamps, found {array.type}", source=source, column=name)
-    return np.ascontiguousarray(micros.to_numpy(), dtype=np.int64)
+        raw = np.ascontiguousarray(array.cast(pa.int64()).to_numpy(), dtype=np.int64)
+        unit = array.type.unit
+        if unit == "ns":
+            return raw // 1000
+        per_us = {"us": 1, "ms": 1_000, "s": 1_000_000}[unit]
+        _refuse_outside(raw, -(-FIRST_US // per_us), LAST_US // per_us, source, name)
+        return raw * per_us
+    if pa.types.is_date32(array.type):
+        days = np.ascontiguousarray(array.cast(pa.int32()).to_numpy(), dtype=np.int64)
+        _refuse_outside(days, FIRST_DAY, LAST_DAY, source, name)
+        return days * 86_400_000_000
+    if pa.types.is_date64(array.type):  # milliseconds, meant to be whole days: their midnights
+        days = np.ascontiguousarray(array.cast(pa.int64()).to_numpy(), dtype=np.int64) // 86_400_000
+        _refuse_outside(days, FIRST_DAY, LAST_DAY, source, name)
+        return days * 86_400_000_000
+    raise DataError(f"expected timestamps, found {array.type}", source=source, column=name)
+
+
+def _refuse_outside(values: np.ndarray, low: int, high: int, source: str, name: str) -> None:
+    outside = (values < low) | (values > high)
+    if outside.any():
+        raise DataError(
+            f"{int(outside.sum())} value(s) outside the representable range (years 1 to 9999), first at row "
+            f"{int(np.flatnonzero(outside)[0])}",
+            source=source,
+            column=name,
+        )
 
 
 def _take(column: Column, order: np.ndarray) -> Column:

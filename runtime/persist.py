@@ -1,159 +1,552 @@
 """Saving a store to a folder of ``.npy`` files plus ``manifest.json``, and opening it memory-mapped, so reopening
-even a large store costs little more than reading the manifest.
+even a large store costs little more than reading the manifest and checking the arrays' bounds.
 
-No pickle anywhere: string dictionaries and string ids are a UTF-8 blob plus int64 offsets. A store is written to
-a temporary folder beside the target and renamed into place, so a crash never leaves half a store. Opening checks
-the manifest's format and version and every file's presence, dtype and length, naming the file that is wrong.
+No pickle anywhere: string dictionaries and string ids are a UTF-8 blob plus int64 offsets.
+
+Layout (format version 2)::
+
+    store/manifest.json            what the store holds, and which files hold it
+    store/data-<generation>/0.npy  the arrays, numbered; the manifest maps them to columns
+
+Files are named by number, never after a column or event type, so no two names can collide and no name can be too
+long or hold a path. Saving never deletes what it did not write: it refuses a folder that is neither empty nor a
+segmint store, writes the new generation beside the current one (every file fsynced, then the folder), switches
+``manifest.json`` atomically (written beside, fsynced, ``os.replace``, folder fsynced), and only then removes the
+files the old manifest listed. A process killed at any moment leaves the old store or the new one. Saves into one
+folder are serialised by a lock on the folder, so a generation folder another save is writing is never removed.
+
+Opening checks the manifest's shape, its own checksum, every file's size and the checksum of every small file
+(dictionaries, and every file of a small store), then the arrays' invariants (``runtime/integrity.py``).
+``verify=True`` checks the checksum of every file too: that reads the whole store. Stores of format version 1 (the
+flat folder of named files) still open, without checksums.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
-import shutil
-import tempfile
+import re
+import uuid
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from ..compiler.errors import DataError
-from ..compiler.schema import Schema
+from ..compiler.errors import DataError, SchemaError
+from ..compiler.schema import Field, Schema
 from ..compiler.types import Type
-from .store import Column, EventTable, Store, Strings
+from . import integrity
+from .store import (
+    FIRST_DAY,
+    FIRST_US,
+    LAST_DAY,
+    LAST_US,
+    STORAGE_DTYPE,
+    Column,
+    EventTable,
+    Store,
+    Strings,
+)
 
 FORMAT = "segmint.store"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
+MANIFEST = "manifest.json"
+MANIFEST_BESIDE = ".manifest.json.new"  # the next manifest, before it replaces the current one
+GENERATION = re.compile(r"data-[0-9a-f]{32}\Z")
+DATA_FILE = re.compile(r"\d+\.npy\Z")
+VERSION_1_FILE = re.compile(r"[\w.-]+\.npy\Z")
+# Files up to this size are checked against their checksum at every open: all of a small store, and of a large one
+# the dictionaries and small columns, whose damage the structural checks cannot see (a changed category name).
+ALWAYS_VERIFIED_BYTES = 1 << 20
+CODE_DTYPES = ("int8", "int16", "int32")
 
 
-def save_store(store: Store, directory) -> None:
+# == saving ========================================================================================================
+
+
+def save_store(store: Store, directory: str | os.PathLike) -> None:
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     try:
-        writer = _Writer(staging)
-        manifest = {
-            "format": FORMAT,
-            "version": VERSION,
-            "schema": store.schema.to_dict(),
-            "contacts": len(store),
-            "ids": writer.strings("ids", store.ids) if store.ids.dtype == object else writer.array("ids", store.ids),
-            "attributes": {name: writer.column(f"attr.{name}", c) for name, c in store.attributes.items()},
-            "events": {
-                name: {
-                    "offsets": writer.array(f"events.{name}.offsets", table.offsets),
-                    "ts": writer.array(f"events.{name}.ts", table.ts),
-                    "properties": {
-                        p: writer.column(f"events.{name}.{p}", c) for p, c in table.properties.items()
-                    },
-                }
-                for name, table in store.events.items()
-            },
-        }
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        _save(store, directory)
+    except OSError as error:  # a full disk, a folder we may not write to
+        where = error.filename if error.filename is not None else directory
+        raise DataError(f"cannot save the store: {error.strerror or error}", source=str(where)) from None
 
 
-def open_store(directory) -> Store:
-    directory = Path(directory)
-    path = directory / "manifest.json"
+def _save(store: Store, directory: Path) -> None:
+    _make_folder(directory)
+    with _locked(directory):
+        old = _current_manifest(directory)
+        generation = f"data-{uuid.uuid4().hex}"
+        (directory / generation).mkdir()
+        try:
+            manifest = _write_generation(store, directory, generation)
+            _fsync_folder(directory / generation)
+            _write_beside(directory, manifest)
+        except BaseException:
+            _remove_generation(directory / generation)
+            (directory / MANIFEST_BESIDE).unlink(missing_ok=True)
+            raise
+        os.replace(directory / MANIFEST_BESIDE, directory / MANIFEST)  # the switch: now the new store is the store
+        _fsync_folder(directory)
+        _remove_old(directory, old, generation)
+
+
+def _write_generation(store: Store, directory: Path, generation: str) -> dict:
+    writer = _Writer(directory, generation)
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "schema": store.schema.to_dict(),
+        "contacts": len(store),
+        "ids": writer.strings(store.ids) if store.ids.dtype == object else writer.array(store.ids),
+        "attributes": {name: writer.column(c) for name, c in store.attributes.items()},
+        "events": {
+            name: {
+                "offsets": writer.array(table.offsets),
+                "ts": writer.array(table.ts),
+                "properties": {p: writer.column(c) for p, c in table.properties.items()},
+            }
+            for name, table in store.events.items()
+        },
+        "files": writer.files,
+    }
+    manifest["checksum"] = _manifest_checksum(manifest)
+    return manifest
+
+
+def _make_folder(directory: Path) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise DataError("cannot save a store here: this is a file, not a folder", source=str(directory))
+    if not directory.exists():
+        with contextlib.suppress(FileExistsError):  # another save made it meanwhile
+            directory.mkdir(parents=True)
+        _fsync_folder(directory.parent)
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """An exclusive lock on the folder itself for the whole save (released by the OS if the process dies)."""
+    handle = os.open(directory, os.O_RDONLY)
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError("not a saved store: manifest.json is missing", source=str(directory)) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DataError(f"manifest.json is not valid JSON: {error}", source=str(path)) from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise DataError("not a segmint store manifest", source=str(path))
-    if manifest.get("version") != VERSION:
-        raise DataError(f"store format version {manifest.get('version')!r} is not supported (this is {VERSION})",
-                        source=str(path))
-    reader = _Reader(directory)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)
+
+
+def _current_manifest(directory: Path) -> dict | None:
+    """The manifest of the store in the folder, None for a folder holding nothing (or only the remains of a save
+    that was killed); any other folder is refused, untouched."""
+    path = directory / MANIFEST
+    if path.is_file():
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            manifest = None
+        if isinstance(manifest, dict) and manifest.get("format") == FORMAT:
+            return manifest
+        raise DataError(
+            "refusing to save here: manifest.json is not a segmint store manifest (nothing was changed; to replace "
+            "a damaged store, remove its folder first)",
+            source=str(directory),
+        )
+    others = [p.name for p in directory.iterdir() if not _remains_of_a_save(p)]
+    if others:
+        shown = ", ".join(sorted(others)[:3]) + (", ..." if len(others) > 3 else "")
+        raise DataError(
+            f"refusing to save here: the folder is not empty ({shown}) and is not a segmint store; save into a new "
+            "or empty folder (nothing was changed)",
+            source=str(directory),
+        )
+    return None
+
+
+def _remains_of_a_save(path: Path) -> bool:
+    """A generation folder holding only numbered arrays, or a manifest never switched in: what a killed save
+    leaves, and nothing a person would name so."""
+    if path.name == MANIFEST_BESIDE:
+        return path.is_file()
+    if not GENERATION.match(path.name) or not path.is_dir() or path.is_symlink():
+        return False
+    return all(DATA_FILE.match(p.name) and p.is_file() and not p.is_symlink() for p in path.iterdir())
+
+
+def _write_beside(directory: Path, manifest: dict) -> None:
+    with open(directory / MANIFEST_BESIDE, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(manifest, indent=1))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _remove_old(directory: Path, old: dict | None, keep: str) -> None:
+    """The files the old manifest listed, then the remains of saves that were killed (never anything else)."""
+    if old is not None:
+        for name in _listed_files(old):
+            path = directory / name
+            if path.is_file() and not path.is_symlink():
+                path.unlink()
+    for path in directory.iterdir():
+        if path.name != keep and path.name != MANIFEST_BESIDE and _remains_of_a_save(path):
+            _remove_generation(path)
+    _fsync_folder(directory)
+
+
+def _listed_files(manifest: Any) -> Iterator[str]:
+    """Every file a manifest of either version names, when it has the shape segmint gives its files' names."""
+    if isinstance(manifest, dict):
+        for key, value in manifest.items():
+            if key == "file" and isinstance(value, str) and _well_named(value):
+                yield value
+            else:
+                yield from _listed_files(value)
+    elif isinstance(manifest, list):
+        for value in manifest:
+            yield from _listed_files(value)
+
+
+def _well_named(name: str) -> bool:
+    folder, _, file = name.rpartition("/")
+    if folder:
+        return bool(GENERATION.match(folder) and DATA_FILE.match(file))
+    return bool(VERSION_1_FILE.match(file)) and not file.startswith(".")
+
+
+def _remove_generation(folder: Path) -> None:
+    if _remains_of_a_save(folder):
+        for path in folder.iterdir():
+            path.unlink()
+    with contextlib.suppress(OSError):  # not empty: something not ours is in it; leave it
+        folder.rmdir()
+
+
+def _fsync_folder(folder: Path) -> None:
+    handle = os.open(folder, os.O_RDONLY)
     try:
-        schema = Schema.from_dict(manifest["schema"])
-        ids = reader.load(manifest["ids"], length=manifest["contacts"])
-        attributes = {name: reader.column(spec, manifest["contacts"]) for name, spec in manifest["attributes"].items()}
-        events = {}
-        for name, spec in manifest["events"].items():
-            offsets = reader.load(spec["offsets"], length=manifest["contacts"] + 1)
-            n_events = int(offsets[-1])
-            events[name] = EventTable(
-                name,
-                offsets,
-                reader.load(spec["ts"], length=n_events),
-                {p: reader.column(c, n_events) for p, c in spec["properties"].items()},
-            )
-    except (KeyError, TypeError) as error:
-        raise DataError(f"manifest.json is incomplete: {error}", source=str(path)) from None
-    return Store(schema, ids, attributes, events)
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def _manifest_checksum(manifest: dict) -> int:
+    body = {key: value for key, value in manifest.items() if key != "checksum"}
+    return zlib.crc32(json.dumps(body, sort_keys=True).encode("ascii"))
+
+
+class _ChecksummedFile:
+    """A file that keeps the CRC-32 of what is written to it (numpy writes through ``write``)."""
+
+    def __init__(self, handle) -> None:
+        self.handle, self.crc, self.size = handle, 0, 0
+
+    def write(self, data) -> int:
+        self.crc = zlib.crc32(data, self.crc)
+        self.size += len(memoryview(data).cast("B"))
+        return self.handle.write(data)
 
 
 class _Writer:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self, directory: Path, generation: str) -> None:
+        self.directory, self.generation = directory, generation
+        self.files: dict[str, dict] = {}
 
-    def array(self, name: str, values: np.ndarray) -> dict:
-        file = f"{name}.npy"
-        np.save(self.folder / file, np.ascontiguousarray(values), allow_pickle=False)
-        return {"file": file, "dtype": str(values.dtype)}
+    def array(self, values: np.ndarray) -> dict:
+        name = f"{self.generation}/{len(self.files)}.npy"
+        with open(self.directory / name, "xb") as handle:
+            counted = _ChecksummedFile(handle)
+            np.lib.format.write_array(counted, np.ascontiguousarray(values), allow_pickle=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.files[name] = {"bytes": counted.size, "crc32": counted.crc}
+        return {"file": name, "dtype": str(values.dtype)}
 
-    def strings(self, name: str, values) -> dict:
-        encoded = [str(v).encode("utf-8") for v in values]
+    def strings(self, values) -> dict:
+        try:
+            encoded = [str(v).encode("utf-8") for v in values]
+        except UnicodeEncodeError as error:
+            raise DataError(f"a string that is not valid Unicode cannot be saved: {error.object!r}") from None
         offsets = np.zeros(len(encoded) + 1, np.int64)
         np.cumsum([len(b) for b in encoded], out=offsets[1:])
         blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-        return {"strings": self.array(f"{name}.utf8", blob), "offsets": self.array(f"{name}.offsets", offsets)}
+        return {"strings": self.array(blob), "offsets": self.array(offsets)}
 
-    def column(self, name: str, column: Column) -> dict:
-        spec = {"type": column.type.value, "values": self.array(f"{name}.values", column.values)}
+    def column(self, column: Column) -> dict:
+        spec = {"type": column.type.value, "values": self.array(column.values)}
         if column.valid is not None:
-            spec["valid"] = self.array(f"{name}.valid", column.valid)
+            spec["valid"] = self.array(column.valid)
         if column.dictionary is not None:
-            spec["dictionary"] = self.strings(f"{name}.dict", column.dictionary)
+            spec["dictionary"] = self.strings(column.dictionary)
         if column.offsets is not None:
-            spec["offsets"] = self.array(f"{name}.offsets", column.offsets)
+            spec["offsets"] = self.array(column.offsets)
         return spec
 
 
-class _Reader:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+# == opening =======================================================================================================
 
-    def load(self, spec: dict, length: int | None = None) -> np.ndarray:
-        if "strings" in spec:
-            return np.array(tuple(self.strings(spec)), dtype=object)
-        path = self.folder / spec["file"]
+
+def open_store(directory: str | os.PathLike, verify: bool = False) -> Store:
+    """The store saved in ``directory``. A save replacing it meanwhile removes the files of the manifest read
+    first: when opening fails and the manifest has changed since, the new store is opened instead."""
+    directory = Path(directory)
+    text, attempts = _manifest_text(directory), 1
+    while True:
+        try:
+            return _open_manifest(directory, text, verify)
+        except DataError:
+            changed = _manifest_text(directory, missing_ok=True)
+            if attempts == REOPEN_ATTEMPTS or changed in (None, text):
+                raise
+            text, attempts = changed, attempts + 1
+
+
+REOPEN_ATTEMPTS = 3
+
+
+def _manifest_text(directory: Path, missing_ok: bool = False) -> bytes | None:
+    path = directory / MANIFEST
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        if missing_ok:
+            return None
+        raise DataError("not a saved store: manifest.json is missing", source=str(directory)) from None
+    except OSError as error:
+        raise DataError(f"cannot read manifest.json: {error.strerror or error}", source=str(path)) from None
+
+
+def _open_manifest(directory: Path, text: bytes, verify: bool) -> Store:
+    path = directory / MANIFEST
+    try:
+        manifest = json.loads(text.decode("utf-8"))
+    except ValueError as error:  # UnicodeDecodeError is one
+        raise DataError(f"manifest.json is not valid JSON: {error}", source=str(path)) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise DataError("not a segmint store manifest", source=str(path))
+    version = manifest.get("version")
+    if type(version) is not int or version not in READABLE_VERSIONS:
+        raise DataError(
+            f"store format version {version!r} is not supported (this segmint reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}; save the store again)",
+            source=str(path),
+        )
+    files = None
+    if version >= 2:
+        if manifest.get("checksum") != _manifest_checksum(manifest):
+            raise DataError("manifest.json is damaged (its checksum does not match)", source=str(path))
+        files = _Manifest(manifest, str(path)).mapping("files", "the manifest")
+    elif verify:
+        raise DataError("this store (format version 1) has no checksums to verify; save it again", source=str(path))
+    return _open(_Manifest(manifest, str(path)), _Reader(directory, files, verify, str(path)))
+
+
+def _open(manifest: _Manifest, reader: _Reader) -> Store:
+    try:
+        schema = Schema.from_dict(manifest.mapping("schema", "the manifest"))
+    except SchemaError as error:
+        raise DataError(f"the schema in manifest.json is not usable: {error}", source=manifest.source) from None
+    n = manifest.count("contacts", "the manifest")
+    ids_spec = manifest.mapping("ids", "the manifest")
+    if "strings" in ids_spec:
+        ids = np.array(tuple(reader.strings(ids_spec)), dtype=object)
+        if len(ids) != n:
+            raise DataError(f"{len(ids)} contact ids for {n} contacts", source=manifest.source)
+    else:
+        ids = reader.array(ids_spec, n, ("int64",))
+    attributes = manifest.same_names("attributes", schema.attributes, "the manifest")
+    attributes = {name: reader.column(attributes[name], field, n) for name, field in schema.attributes.items()}
+    events = {}
+    specs = manifest.same_names("events", schema.events, "the manifest")
+    for name in schema.events:
+        spec, where = specs[name], f"event type '{name}'"
+        offsets = reader.array(manifest.mapping("offsets", where, spec), n + 1, ("int64",))
+        ts = reader.array(manifest.mapping("ts", where, spec), None, ("int64",))
+        n_events = len(ts)
+        integrity.offsets(offsets, n_events, reader.source(spec["offsets"]))
+        integrity.event_times(ts, offsets, FIRST_US, LAST_US, reader.source(spec["ts"]))
+        fields = schema.events[name].properties
+        properties = manifest.same_names("properties", fields, where, spec)
+        events[name] = EventTable(
+            name, offsets, ts, {p: reader.column(properties[p], field, n_events) for p, field in fields.items()}
+        )
+    return Store(schema, ids, attributes, events)
+
+
+class _Manifest:
+    """Typed access to the manifest's parts: anything of the wrong shape is a DataError naming the manifest."""
+
+    def __init__(self, manifest: dict, source: str) -> None:
+        self.manifest, self.source = manifest, source
+
+    def _get(self, key: str, where: str, within: Any) -> Any:
+        within = self.manifest if within is None else within
+        if not isinstance(within, dict) or key not in within:
+            raise DataError(f"manifest.json is damaged: {where} has no '{key}'", source=self.source)
+        return within[key]
+
+    def mapping(self, key: str, where: str, within: Any = None) -> dict:
+        value = self._get(key, where, within)
+        if not isinstance(value, dict):
+            raise DataError(
+                f"manifest.json is damaged: '{key}' of {where} is {_kind(value)}, not a mapping", source=self.source
+            )
+        return value
+
+    def count(self, key: str, where: str, within: Any = None) -> int:
+        value = self._get(key, where, within)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise DataError(
+                f"manifest.json is damaged: '{key}' of {where} is {value!r}, not a count", source=self.source
+            )
+        return value
+
+    def text(self, key: str, where: str, within: Any = None) -> str:
+        value = self._get(key, where, within)
+        if not isinstance(value, str):
+            raise DataError(
+                f"manifest.json is damaged: '{key}' of {where} is {_kind(value)}, not text", source=self.source
+            )
+        return value
+
+    def same_names(self, key: str, expected, where: str, within: Any = None) -> dict:
+        """A mapping whose names are exactly those of ``expected`` (the schema's): no column without its data."""
+        value = self.mapping(key, where, within)
+        if set(value) != set(expected):
+            raise DataError(
+                f"manifest.json is damaged: {where} lists {key} {sorted(value)}, its schema {sorted(expected)}",
+                source=self.source,
+            )
+        return value
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+class _Reader:
+    def __init__(self, directory: Path, files: dict | None, verify: bool, manifest: str) -> None:
+        self.directory, self.files, self.verify = directory, files, verify
+        self.manifest = _Manifest({}, manifest)
+
+    def source(self, spec: Any) -> str:
+        if isinstance(spec, dict) and isinstance(spec.get("file"), str):
+            return str(self.directory / spec["file"])
+        return self.manifest.source
+
+    def _path(self, spec: dict) -> tuple[str, Path]:
+        name = self.manifest.text("file", "an array", spec)
+        if not _well_named(name):
+            raise DataError(f"manifest.json is damaged: {name!r} is not a file of a store", source=self.manifest.source)
+        return name, self.directory / name
+
+    def array(self, spec: Any, length: int | None, dtypes: tuple[str, ...]) -> np.ndarray:
+        """The array of ``spec``, of one of ``dtypes``, one-dimensional, of ``length`` values (any if None)."""
+        name, path = self._path(spec)
+        if self.files is not None:
+            self._check_file(name, path)
         try:
             array = np.load(path, mmap_mode="r", allow_pickle=False)
         except FileNotFoundError:
             raise DataError("file of the saved store is missing", source=str(path)) from None
-        except (ValueError, OSError) as error:
-            raise DataError(f"file of the saved store is damaged: {error}", source=str(path)) from None
-        if str(array.dtype) != spec["dtype"] or (length is not None and len(array) != length):
+        except Exception as error:  # numpy's header parser raises what the damaged bytes lead it to (TokenError...)
+            raise DataError(f"file of the saved store is damaged: {error!r}", source=str(path)) from None
+        declared = self.manifest.text("dtype", "an array", spec)
+        if (
+            str(array.dtype) != declared
+            or declared not in dtypes
+            or array.ndim != 1
+            or (length is not None and len(array) != length)
+        ):
+            expected = f"{length} values" if length is not None else "values"
             raise DataError(
-                f"expected {length} values of {spec['dtype']}, found {len(array)} of {array.dtype}", source=str(path)
+                f"expected {expected} of {' or '.join(dtypes)}, found {array.shape} of {array.dtype}", source=str(path)
             )
         return array
 
-    def strings(self, spec: dict) -> Strings:
-        blob, offsets = self.load(spec["strings"]), self.load(spec["offsets"])
-        if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(blob) or np.any(np.diff(offsets) < 0):
-            source = str(self.folder / spec["offsets"]["file"])
-            raise DataError("string data of the saved store is damaged", source=source)
+    def _check_file(self, name: str, path: Path) -> None:
+        entry = self.files.get(name)
+        if not isinstance(entry, dict) or not isinstance(entry.get("bytes"), int):
+            raise DataError(f"manifest.json is damaged: it does not list {name}", source=self.manifest.source)
+        try:
+            size = path.stat().st_size
+            if size != entry["bytes"]:
+                raise DataError(
+                    f"file of the saved store is damaged: {size} bytes, {entry['bytes']} written", source=str(path)
+                )
+            if not (self.verify or size <= ALWAYS_VERIFIED_BYTES):
+                return
+            crc = 0
+            with open(path, "rb") as handle:
+                while block := handle.read(1 << 24):
+                    crc = zlib.crc32(block, crc)
+        except FileNotFoundError:
+            raise DataError("file of the saved store is missing", source=str(path)) from None
+        except OSError as error:
+            raise DataError(f"cannot read this file of the saved store: {error.strerror}", source=str(path)) from None
+        if crc != entry.get("crc32"):
+            raise DataError("file of the saved store is damaged (its checksum does not match)", source=str(path))
+
+    def strings(self, spec: Any) -> Strings:
+        blob = self.array(self.manifest.mapping("strings", "a dictionary", spec), None, ("uint8",))
+        offsets_spec = self.manifest.mapping("offsets", "a dictionary", spec)
+        offsets = self.array(offsets_spec, None, ("int64",))
+        integrity.offsets(offsets, len(blob), self.source(offsets_spec))
         data = pa.LargeStringArray.from_buffers(
             len(offsets) - 1, pa.py_buffer(np.asarray(offsets, dtype=np.int64)), pa.py_buffer(blob)
         )
-        return Strings(data, source=str(self.folder / spec["strings"]["file"]))
+        return Strings(data, source=self.source(spec["strings"]))
 
-    def column(self, spec: dict, length: int) -> Column:
-        type_ = Type(spec["type"])
-        offsets = self.load(spec["offsets"], length=length + 1) if "offsets" in spec else None
-        values = self.load(spec["values"], length=None if offsets is not None else length)
-        valid = self.load(spec["valid"], length=length) if "valid" in spec else None
-        dictionary = self.strings(spec["dictionary"]) if "dictionary" in spec else None
-        return Column(type_, values, valid, dictionary, offsets)
+    def column(self, spec: Any, field: Field, length: int) -> Column:
+        manifest = self.manifest
+        where = f"column '{field.name}'"
+        declared = manifest.text("type", where, spec)
+        if declared != field.type.value:
+            raise DataError(
+                f"manifest.json is damaged: {where} is {declared!r}, its schema says {field.type}",
+                source=manifest.source,
+            )
+        values_spec = manifest.mapping("values", where, spec)
+        source = self.source(values_spec)
+        valid = None
+        if "valid" in spec:
+            valid = self.array(spec["valid"], length, ("bool",))
+            integrity.flags(valid, self.source(spec["valid"]))
+        dictionary, offsets = None, None
+        if field.type in (Type.STRING, Type.TAGS):
+            dictionary_spec = manifest.mapping("dictionary", where, spec)
+            dictionary = self.strings(dictionary_spec)
+            if field.values is not None:
+                if tuple(dictionary) != field.values:
+                    raise DataError(
+                        "the categories of the saved store differ from its schema's",
+                        source=self.source(dictionary_spec.get("strings")),
+                    )
+                dictionary = field.values
+        if field.type is Type.TAGS:
+            offsets = self.array(manifest.mapping("offsets", where, spec), length + 1, ("int64",))
+            values = self.array(values_spec, None, ("int32",))
+            integrity.offsets(offsets, len(values), self.source(spec["offsets"]))
+            integrity.codes(values, len(dictionary), None, source)
+            return Column(field.type, values, None, dictionary, offsets)
+        dtypes = CODE_DTYPES if field.type is Type.STRING else (str(STORAGE_DTYPE[field.type]),)
+        values = self.array(values_spec, length, dtypes)
+        _CHECKS[field.type](values, valid, dictionary, source)
+        return Column(field.type, values, valid, dictionary)
+
+
+_CHECKS: dict[Type, Callable[..., None]] = {
+    Type.BOOL: lambda values, valid, dictionary, source: integrity.flags(values, source),
+    Type.INT: lambda values, valid, dictionary, source: None,  # every int64 is an integer
+    Type.FLOAT: lambda values, valid, dictionary, source: integrity.no_nan(values, source),
+    Type.STRING: lambda values, valid, dictionary, source: integrity.codes(values, len(dictionary), valid, source),
+    Type.DATE: lambda values, valid, dictionary, source: integrity.within(values, FIRST_DAY, LAST_DAY, source),
+    Type.TIMESTAMP: lambda values, valid, dictionary, source: integrity.within(values, FIRST_US, LAST_US, source),
+}
+
+
+__all__ = ["FORMAT", "VERSION", "open_store", "save_store"]

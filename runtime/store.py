@@ -13,6 +13,7 @@ Loading (``runtime/load.py``) and saving/opening (``runtime/persist.py``) build 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -34,6 +35,13 @@ STORAGE_DTYPE = {
     Type.TIMESTAMP: np.dtype(np.int64),
     Type.TAGS: np.dtype(np.int32),
 }
+
+# The instants and days a store can hold: years 1 to 9999, what Python's datetime (and so every date a rule or a
+# result prints) can represent. Loaders refuse values outside; opening a saved store treats them as damage.
+FIRST_DAY = (dt.date(1, 1, 1) - dt.date(1970, 1, 1)).days
+LAST_DAY = (dt.date(9999, 12, 31) - dt.date(1970, 1, 1)).days
+FIRST_US = FIRST_DAY * 86_400_000_000
+LAST_US = (LAST_DAY + 1) * 86_400_000_000 - 1
 
 
 class Strings(Sequence):
@@ -229,10 +237,12 @@ class Store:
         save_store(self, directory)
 
     @classmethod
-    def open(cls, directory) -> Store:
+    def open(cls, directory, *, verify: bool = False) -> Store:
+        """A saved store, memory-mapped. Its structure is always checked; ``verify`` also compares every file with
+        its checksum, which reads the whole store."""
         from .persist import open_store
 
-        return open_store(directory)
+        return open_store(directory, verify)
 
 
 def _id_key(contact_id: object, dtype: np.dtype) -> object:

@@ -138,9 +138,27 @@ def test_events_grouped_by_contact_still_get_their_times_sorted(owners, days):
     assert table.properties["amount"].values.tolist() == [amount for _, _, amount in expected]
 
 
-def test_event_type_without_data_is_empty():
-    table = store_from_arrow(contacts(), {}, SCHEMA).events["purchase"]
+def test_event_type_declared_optional_may_have_no_data():
+    optional = segmint.Schema.from_dict(
+        {**SCHEMA.to_dict(), "events": {"purchase": {**SCHEMA.to_dict()["events"]["purchase"], "optional": True}}}
+    )
+    table = store_from_arrow(contacts(), {}, optional).events["purchase"]
     assert len(table) == 0 and table.offsets.tolist() == [0, 0, 0, 0]
+
+
+def test_event_type_without_data_is_an_error_unless_optional(tmp_path):
+    with pytest.raises(segmint.DataError, match=r"events table 'purchase': no events of type 'purchase'.*optional"):
+        store_from_arrow(contacts(), {}, SCHEMA)
+    (tmp_path / "events").mkdir()
+    pq.write_table(contacts(), tmp_path / "contacts.parquet")
+    pq.write_table(purchases(), tmp_path / "events" / "Purchase.parquet")  # misnamed: not the schema's type
+    with pytest.raises(segmint.DataError) as info:
+        segmint.Store.from_parquet(tmp_path, SCHEMA)
+    assert "Purchase" in str(info.value)
+    (tmp_path / "events" / "Purchase.parquet").unlink()
+    with pytest.raises(segmint.DataError) as info:
+        segmint.Store.from_parquet(tmp_path, SCHEMA)
+    assert info.value.source == str(tmp_path / "events" / "purchase.parquet")
 
 
 def test_pandas_polars_and_parquet_give_the_same_store(tmp_path):
@@ -213,33 +231,6 @@ def test_damaged_files_are_named(tmp_path):
         segmint.Store.from_parquet(tmp_path, SCHEMA)
 
 
-def test_damaged_saved_store_is_named(tmp_path):
-    store_from_arrow(contacts(), {"purchase": purchases()}, SCHEMA).save(tmp_path / "s")
-    (tmp_path / "s" / "events.purchase.ts.npy").unlink()
-    with pytest.raises(segmint.DataError, match=r"events\.purchase\.ts\.npy: file of the saved store is missing"):
-        segmint.Store.open(tmp_path / "s")
-    (tmp_path / "s" / "manifest.json").write_text("{not json")
-    with pytest.raises(segmint.DataError, match=r"manifest\.json is not valid JSON"):
-        segmint.Store.open(tmp_path / "s")
-    with pytest.raises(segmint.DataError, match=r"manifest\.json is missing"):
-        segmint.Store.open(tmp_path)
-
-
-def test_damaged_strings_of_a_saved_store_are_named(tmp_path):
-    store_from_arrow(contacts(), {"purchase": purchases()}, SCHEMA).save(tmp_path / "s")
-    blob = tmp_path / "s" / "attr.email.dict.utf8.npy"
-    data = np.load(blob)
-    np.save(blob, np.where(data == ord("@"), 0xFF, data).astype(data.dtype))  # no longer UTF-8
-    opened = segmint.Store.open(tmp_path / "s")  # dictionaries are decoded when first used
-    rule = segmint.compile('email endswith "@x"', SCHEMA)
-    with pytest.raises(segmint.DataError, match=r"attr\.email\.dict\.utf8\.npy: string data of the saved store"):
-        rule.evaluate(opened, now="2026-06-01")
-    offsets = tmp_path / "s" / "attr.email.dict.offsets.npy"
-    np.save(offsets, np.load(offsets)[:-1])
-    with pytest.raises(segmint.DataError, match=r"attr\.email\.dict\.offsets\.npy: string data of the saved"):
-        segmint.Store.open(tmp_path / "s")
-
-
 def test_inferred_schema(tmp_path):
     store = store_from_arrow(contacts(), {"purchase": purchases()})
     schema = store.schema
@@ -271,3 +262,143 @@ def test_events_in_chunks_load_as_one_table(ids, cuts):
     assert np.array_equal(one.offsets, many.offsets) and np.array_equal(one.ts, many.ts)
     assert np.array_equal(one.properties["amount"].values, many.properties["amount"].values)
     assert np.diff(many.offsets).tolist() == [2, 3, 1]  # rows in the contacts table's order
+
+
+# -- values that do not fit a store: refused, never wrapped; NaN is null ------------------------------------------
+NAN_SCHEMA = segmint.Schema.from_dict(
+    {
+        "contacts": {"attributes": {"score": "float"}},
+        "events": {"purchase": {"verb": "bought", "properties": {"amount": "float"}}},
+    }
+)
+
+
+def nan_tables():
+    people = pa.table({"contact_id": [1, 2, 3, 4], "score": [float("nan"), 1.0, None, float("inf")]})
+    bought = pa.table(
+        {
+            "contact_id": [1, 1, 2, 3, 4],
+            "timestamp": pa.array([dt.datetime(2026, 1, d) for d in (1, 2, 3, 4, 5)], pa.timestamp("us")),
+            "amount": [float("nan"), 5.0, float("-inf"), float("nan"), 150.0],
+        }
+    )
+    return people, bought
+
+
+def nan_stores(tmp_path):
+    people, bought = nan_tables()
+    (tmp_path / "events").mkdir()
+    pq.write_table(people, tmp_path / "contacts.parquet")
+    pq.write_table(bought, tmp_path / "events" / "purchase.parquet")
+    stores = {
+        "arrow": store_from_arrow(people, {"purchase": bought}, NAN_SCHEMA),
+        "parquet": segmint.Store.from_parquet(tmp_path, NAN_SCHEMA),
+        "pandas": segmint.Store.from_pandas(people.to_pandas(), {"purchase": bought.to_pandas()}, NAN_SCHEMA),
+    }
+    try:
+        import polars as pl
+    except ImportError:
+        return stores
+    stores["polars"] = segmint.Store.from_polars(pl.from_arrow(people), {"purchase": pl.from_arrow(bought)},
+                                                 NAN_SCHEMA)
+    return stores
+
+
+def test_nan_is_loaded_as_null_from_every_source_and_infinities_stay_numbers(tmp_path):
+    for source, store in nan_stores(tmp_path).items():
+        score, amount = store.attributes["score"], store.events["purchase"].properties["amount"]
+        assert score.valid.tolist() == [False, True, False, True], source
+        assert score.values[3] == np.inf and not np.isnan(score.values).any(), source
+        assert amount.valid.tolist() == [False, True, True, False, True], source
+        assert amount.values[2] == -np.inf and not np.isnan(amount.values).any(), source
+        for rule, ids in [
+            ("score is null", [1, 3]),
+            ("score > 1e300", [4]),
+            ("max(bought.amount) > 100", [4]),
+            ("min(bought.amount) < 0", [2]),
+            ("bought amount is null", [1, 3]),
+        ]:
+            for engine in ("reference", "vector", "compiled"):
+                result = segmint.compile(rule, NAN_SCHEMA).evaluate(store, now="2026-06-01", engine=engine)
+                assert result.ids().tolist() == ids, (source, rule, engine)
+
+
+def test_times_finer_than_a_microsecond_are_cut_toward_the_past_in_events_and_attributes():
+    ns = [1_700_000_000_123_456_789, -1_500, 1_000]  # after 1970, just before it, just after it
+    people = contacts(seen=pa.array(ns, pa.timestamp("ns", tz="UTC")))
+    bought = purchases(contact_id=pa.array([10, 20, 30, 10]),
+                       timestamp=pa.array([*ns, ns[0] + 1], pa.timestamp("ns")))
+    store = store_from_arrow(people, {"purchase": bought}, SCHEMA)
+    assert store.attributes["seen"].values.tolist() == [1_700_000_000_123_456, -2, 1]
+    assert store.events["purchase"].ts.tolist() == [1_700_000_000_123_456, 1_700_000_000_123_456, -2, 1]
+
+
+def test_dates_in_a_timestamp_column_are_their_midnights_whatever_their_arrow_type():
+    days = [dt.date(2026, 1, 1), dt.date(1969, 12, 31), dt.date(2026, 3, 1), dt.date(2026, 2, 1)]
+    stamps = {t: pa.array(days, t) for t in (pa.date32(), pa.date64())}
+    midnight = [dt.datetime.combine(d, dt.time(), tzinfo=UTC) for d in days]
+    expected = sorted((dt.datetime.fromtimestamp(0, UTC) - m) // dt.timedelta(microseconds=-1) for m in midnight)
+    for arrow_type, array in stamps.items():
+        table = store_from_arrow(contacts(), {"purchase": purchases(timestamp=array)}, SCHEMA).events["purchase"]
+        assert sorted(table.ts.tolist()) == expected, arrow_type
+
+
+def test_time_zones_are_converted_to_utc():
+    kyiv = pa.array([dt.datetime(2026, 1, 1, 12)] * 3, pa.timestamp("ms")).cast(pa.timestamp("ms", tz="UTC"))
+    local = kyiv.cast(pa.timestamp("ms", tz="Europe/Kyiv"))
+    a = store_from_arrow(contacts(seen=kyiv), {"purchase": purchases()}, SCHEMA).attributes["seen"].values
+    b = store_from_arrow(contacts(seen=local), {"purchase": purchases()}, SCHEMA).attributes["seen"].values
+    assert a.tolist() == b.tolist()
+
+
+def test_dates_before_1970_and_up_to_9999_load():
+    born = pa.array([dt.date(1, 1, 1), dt.date(1969, 12, 31), dt.date(9999, 12, 31)])
+    seen = pa.array([dt.datetime(1, 1, 1), dt.datetime(1900, 1, 1), dt.datetime(9999, 12, 31, 23, 59, 59)],
+                    pa.timestamp("s"))
+    store = store_from_arrow(contacts(born=born, seen=seen), {"purchase": purchases()}, SCHEMA)
+    assert store.attributes["born"].values.tolist() == [-719162, -1, 2932896]
+    assert store.attributes["seen"].values[1] == -2208988800 * 1_000_000
+
+
+FAR = dt.date(9999, 12, 31).toordinal() - dt.date(1970, 1, 1).toordinal() + 1  # the first day after 9999
+
+
+@pytest.mark.parametrize(
+    ("tables", "column"),
+    [
+        (lambda: (contacts(contact_id=pa.array([1, 2, 2**63 + 5], pa.uint64())), {}), "contact_id"),
+        (
+            lambda: (
+                contacts(contact_id=pa.array([10, 20, 30], pa.uint64())),
+                {"purchase": purchases(contact_id=pa.array([10, 20, 2**64 - 1, 10], pa.uint64()))},
+            ),
+            "contact_id",
+        ),
+        (lambda: (contacts(), {"purchase": purchases(timestamp=pa.array([0, 1, 200_000_000, 3], pa.date32()))}),
+         "timestamp"),
+        (lambda: (contacts(), {"purchase": purchases(timestamp=pa.array([0, 1, 2**62, 3], pa.timestamp("s")))}),
+         "timestamp"),
+        (lambda: (contacts(seen=pa.array([0, 200_000_000, 0], pa.date32())), {}), "seen"),
+        (lambda: (contacts(seen=pa.array([-2**62, 0, 0], pa.timestamp("ms"))), {}), "seen"),
+        (lambda: (contacts(born=pa.array([0, FAR, None], pa.date32())), {}), "born"),
+        (lambda: (contacts(points=pa.array([1, 2**64 - 1, None], pa.uint64())), {}), "points"),
+    ],
+    ids=["uint64 contact ids", "uint64 event ids", "year 549,000 as a date", "seconds beyond 9999",
+         "attribute date beyond", "attribute ms before year 1", "date attribute beyond 9999",
+         "uint64 int attribute"],
+)
+def test_values_a_store_cannot_hold_are_refused_with_file_and_column(tables, column):
+    c, events = tables()
+    events = events or {"purchase": purchases()}
+    with pytest.raises(segmint.DataError) as info:
+        store_from_arrow(c, events, SCHEMA)
+    assert info.value.column == column and info.value.source
+    assert any(reason in str(info.value) for reason in ("2**63 - 1", "years 1 to 9999", "not in range"))
+
+
+def test_uint64_ids_that_fit_load_exactly():
+    ids = pa.array([1, 2**63 - 1, 5], pa.uint64())
+    owners = pa.array([5, 2**63 - 1, 5, 1], pa.uint64())
+    store = store_from_arrow(contacts(contact_id=ids), {"purchase": purchases(contact_id=owners)}, SCHEMA)
+    assert store.ids.tolist() == [1, 2**63 - 1, 5]
+    assert store.events["purchase"].offsets.tolist() == [0, 1, 2, 4]

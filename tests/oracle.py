@@ -74,10 +74,15 @@ def _literal(value: object) -> str:
     if isinstance(value, int | np.integer):
         return str(int(value))
     if isinstance(value, float):
-        return repr(value)
+        return repr(value) if np.isfinite(value) else f"'{value!r}'::DOUBLE"
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
     raise TypeError(value)
+
+
+def _a_number(sql: str, type_: Type) -> str:
+    """Not a number (inf - inf, 0 * inf, a sum of +inf and -inf) is null in segmint; DuckDB keeps NaN."""
+    return f"NULLIF({sql}, 'NaN'::DOUBLE)" if type_ is Type.FLOAT else sql
 
 
 class _Sql:
@@ -146,16 +151,21 @@ class _Sql:
                 sql = {"sum": f"coalesce(sum({column}), 0)", "avg": f"avg({column})", "min": f"min({column})",
                        "max": f"max({column})", "distinct": f"count(DISTINCT {column})",
                        "first": "min(e.ts)", "last": "max(e.ts)"}[function]
-                return f"(SELECT {sql} FROM {source})"
+                return _a_number(f"(SELECT {sql} FROM {source})", node.type)
             case ir.Arith(op=op, left=left, right=right):
                 a, b = self.value(left, alias), self.value(right, alias)
                 if op == "/":
-                    return f"(CAST({a} AS DOUBLE) / CAST(NULLIF({b}, 0) AS DOUBLE))"
-                return f"({a} {op} {b})"
+                    return _a_number(f"(CAST({a} AS DOUBLE) / CAST(NULLIF({b}, 0) AS DOUBLE))", node.type)
+                if node.type is Type.FLOAT:
+                    a, b = f"CAST({a} AS DOUBLE)", f"CAST({b} AS DOUBLE)"
+                return _a_number(f"({a} {op} {b})", node.type)
             case ir.Negate(operand=x):
                 return f"(-{self.value(x, alias)})"
-            case ir.ToTimestamp(operand=x):
-                return f"(CAST(epoch_us(CAST({self.value(x, alias)} AS TIMESTAMP)) AS BIGINT))"
+            case ir.ToTimestamp(operand=ir.Param()) | ir.WindowBound():
+                return _literal(self.b.value(node))
+            case ir.ToTimestamp(operand=x, last=last):
+                day = f"epoch_us(CAST({self.value(x, alias)} AS TIMESTAMP))"
+                return f"(CAST({day} AS BIGINT){f' + {DAY_US - 1}' if last else ''})"
             case ir.Func(name="days_since", argument=x):
                 micros = self.value(ir.ToTimestamp(x) if x.type is Type.DATE else x, alias)
                 return f"CAST(floor(({self.b.now_us} - {micros}) / {float(DAY_US)}) AS BIGINT)"

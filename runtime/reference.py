@@ -255,7 +255,7 @@ class Evaluator:
 
 def _extreme(ufunc, rows: np.ndarray, values: np.ndarray, n: int, present: np.ndarray) -> Vec:
     """Per contact, the least (np.minimum) or greatest (np.maximum) of its values; contacts without are null."""
-    dtype = values.dtype if values.size else np.dtype(np.float64)
+    dtype = values.dtype
     info = np.finfo(dtype) if dtype.kind == "f" else np.iinfo(dtype)
     # Seeded with the identity of the fold (nothing is below +inf / int max), not with a value of the data.
     identity = (np.inf if dtype.kind == "f" else info.max) if ufunc is np.minimum else (

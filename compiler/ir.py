@@ -380,6 +380,25 @@ def walk(node):
         yield from walk(child)
 
 
+_FACTS: dict[tuple[int, str], tuple[object, object]] = {}
+_MAX_FACTS = 4096
+
+
+def fact(node, name: str, compute):
+    """``compute(node)``, remembered for this very node object: a segment's plan is immutable and the same object at
+    every evaluation, so a check run at each evaluation walks it once (entries hold their node, so an id is never
+    taken for another node's)."""
+    key = (id(node), name)
+    known = _FACTS.get(key)
+    if known is not None and known[0] is node:
+        return known[1]
+    if len(_FACTS) >= _MAX_FACTS:
+        _FACTS.clear()
+    value = compute(node)
+    _FACTS[key] = (node, value)
+    return value
+
+
 def params(node) -> dict[str, Type]:
     """The ``$parameters`` a rule needs, with their types."""
     return {n.name: n.type for n in walk(node) if isinstance(n, Param)}

@@ -92,7 +92,7 @@ def bind(rule: ir.Expr, now, params: Mapping[str, object] | None, schema: Schema
         takes = ", ".join("$" + n for n in sorted(needed)) or "no parameters"
         raise ParamError(f"unknown parameter(s): {', '.join('$' + u for u in unknown)}; this rule takes {takes}")
     converted = {name: convert(name, given[name], type_) for name, type_ in needed.items()}
-    if schema is not None:
+    if schema is not None and Type.STRING in needed.values():
         check_categories(rule, converted, schema)
     return Bindings(now, to_us(now), converted)
 
@@ -100,28 +100,34 @@ def bind(rule: ir.Expr, now, params: Mapping[str, object] | None, schema: Schema
 def check_categories(rule: ir.Expr, params: Mapping[str, object], schema: Schema) -> None:
     """A text parameter compared with a category must be one of its declared values, as a literal must be (the
     binder's check): a misspelt value is an error, not a silent match of nothing."""
+    parts = rule.items if isinstance(rule, ir.And) else (rule,)  # evaluate_many binds And(its plans), made anew
+    pairs = [pair for part in parts for pair in ir.fact(part, "compared parameters", _compared_parameters)]
+    for field, param in pairs:
+        declared = _declared(field, schema)
+        value = params[param.name]
+        if declared is None or value in declared:
+            continue
+        close = did_you_mean(str(value), declared, cutoff=0.6)
+        shown = ", ".join(declared[:12]) + (", ..." if len(declared) > 12 else "")
+        raise ParamError(
+            f"parameter ${param.name} is {value!r}, which is not a value of {field.name}"
+            + (f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "")
+            + f" ({field.name} is one of: {shown})"
+        )
+
+
+def _compared_parameters(rule: ir.Expr) -> tuple[tuple[ir.Attr | ir.Prop, ir.Param], ...]:
+    """The parameters a rule compares with an attribute or property, each with it."""
+    pairs = []
     for node in ir.walk(rule):
         match node:
             case ir.Compare(left=ir.Attr() | ir.Prop() as field, right=ir.Param() as param):
-                pairs = [(field, param)]
+                pairs.append((field, param))
             case ir.InSet(operand=ir.Attr() | ir.Prop() as field, values=values) | ir.HasTags(
                 operand=ir.Attr() as field, values=values
             ):
-                pairs = [(field, v) for v in values if isinstance(v, ir.Param)]
-            case _:
-                continue
-        for field, param in pairs:
-            declared = _declared(field, schema)
-            value = params[param.name]
-            if declared is None or value in declared:
-                continue
-            close = did_you_mean(str(value), declared, cutoff=0.6)
-            shown = ", ".join(declared[:12]) + (", ..." if len(declared) > 12 else "")
-            raise ParamError(
-                f"parameter ${param.name} is {value!r}, which is not a value of {field.name}"
-                + (f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "")
-                + f" ({field.name} is one of: {shown})"
-            )
+                pairs.extend((field, v) for v in values if isinstance(v, ir.Param))
+    return tuple(pairs)
 
 
 def _declared(field: ir.Attr | ir.Prop, schema: Schema) -> tuple[str, ...] | None:

@@ -33,7 +33,7 @@ def check(plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> None:
     contact of ``store``; cost: a walk of the plans, plus an exact evaluation of a part the bounds cannot clear."""
     evaluator = None
     for plan in plans:
-        for node, scope in _integer_results(plan, None):
+        for node, scope in ir.fact(plan, "integer results", lambda p: tuple(_integer_results(p, None))):
             bounds = value_range(node, store)
             if bounds is not None and bounds[0] >= INT64_MIN and bounds[1] <= INT64_MAX:
                 continue

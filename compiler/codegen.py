@@ -31,7 +31,7 @@ from functools import cached_property
 
 from . import ir
 from .kernel_lib import LIB_VERSION
-from .types import Type
+from .types import INT64_MAX, Type
 
 CODEGEN_VERSION = 14
 BLOCK = 1024  # contacts per block: the cheap conditions' buffer stays in L1
@@ -933,13 +933,15 @@ class _Generator:
                 code.emit(f"    {v} = at_least({ts}, {offsets}[{row}], {offsets}[{row} + 1], {lo}, {hi}, {n})")
             return v
 
+        # k + 1 without wrapping past int64 max: no contact has 2^63 - 1 events, so at least k is as false then
+        after = f"({k} + 1 if {k} < {INT64_MAX} else {k})"
         match op:
             case ">=" | "<":
                 test = at_least(k)
             case ">" | "<=":
-                test = at_least(f"({k} + 1)")
+                test = at_least(after)
             case _:  # = and !=: at least k, and not k + 1
-                test = f"({at_least(k)} and not {at_least(f'({k} + 1)')})"
+                test = f"({at_least(k)} and not {at_least(after)})"
         code.emit(f"{r} = {'not ' if op in ('<', '<=', '!=') else ''}{test}")
 
     def exists_scan(self, events: ir.EventSet, r: str, code: _Code, row: str) -> None:

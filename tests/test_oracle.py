@@ -196,6 +196,7 @@ AGGREGATE_RULES = [
     "avg(bought.amount) * 0 is null", "max(bought.amount) / max(bought.amount) = 1", "-min(bought.amount) > 4",
     "bought amount > 1e300", "bought amount < 4", "bought amount != 5", "count(bought amount is null) = 1",
     "max(bought.quantity) = 9223372036854775807", "min(bought.quantity) = -9223372036854775807 - 1",
+    "max(bought.quantity) = -9223372036854775807 - 1",
     "min(bought.quantity) < 0", "max(bought.quantity) > 6", "max(bought.quantity) < 6", "distinct(bought.quantity) = 1",
 ]
 

@@ -20,8 +20,11 @@ INT64_MAX, INT64_MIN = 2**63 - 1, -(2**63)
 
 @pytest.fixture(scope="module")
 def store(schema):
-    contacts = [{"id": 1, "gender": "f", "loyalty_points": 10}, {"id": 2, "gender": "m", "loyalty_points": -5},
-                {"id": 3}]
+    contacts = [
+        {"id": 1, "gender": "f", "loyalty_points": 10},
+        {"id": 2, "gender": "m", "loyalty_points": -5},
+        {"id": 3},
+    ]
     purchases = [{"id": 1, "ts": NOW, "brand": "Apple", "category": "Books", "amount": 5.0, "quantity": 1}]
     return build_store(schema, contacts, {"purchase": purchases})
 
@@ -74,8 +77,9 @@ def test_an_integer_parameter_a_float_cannot_hold_is_refused(schema, store):
         ("bought brand not in ($b)", {"b": "apple"}, r"\$b is 'apple'.*did you mean 'Apple'\?"),
     ],
 )
-def test_a_category_parameter_outside_the_declared_values_is_refused_like_a_literal(schema, store, rule, params,
-                                                                                     message):
+def test_a_category_parameter_outside_the_declared_values_is_refused_like_a_literal(
+    schema, store, rule, params, message
+):
     with pytest.raises(segmint.RuleError):
         segmint.compile(rule.replace("$g", params.get("g", "")).replace("$b", params.get("b", "")), schema)
     for engine in ENGINES:
@@ -95,8 +99,12 @@ def test_a_category_parameter_inside_the_declared_values_and_free_text_parameter
 def test_integer_constants_beyond_int64_are_refused_when_the_rule_is_compiled(schema):
     assert segmint.compile("loyalty_points > 9223372036854775806 + 1", schema)
     assert segmint.compile("loyalty_points > -9223372036854775807 - 1", schema)
-    for rule in ("loyalty_points > 9223372036854775807 + 1", "loyalty_points < -9223372036854775807 - 2",
-                 "loyalty_points > 4294967296 * 4294967296", "loyalty_points > -(-9223372036854775807 - 1)"):
+    for rule in (
+        "loyalty_points > 9223372036854775807 + 1",
+        "loyalty_points < -9223372036854775807 - 2",
+        "loyalty_points > 4294967296 * 4294967296",
+        "loyalty_points > -(-9223372036854775807 - 1)",
+    ):
         with pytest.raises(segmint.RuleError, match=r"beyond the 64-bit integer range") as error:
             segmint.compile(rule, schema)
         assert error.value.span is not None
@@ -106,14 +114,24 @@ def test_integer_constants_beyond_int64_are_refused_when_the_rule_is_compiled(sc
 def huge(schema):
     """Values near int64's ends: contact 1's quantities (Sony) sum past 2^63, contact 2's (Apple) add up to 2^62 on
     the way through 2^63 (+2^62, +2^62, -2^62), contact 3's are small; loyalty points at the ends of int64."""
-    rows = [(1, "Sony", 2**62), (1, "Sony", 2**62), (2, "Apple", 2**62), (2, "Apple", 2**62),
-            (2, "Apple", -(2**62)), (3, "Apple", 5)]
+    rows = [
+        (1, "Sony", 2**62),
+        (1, "Sony", 2**62),
+        (2, "Apple", 2**62),
+        (2, "Apple", 2**62),
+        (2, "Apple", -(2**62)),
+        (3, "Apple", 5),
+    ]
     purchases = [
         {"id": c, "ts": NOW - dt.timedelta(days=k), "brand": brand, "category": "Books", "amount": 1.0, "quantity": q}
         for k, (c, brand, q) in enumerate(rows)
     ]
-    contacts = [{"id": 1, "loyalty_points": INT64_MAX}, {"id": 2, "loyalty_points": INT64_MIN},
-                {"id": 3, "loyalty_points": 7}, {"id": 4}]
+    contacts = [
+        {"id": 1, "loyalty_points": INT64_MAX},
+        {"id": 2, "loyalty_points": INT64_MIN},
+        {"id": 3, "loyalty_points": 7},
+        {"id": 4},
+    ]
     return build_store(schema, contacts, {"purchase": purchases})
 
 

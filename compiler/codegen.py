@@ -770,9 +770,13 @@ class _Generator:
             case ir.Func(name=name, argument=x):
                 a, ok = self.value(x, code, row, scope)
                 v = code.new()
-                if name == "days_since":
-                    micros = f"np.int64({a}) * 86400000000" if x.type is Type.DATE else a
-                    code.emit(f"{v} = ({self.slots.int('now_us')} - {micros}) // 86400000000")
+                if name == "days_since":  # by days and time into the day, as the reference: now - t may leave int64
+                    now = self.slots.int("now_us")
+                    if x.type is Type.DATE:
+                        code.emit(f"{v} = {now} // 86400000000 - np.int64({a})")
+                    else:
+                        code.emit(f"{v} = {now} // 86400000000 - {a} // 86400000000 - "
+                                  f"(1 if {now} % 86400000000 < {a} % 86400000000 else 0)")
                 else:
                     days = a if x.type is Type.DATE else f"np.int64({a}) // 86400000000"
                     year, month_day = self.slots.int("now_year"), self.slots.int("now_month_day")

@@ -193,11 +193,17 @@ class Evaluator:
 
     def function(self, name: str, argument: ir.Expr, scope) -> Vec:
         v = self.vec(argument, scope)
-        micros = v.data.astype(np.int64) * (US_PER_DAY if argument.type is Type.DATE else 1)
+        # Days and the time into the day apart, never now - t in microseconds: that leaves int64 for a time
+        # within 2^63 µs of now's opposite end (years around -290,000), and a date's microseconds can too.
+        if argument.type is Type.DATE:
+            day, into_day = v.data.astype(np.int64), 0
+        else:
+            day, into_day = np.divmod(v.data.astype(np.int64), US_PER_DAY)
         if name == "days_since":
-            return Vec(np.floor_divide(self.bindings.now_us - micros, US_PER_DAY), v.valid)
+            now_day, now_into_day = divmod(self.bindings.now_us, US_PER_DAY)
+            return Vec(now_day - day - (now_into_day < into_day), v.valid)
         assert name == "age"
-        days = np.floor_divide(micros, US_PER_DAY).astype("datetime64[D]")
+        days = day.astype("datetime64[D]")
         years = days.astype("datetime64[Y]").astype(np.int64) + 1970
         now = self.bindings.now
         birthday_to_come = _month_day(days) > now.month * 100 + now.day

@@ -8,8 +8,6 @@ shared definition of what a window means).
 
 from __future__ import annotations
 
-import datetime as dt
-
 import duckdb
 import numpy as np
 import pyarrow as pa
@@ -29,8 +27,7 @@ def _arrow(column: Column) -> pa.Array:
             values = [column.dictionary[c] if ok else None for c, ok in zip(column.values.tolist(), valid, strict=True)]
             return pa.array(values, pa.string())
         case Type.DATE:
-            return pa.array([dt.date(1970, 1, 1) + dt.timedelta(days=int(v)) if ok else None
-                             for v, ok in zip(column.values, valid, strict=True)], pa.date32())
+            return pa.array(np.asarray(column.values, np.int32), mask=~valid).cast(pa.date32())
         case _:
             return pa.array(np.asarray(column.values), mask=~valid)
 
@@ -166,9 +163,12 @@ class _Sql:
             case ir.ToTimestamp(operand=x, last=last):
                 day = f"epoch_us(CAST({self.value(x, alias)} AS TIMESTAMP))"
                 return f"(CAST({day} AS BIGINT){f' + {DAY_US - 1}' if last else ''})"
-            case ir.Func(name="days_since", argument=x):
-                micros = self.value(ir.ToTimestamp(x) if x.type is Type.DATE else x, alias)
-                return f"CAST(floor(({self.b.now_us} - {micros}) / {float(DAY_US)}) AS BIGINT)"
+            case ir.Func(name="days_since", argument=x):  # in HUGEINT: exact, whatever the time
+                micros = self.value(x, alias)
+                if x.type is Type.DATE:
+                    micros = f"(CAST({micros} - DATE '1970-01-01' AS HUGEINT) * {DAY_US})"
+                elapsed = f"(CAST({self.b.now_us} AS HUGEINT) - {micros})"
+                return f"CAST(({elapsed} - (({elapsed} % {DAY_US}) + {DAY_US}) % {DAY_US}) // {DAY_US} AS BIGINT)"
             case ir.Func(name="age", argument=x):
                 day = self.value(x, alias) if x.type is Type.DATE else (
                     f"CAST(make_timestamp({self.value(x, alias)}) AS DATE)"

@@ -8,11 +8,16 @@ import datetime as dt
 import math
 import re
 
+import numpy as np
+import oracle
 import pytest
 from conftest import NOW
 from storebuilder import build_store
 
 import segmint
+from segmint.compiler.types import Type
+from segmint.runtime.bindings import bind
+from segmint.runtime.store import Column, EventTable, Store
 
 ENGINES = ("reference", "vector", "compiled")
 INT64_MAX, INT64_MIN = 2**63 - 1, -(2**63)
@@ -202,3 +207,28 @@ def test_a_nan_in_one_contact_spoils_no_other_contact(schema):
 )
 def test_integer_bounds_at_the_ends_of_int64(schema, store, rule, expected, engine):
     assert selected(schema, store, rule, engine=engine) == expected
+
+
+def test_days_since_far_past_times_does_not_wrap(schema):
+    """``now - t`` in microseconds leaves int64 for a time in the year -290,000 or a date beyond year 294,000 (an
+    int32 day number): days are counted apart from the time into the day, in every engine and in DuckDB."""
+    base = build_store(
+        schema,
+        [{"id": 1}, {"id": 2}],
+        {"purchase": [{"id": 1, "ts": NOW, "brand": "Apple", "category": "Books", "amount": 1.0, "quantity": 1}]},
+    )
+    purchases = base.events["purchase"]
+    far = EventTable("purchase", purchases.offsets, np.array([INT64_MIN + 1], np.int64), purchases.properties)
+    births = Column(Type.DATE, np.array([-(2**31) + 1, 2**31 - 1], np.int32))
+    store = Store(schema, base.ids, {**base.attributes, "birth_date": births}, {**base.events, "purchase": far})
+    rules = {
+        "days_since(first(bought)) > 106000000": {1},
+        "days_since(birth_date) > 0": {1},
+        "days_since(birth_date) < 0": {2},
+    }
+    for rule, expected in rules.items():
+        plan = segmint.compile(rule, schema).compiled.plan
+        duckdb_mask = oracle.mask(oracle.connect(store), plan, bind(plan, NOW, None), len(store))
+        assert set(store.ids[duckdb_mask].tolist()) == expected, rule
+        for engine in ENGINES:
+            assert selected(schema, store, rule, engine=engine) == expected, (rule, engine)

@@ -4,6 +4,9 @@ A bare name means, in this order of lookup: an attribute, an event verb or a def
 name is at most one of them). Inside filters and aggregates, names are properties of that event. On the right of
 a comparison with a string, a bare word is a string value (``gender = f``), checked against the categories of
 the field when the schema declares them.
+
+A date compared with a timestamp is kept as written (``created_at <= 2026-06-30``): what it means, the whole day,
+is given in one place, the ``whole_days`` pass (compiler/passes.py).
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from collections.abc import Callable
 from ..dsl import syntax as s
 from . import ir
 from .errors import RuleError, RuleNameError, RuleTypeError, Span, did_you_mean
+from .passes import fold_constants
 from .schema import EventType, Field, Schema
-from .types import Type, arithmetic_result, comparable
+from .types import INT64_MAX, INT64_MIN, Type, arithmetic_result, comparable
 
 COUNT_FUNCTIONS = ("count", *ir.AGGREGATES)
 ALL_FUNCTIONS = (*COUNT_FUNCTIONS, *ir.FUNCTIONS)
@@ -141,13 +145,24 @@ class Binder:
                 result = arithmetic_result(op, a.type, b.type)
                 if result is None:
                     raise self.type_error(f"'{op}' needs numbers on both sides, not {a.type} and {b.type}", node)
-                return ir.Arith(op, a, b, result, span)
+                return self.in_range(ir.Arith(op, a, b, result, span))
             case s.Neg(operand=operand, span=span):
                 a = self.value(operand)
                 if not a.type.is_numeric:
                     raise self.type_error(f"'-' needs a number, not {a.type}", node)
-                return ir.Negate(a, a.type, span)
+                return self.in_range(ir.Negate(a, a.type, span))
         return self.expr(node)
+
+    def in_range(self, node: ir.Arith | ir.Negate) -> ir.Arith | ir.Negate:
+        """Integer arithmetic on constants alone must give a 64-bit integer (the evaluators' integers)."""
+        folded = fold_constants(node) if node.type is Type.INT else None
+        if isinstance(folded, ir.Const) and not INT64_MIN <= folded.value <= INT64_MAX:
+            raise self.error(
+                f"this is {folded.value}, beyond the 64-bit integer range [-2^63, 2^63 - 1]",
+                node,
+                hint="integers in rules are 64-bit; write a decimal point for a floating-point number (1e19)",
+            )
+        return node
 
     def name(self, node: s.Subject) -> ir.Expr:
         """A name in a value position, at contact level."""
@@ -305,22 +320,13 @@ class Binder:
         return self.value(node)
 
     def unify(self, left: ir.Expr, right: ir.Expr, node) -> tuple[ir.Expr, ir.Expr]:
-        """Check ``left`` and ``right`` can be compared; a date meeting a timestamp becomes its midnight."""
+        """Check ``left`` and ``right`` can be compared. A date meeting a timestamp stays a date here, so the rule
+        keeps it as written; the ``whole_days`` pass gives the comparison its meaning (the date's whole day)."""
         if not comparable(left.type, right.type):
             hint = "tags are a set: test them with has, has any (...), has all (...)" if Type.TAGS in (
                 left.type, right.type) else None
             raise self.type_error(f"cannot compare {left.type} with {right.type}", node, hint=hint)
-        if left.type is Type.DATE and right.type is Type.TIMESTAMP:
-            left = ir.ToTimestamp(left, getattr(left, "span", None))
-        elif left.type is Type.TIMESTAMP and right.type is Type.DATE:
-            right = self.as_timestamp(right)
         return left, right
-
-    def as_timestamp(self, expr: ir.Expr) -> ir.Expr:
-        if isinstance(expr, ir.Const) and expr.type is Type.DATE:
-            midnight = dt.datetime.combine(expr.value, dt.time(), tzinfo=dt.UTC)
-            return ir.Const(midnight, Type.TIMESTAMP, expr.span)
-        return ir.ToTimestamp(expr, getattr(expr, "span", None)) if expr.type is Type.DATE else expr
 
     def temporal(self, expr: ir.Expr, node) -> ir.Expr:
         if not expr.type.is_temporal:
@@ -329,7 +335,7 @@ class Binder:
                 node,
                 hint="windows follow event verbs (opened within 30d) or times (created_at within 30d)",
             )
-        return self.as_timestamp(expr)
+        return expr
 
     # -- literals --------------------------------------------------------------------------------------------
     def literal(self, lit: s.Lit, left: ir.Expr | None, field: Field | None) -> ir.Const | ir.Param:

@@ -31,9 +31,9 @@ from functools import cached_property
 
 from . import ir
 from .kernel_lib import LIB_VERSION
-from .types import Type
+from .types import INT64_MAX, Type
 
-CODEGEN_VERSION = 13
+CODEGEN_VERSION = 14
 BLOCK = 1024  # contacts per block: the cheap conditions' buffer stays in L1
 MASK_BITS = 63  # a string column with at most this many values tests them as bits of one int64
 MAX_INLINE_USES = 3  # a group used more often than this in a kernel is computed up front instead of lazily
@@ -606,7 +606,7 @@ class _Generator:
             if m.kind == "min":
                 code.emit(f"{m.out} = {'np.inf' if m.out.startswith('mf') else '9223372036854775807'}")
             elif m.kind == "max":
-                code.emit(f"{m.out} = {'-np.inf' if m.out.startswith('mf') else '-9223372036854775807'}")
+                code.emit(f"{m.out} = {'-np.inf' if m.out.startswith('mf') else '-9223372036854775807 - 1'}")
 
     def accumulate(self, entry: _Set, check_window: bool, code: _Code) -> None:
         """Fold event ``j`` into the measures of ``entry`` when it is in the set's window and passes its filters."""
@@ -733,8 +733,8 @@ class _Generator:
                     v = code.new()
                     total, n = f"{m.out}[{self.local}]", f"{m.n}[{self.local}]"
                     code.emit(f"{v} = {total} / {n} if {n} > 0 else 0.0")
-                    return v, f"({n} > 0)"
-                return f"{m.out}[{self.local}]", "True"
+                    return v, f"({n} > 0) & ({v} == {v})"
+                return f"{m.out}[{self.local}]", _a_number(f"{m.out}[{self.local}]", node.type)
             case ir.Count(events=events):
                 self.ensure_group(events.event, code)
                 return self.sets[events].measures[("count", None)].out, "True"
@@ -742,11 +742,11 @@ class _Generator:
                 self.ensure_group(events.event, code)
                 m = self.sets[events].measures[(function, prop)]
                 if function in ("sum", "distinct"):
-                    return m.out, "True"
+                    return m.out, _a_number(m.out, node.type)
                 if function == "avg":
                     v = code.new()
                     code.emit(f"{v} = {m.out} / {m.n} if {m.n} > 0 else 0.0")
-                    return v, f"{m.n} > 0"
+                    return v, f"({m.n} > 0) & ({v} == {v})"
                 return m.out, f"{m.n} > 0"
             case ir.Arith(op=op, left=left, right=right):
                 a, a_ok = self.value(left, code, row, scope)
@@ -758,19 +758,25 @@ class _Generator:
                 else:
                     code.emit(f"{ok} = {a_ok} and {b_ok}")
                     code.emit(f"{v} = {a} {_ARITH[op]} {b}")
-                return v, ok
+                return v, _both(ok, _a_number(v, node.type))
             case ir.Negate(operand=x):
                 a, ok = self.value(x, code, row, scope)
                 return f"(-{a})", ok
-            case ir.ToTimestamp(operand=x):
+            case ir.ToTimestamp(operand=ir.Param()) | ir.WindowBound():
+                return self.slots.int("value", node, id(node)), "True"
+            case ir.ToTimestamp(operand=x, last=last):
                 a, ok = self.value(x, code, row, scope)
-                return f"(np.int64({a}) * 86400000000)", ok
+                return f"(np.int64({a}) * 86400000000{' + 86399999999' if last else ''})", ok
             case ir.Func(name=name, argument=x):
                 a, ok = self.value(x, code, row, scope)
                 v = code.new()
-                if name == "days_since":
-                    micros = f"np.int64({a}) * 86400000000" if x.type is Type.DATE else a
-                    code.emit(f"{v} = ({self.slots.int('now_us')} - {micros}) // 86400000000")
+                if name == "days_since":  # by days and time into the day, as the reference: now - t may leave int64
+                    now = self.slots.int("now_us")
+                    if x.type is Type.DATE:
+                        code.emit(f"{v} = {now} // 86400000000 - np.int64({a})")
+                    else:
+                        code.emit(f"{v} = {now} // 86400000000 - {a} // 86400000000 - "
+                                  f"(1 if {now} % 86400000000 < {a} % 86400000000 else 0)")
                 else:
                     days = a if x.type is Type.DATE else f"np.int64({a}) // 86400000000"
                     year, month_day = self.slots.int("now_year"), self.slots.int("now_month_day")
@@ -931,13 +937,15 @@ class _Generator:
                 code.emit(f"    {v} = at_least({ts}, {offsets}[{row}], {offsets}[{row} + 1], {lo}, {hi}, {n})")
             return v
 
+        # k + 1 without wrapping past int64 max: no contact has 2^63 - 1 events, so at least k is as false then
+        after = f"({k} + 1 if {k} < {INT64_MAX} else {k})"
         match op:
             case ">=" | "<":
                 test = at_least(k)
             case ">" | "<=":
-                test = at_least(f"({k} + 1)")
+                test = at_least(after)
             case _:  # = and !=: at least k, and not k + 1
-                test = f"({at_least(k)} and not {at_least(f'({k} + 1)')})"
+                test = f"({at_least(k)} and not {at_least(after)})"
         code.emit(f"{r} = {'not ' if op in ('<', '<=', '!=') else ''}{test}")
 
     def exists_scan(self, events: ir.EventSet, r: str, code: _Code, row: str) -> None:
@@ -1069,6 +1077,11 @@ def _starts(window: ir.Window) -> bool:
 def _integer(node: ir.Expr) -> bool:
     """A whole number known at evaluation time (a constant or a parameter)."""
     return isinstance(node, ir.Const | ir.Param) and node.type is Type.INT
+
+
+def _a_number(value: str, type_: Type) -> str:
+    """The validity test a float result needs: NaN (``inf - inf``, ``0 * inf``, ``inf / inf``) is null."""
+    return f"{value} == {value}" if type_ is Type.FLOAT else "True"
 
 
 def _both(*terms: str) -> str:

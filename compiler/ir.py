@@ -13,15 +13,18 @@ Reading guide, leaves first:
 - ``EventSet``: the events of one type that pass all filters (``where``) inside a window;
 - measures of an event set: ``Count``, ``Aggregate`` (sum avg min max distinct first last) and the shorthand
   ``Exists`` (``opened`` alone), which the ``normalise`` pass rewrites to ``Count >= 1``;
-- numbers: ``Arith``, ``Negate``, ``Func`` (``age``, ``days_since``), ``ToTimestamp`` (a date at midnight UTC);
+- numbers: ``Arith``, ``Negate``, ``Func`` (``age``, ``days_since``);
+- instants, only in plans (the ``whole_days`` pass makes them where a date meets a timestamp): ``ToTimestamp`` (the
+  first or last microsecond of a date's day), ``WindowBound`` (the first or last instant of a window);
 - predicates (type BOOL): ``Compare``, ``InRange``, ``InSet``, ``IsNull``, ``TextMatch``, ``HasTags``,
   ``InWindow``, and the connectives ``And``, ``Or``, ``Not``;
 - ``Ref``: a use of a named definition, replaced by its body by the ``inline_definitions`` pass.
 
 Semantics in one paragraph (docs/language.md has the full text): evaluation happens at a time ``now``; events
 after ``now`` never count. A comparison involving null (missing attribute, ``avg``/``min``/``max``/``first``/``last``
-of no events, division by zero) is false, ``not`` negates that result plainly, ``is null`` tests for null.
-``count`` and ``sum`` of no events are 0.
+of no events, division by zero, a result that is not a number such as ``inf - inf``) is false, ``not`` negates
+that result plainly, ``is null`` tests for null. ``count`` and ``sum`` of no events are 0. Where a date meets a
+timestamp, the date stands for its whole day (``created_at = 2026-06-30`` is any time that day).
 """
 
 from __future__ import annotations
@@ -207,9 +210,21 @@ class Func:
 
 @dataclass(frozen=True, slots=True)
 class ToTimestamp:
-    """A DATE read as the TIMESTAMP of its midnight, UTC (inserted where dates meet timestamps)."""
+    """A point in time as one instant: the first (``last``: the last) microsecond of a DATE's day, UTC. ``operand``
+    may also be a TIMESTAMP ``$parameter``, which can hold a date (then likewise) or a timestamp (that instant)."""
 
     operand: Expr
+    last: bool = False
+    span: Span | None = field(default=None, compare=False, repr=False)
+    type: ClassVar[Type] = Type.TIMESTAMP
+
+
+@dataclass(frozen=True, slots=True)
+class WindowBound:
+    """The first (``last``: the last) instant of ``window`` at ``now``, for a date tested against a window."""
+
+    window: Window
+    last: bool = False
     span: Span | None = field(default=None, compare=False, repr=False)
     type: ClassVar[Type] = Type.TIMESTAMP
 
@@ -317,7 +332,7 @@ class Ref:
 
 
 Expr = (
-    Const | Param | Attr | Prop | Exists | Count | Aggregate | Arith | Negate | Func | ToTimestamp
+    Const | Param | Attr | Prop | Exists | Count | Aggregate | Arith | Negate | Func | ToTimestamp | WindowBound
     | Compare | InRange | InSet | IsNull | TextMatch | HasTags | InWindow | And | Or | Not | Ref
 )
 
@@ -351,6 +366,8 @@ def children(node: Expr | EventSet | Window) -> tuple:
             return (x, p)
         case InWindow(operand=x, window=w):
             return (x, w)
+        case WindowBound(window=w):
+            return (w,)
         case And(items=items) | Or(items=items):
             return items
     raise TypeError(f"not an IR node: {node!r}")
@@ -361,6 +378,25 @@ def walk(node):
     yield node
     for child in children(node):
         yield from walk(child)
+
+
+_FACTS: dict[tuple[int, str], tuple[object, object]] = {}
+_MAX_FACTS = 4096
+
+
+def fact(node, name: str, compute):
+    """``compute(node)``, remembered for this very node object: a segment's plan is immutable and the same object at
+    every evaluation, so a check run at each evaluation walks it once (entries hold their node, so an id is never
+    taken for another node's)."""
+    key = (id(node), name)
+    known = _FACTS.get(key)
+    if known is not None and known[0] is node:
+        return known[1]
+    if len(_FACTS) >= _MAX_FACTS:
+        _FACTS.clear()
+    value = compute(node)
+    _FACTS[key] = (node, value)
+    return value
 
 
 def params(node) -> dict[str, Type]:

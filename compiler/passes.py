@@ -87,6 +87,76 @@ def _flatten(items, kind) -> tuple:
     return tuple(flat)
 
 
+def whole_days(node: ir.Expr) -> ir.Expr:
+    """Where a date meets a timestamp, the date means its whole day: comparisons of instants instead.
+
+    Every point in time is an interval of microseconds: a timestamp the one instant, a date (or a TIMESTAMP
+    ``$parameter``, which may hold a date) the first to the last microsecond of its day (``ToTimestamp``), a window
+    its ``[lo, hi]`` (``WindowBound``). A comparison compares intervals: ``a = b`` when they overlap, ``a < b``
+    when ``a`` ends before ``b`` starts, ``a <= b`` when ``a`` starts before ``b`` ends; so ``t = D`` is any time
+    on day D, ``t <= D`` includes all of D, ``t > D`` starts the next day, ``t < D`` and ``t >= D`` are D's
+    midnight as written. ``between`` is ``>=`` and ``<=``, ``in`` a list of ``=``, and a date tested against a
+    window is in it when any part of its day is. Comparisons between dates alone, or timestamps alone, keep their
+    plain meaning. This is the only place that meaning is defined: windows' own bounds follow it too
+    (``Bindings.instant_bounds``).
+    """
+    return transform(node, lower_points_in_time)
+
+
+def lower_points_in_time(n):
+    """One node of ``whole_days``: a comparison mixing dates and timestamps as comparisons of instants."""
+    match n:
+        case ir.Compare(op=op, left=left, right=right, span=span) if _mixed(left, right):
+            return _compare_instants(op, left, right, span)
+        case ir.InRange(operand=x, low=low, high=high, span=span) if _mixed(x, low) or _mixed(x, high):
+            return ir.And((_compare_instants(">=", x, low, span), _compare_instants("<=", x, high, span)), span)
+        case ir.InSet(operand=x, values=values, negated=negated, span=span) if any(_mixed(x, v) for v in values):
+            hit = ir.Or(tuple(_compare_instants("=", x, v, span) for v in values), span)
+            return ir.And((ir.IsNull(x, True, span), ir.Not(hit, span)), span) if negated else hit
+        case ir.InWindow(operand=x, window=window, span=span) if x.type is Type.DATE:
+            first, last = _instants(x)
+            return ir.And(
+                (
+                    ir.Compare(">=", last, ir.WindowBound(window, False), span),
+                    ir.Compare("<=", first, ir.WindowBound(window, True), span),
+                ),
+                span,
+            )
+    return n
+
+
+def _mixed(a: ir.Expr, b: ir.Expr) -> bool:
+    """Whether comparing ``a`` with ``b`` may compare a day with an instant."""
+    if not (a.type.is_temporal and b.type.is_temporal):
+        return False
+    return a.type is not b.type or any(isinstance(x, ir.Param) and x.type is Type.TIMESTAMP for x in (a, b))
+
+
+def _instants(x: ir.Expr) -> tuple[ir.Expr, ir.Expr]:
+    """The first and last instant of a point in time."""
+    if x.type is Type.DATE or isinstance(x, ir.Param):
+        return ir.ToTimestamp(x, False, x.span), ir.ToTimestamp(x, True, x.span)
+    return x, x
+
+
+def _compare_instants(op: str, a: ir.Expr, b: ir.Expr, span) -> ir.Expr:
+    (a_first, a_last), (b_first, b_last) = _instants(a), _instants(b)
+    match op:
+        case "<":
+            return ir.Compare("<", a_last, b_first, span)
+        case "<=":
+            return ir.Compare("<=", a_first, b_last, span)
+        case ">":
+            return ir.Compare(">", a_first, b_last, span)
+        case ">=":
+            return ir.Compare(">=", a_last, b_first, span)
+        case "=":
+            return ir.And((ir.Compare("<=", a_first, b_last, span), ir.Compare(">=", a_last, b_first, span)), span)
+        case "!=":
+            return ir.Or((ir.Compare("<", a_last, b_first, span), ir.Compare(">", a_first, b_last, span)), span)
+    raise AssertionError(op)
+
+
 _ARITH = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
 _COMPARE = {
     "=": lambda a, b: a == b,
@@ -99,15 +169,17 @@ _COMPARE = {
 
 
 def fold_constants(node: ir.Expr) -> ir.Expr:
-    """Compute what does not depend on contacts: ``2 * 3`` -> ``6``, ``x and true`` -> ``x``, dates at midnight.
+    """Compute what does not depend on contacts: ``2 * 3`` -> ``6``, ``x and true`` -> ``x``, a date's first or
+    last instant.
 
     Division is left alone when it would divide by zero (the result is null at run time, not an error).
     """
 
     def step(n):
         match n:
-            case ir.ToTimestamp(operand=ir.Const(value=value, type=Type.DATE), span=span):
-                return ir.Const(dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC), Type.TIMESTAMP, span)
+            case ir.ToTimestamp(operand=ir.Const(value=value, type=Type.DATE), last=last, span=span):
+                instant = dt.datetime.combine(value, dt.time.max if last else dt.time(), tzinfo=dt.UTC)
+                return ir.Const(instant, Type.TIMESTAMP, span)
             case ir.Arith(op=op, left=ir.Const(value=a), right=ir.Const(value=b), type=t, span=span):
                 if op == "/":
                     return n if b == 0 else ir.Const(a / b, t, span)
@@ -142,11 +214,12 @@ def _fold_connective(items, kind, absorbing: bool, span):
 
 
 def optimise(node: ir.Expr, definitions: Mapping[str, ir.Expr]) -> ir.Expr:
-    """The pipeline evaluators run on: definitions inlined, shorthand normalised, constants folded."""
+    """The pipeline evaluators run on: definitions inlined, dates against timestamps as whole days, shorthand
+    normalised, constants folded."""
     node = inline_definitions(node, definitions)
     for pass_ in PASSES:
         node = pass_(node)
     return node
 
 
-PASSES = (normalise, fold_constants)
+PASSES = (whole_days, normalise, fold_constants)

@@ -46,6 +46,8 @@ class Type(enum.Enum):
 
 
 # Types a schema may declare for attributes and event properties ("category" is a string with a closed value set).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the range of INT values, in data and in every evaluator
+
 STORABLE = (Type.BOOL, Type.INT, Type.FLOAT, Type.STRING, Type.DATE, Type.TIMESTAMP, Type.TAGS)
 
 # Aliases accepted in schema files, for people who think in SQL or Arrow names.
@@ -72,8 +74,8 @@ TYPE_ALIASES = {
 def comparable(left: Type, right: Type) -> bool:
     """Whether ``left OP right`` is meaningful for the ordering and equality operators.
 
-    Numbers compare with numbers, dates and timestamps with each other (a date means its midnight, UTC),
-    strings with strings, booleans with booleans.
+    Numbers compare with numbers, dates and timestamps with each other (a date meeting a timestamp means its
+    whole day, UTC: the ``whole_days`` pass), strings with strings, booleans with booleans.
     """
     if left.is_numeric and right.is_numeric:
         return True

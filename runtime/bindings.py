@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..compiler import ir
-from ..compiler.errors import ParamError
-from ..compiler.types import Type
+from ..compiler.errors import ParamError, did_you_mean
+from ..compiler.schema import Schema
+from ..compiler.types import INT64_MIN, Type
 from .timeutil import US_PER_DAY, coerce_now, date_to_us, minus, to_us
 
-INT64_MIN = -(2**63)
 _DURATION = re.compile(r"\s*(\d+)\s*(min|mo|s|h|d|w|y)\s*\Z")
 
 
@@ -27,8 +27,13 @@ class Bindings:
     now_us: int
     params: Mapping[str, object]  # name -> value converted for its type (see ``convert``)
 
-    def value(self, node: ir.Const | ir.Param) -> object:
-        """A constant or parameter as the evaluators use it: timestamps in µs, dates in days, durations as-is."""
+    def value(self, node: ir.Const | ir.Param | ir.ToTimestamp | ir.WindowBound) -> object:
+        """A constant or parameter as the evaluators use it: timestamps in µs, dates in days, durations as-is; the
+        first or last µs of a point in time (``ToTimestamp``) or of a window (``WindowBound``)."""
+        if isinstance(node, ir.ToTimestamp):
+            return self.instant_bounds(node.operand)[node.last]
+        if isinstance(node, ir.WindowBound):
+            return self.window(node.window)[node.last]
         raw = self.params[node.name] if isinstance(node, ir.Param) else node.value
         if node.type is Type.TIMESTAMP:
             return to_us(raw) if isinstance(raw, dt.datetime) else date_to_us(raw)
@@ -40,7 +45,8 @@ class Bindings:
         return self.value(node)
 
     def instant_bounds(self, node: ir.Const | ir.Param) -> tuple[int, int]:
-        """A point in time as [first µs, last µs]: a whole day for a date, one instant for a timestamp."""
+        """A point in time as [first µs, last µs]: a whole day for a date, one instant for a timestamp (the
+        meaning of dates against timestamps everywhere: ``passes.whole_days``)."""
         raw = node.value if isinstance(node, ir.Const) else self.params[node.name]
         if isinstance(raw, dt.datetime):
             us = to_us(raw)
@@ -69,8 +75,9 @@ class Bindings:
         return lo, min(hi, now)
 
 
-def bind(rule: ir.Expr, now, params: Mapping[str, object] | None) -> Bindings:
-    """Check and convert ``params`` against what ``rule`` needs; fix ``now``."""
+def bind(rule: ir.Expr, now, params: Mapping[str, object] | None, schema: Schema | None = None) -> Bindings:
+    """Check and convert ``params`` against what ``rule`` needs (and, given ``schema``, against the declared values
+    of the categories they are compared with); fix ``now``."""
     now = coerce_now(now)
     needed = ir.params(rule)
     given = dict(params or {})
@@ -85,7 +92,58 @@ def bind(rule: ir.Expr, now, params: Mapping[str, object] | None) -> Bindings:
         takes = ", ".join("$" + n for n in sorted(needed)) or "no parameters"
         raise ParamError(f"unknown parameter(s): {', '.join('$' + u for u in unknown)}; this rule takes {takes}")
     converted = {name: convert(name, given[name], type_) for name, type_ in needed.items()}
+    if schema is not None and Type.STRING in needed.values():
+        check_categories(rule, converted, schema)
     return Bindings(now, to_us(now), converted)
+
+
+def check_categories(rule: ir.Expr, params: Mapping[str, object], schema: Schema) -> None:
+    """A text parameter compared with a category must be one of its declared values, as a literal must be (the
+    binder's check): a misspelt value is an error, not a silent match of nothing."""
+    parts = rule.items if isinstance(rule, ir.And) else (rule,)  # evaluate_many binds And(its plans), made anew
+    pairs = [pair for part in parts for pair in ir.fact(part, "compared parameters", _compared_parameters)]
+    for field, param in pairs:
+        declared = _declared(field, schema)
+        value = params[param.name]
+        if declared is None or value in declared:
+            continue
+        close = did_you_mean(str(value), declared, cutoff=0.6)
+        shown = ", ".join(declared[:12]) + (", ..." if len(declared) > 12 else "")
+        raise ParamError(
+            f"parameter ${param.name} is {value!r}, which is not a value of {field.name}"
+            + (f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "")
+            + f" ({field.name} is one of: {shown})"
+        )
+
+
+def _compared_parameters(rule: ir.Expr) -> tuple[tuple[ir.Attr | ir.Prop, ir.Param], ...]:
+    """The parameters a rule compares with an attribute or property, each with it."""
+    pairs = []
+    for node in ir.walk(rule):
+        match node:
+            case ir.Compare(left=ir.Attr() | ir.Prop() as field, right=ir.Param() as param):
+                pairs.append((field, param))
+            case ir.InSet(operand=ir.Attr() | ir.Prop() as field, values=values) | ir.HasTags(
+                operand=ir.Attr() as field, values=values
+            ):
+                pairs.extend((field, v) for v in values if isinstance(v, ir.Param))
+    return tuple(pairs)
+
+
+def _declared(field: ir.Attr | ir.Prop, schema: Schema) -> tuple[str, ...] | None:
+    if isinstance(field, ir.Attr):
+        spec = schema.attributes.get(field.name)
+    else:
+        spec = schema.events[field.event].properties.get(field.name) if field.event in schema.events else None
+    return None if spec is None else spec.values
+
+
+def _exact_float(value: int) -> bool:
+    """Whether a float64 holds the integer ``value`` exactly."""
+    try:
+        return float(value) == value
+    except OverflowError:
+        return False
 
 
 def convert(name: str, value: object, type_: Type) -> object:
@@ -98,8 +156,13 @@ def convert(name: str, value: object, type_: Type) -> object:
                     value = float(value)
                 except ValueError:
                     raise ParamError(f"{what} must be a number, got {value!r}") from None
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise ParamError(f"{what} must be a finite number, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ParamError(f"{what} must be a number, got {value!r}")
+            if isinstance(value, float) and math.isnan(value):  # +-inf are numbers (as in data); NaN is none
+                raise ParamError(f"{what} must be a number, got NaN")
+            if isinstance(value, int) and not _exact_float(value):
+                raise ParamError(f"{what} is {value}, which a number parameter (a 64-bit float) cannot hold "
+                                 "exactly; whole numbers are exact up to 2^53")
             return float(value)
         case Type.STRING:
             if not isinstance(value, str):

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..compiler import ir
-from ..compiler.types import Type
+from ..compiler.errors import DataError
+from ..compiler.passes import lower_points_in_time
+from ..compiler.types import INT64_MAX, INT64_MIN, Type
+from ..dsl.formatter import format_ir
 from .bindings import Bindings
 from .store import Column, EventTable, Store
 from .strings import OPS, string_table
@@ -47,6 +50,9 @@ class Evaluator:
 
     def truth(self, node: ir.Expr, scope: EventTable | None) -> np.ndarray:
         """A condition over the rows in ``scope``; null counts as false."""
+        lowered = lower_points_in_time(node)  # plans are lowered already; explanations read the rule as written
+        if lowered is not node:
+            return self.truth(lowered, scope)
         match node:
             case ir.And(items=items):
                 return functools.reduce(np.logical_and, [self.truth(i, scope) for i in items])  # scalars broadcast
@@ -101,14 +107,19 @@ class Evaluator:
                 return Vec(counts, np.ones(self.n, bool))
             case ir.Aggregate():
                 return self.aggregate(node)
-            case ir.Arith(op=op, left=left, right=right):
-                return self.arith(op, self.vec(left, scope), self.vec(right, scope), node.type)
+            case ir.Arith(left=left, right=right):
+                return self.arith(node, self.vec(left, scope), self.vec(right, scope), scope)
             case ir.Negate(operand=x):
                 v = self.vec(x, scope)
+                if node.type is Type.INT:
+                    return Vec(self.exact(node, np.negative, (v.data,), np.abs(v.data.astype(float)), v.valid, scope),
+                               v.valid)
                 return Vec(-v.data, v.valid)
-            case ir.ToTimestamp(operand=x):
+            case ir.ToTimestamp(operand=ir.Param()) | ir.WindowBound():
+                return self.constant(node)
+            case ir.ToTimestamp(operand=x, last=last):
                 v = self.vec(x, scope)
-                return Vec(v.data.astype(np.int64) * US_PER_DAY, v.valid)
+                return Vec(v.data.astype(np.int64) * US_PER_DAY + (US_PER_DAY - 1 if last else 0), v.valid)
             case ir.Func(name=name, argument=x):
                 return self.function(name, x, scope)
             case ir.Ref(name=name):
@@ -117,7 +128,7 @@ class Evaluator:
         truth = self.truth(node, scope)
         return Vec(truth, np.ones_like(truth, dtype=bool))
 
-    def constant(self, node: ir.Const | ir.Param) -> Vec:
+    def constant(self, node: ir.Const | ir.Param | ir.ToTimestamp | ir.WindowBound) -> Vec:
         return Vec(np.array(self.bindings.value(node)), np.array(True))
 
     # -- comparisons ---------------------------------------------------------------------------------------
@@ -145,25 +156,55 @@ class Evaluator:
         return np.logical_or.reduce(present)
 
     # -- arithmetic and functions --------------------------------------------------------------------------
-    def arith(self, op: str, a: Vec, b: Vec, result: Type) -> Vec:
+    def arith(self, node: ir.Arith, a: Vec, b: Vec, scope: EventTable | None) -> Vec:
         valid = a.valid & b.valid
-        if op == "/":
+        if node.op == "/":
             denominator = b.data.astype(np.float64)
             valid = valid & (denominator != 0)
             with np.errstate(divide="ignore", invalid="ignore"):
                 data = np.where(valid, a.data / np.where(denominator == 0, 1, denominator), 0.0)
+        elif node.type is Type.INT:
+            x, y = np.abs(a.data.astype(np.float64)), np.abs(b.data.astype(np.float64))
+            size = x * y if node.op == "*" else x + y
+            data = self.exact(node, _ARITH[node.op], (a.data, b.data), size, valid, scope)
         else:
-            data = {"+": np.add, "-": np.subtract, "*": np.multiply}[op](a.data, b.data)
-        dtype = np.float64 if result is Type.FLOAT else np.int64
+            with np.errstate(invalid="ignore", over="ignore"):
+                data = _ARITH[node.op](a.data.astype(np.float64), b.data.astype(np.float64))
+        if node.type is Type.FLOAT:
+            valid = valid & ~np.isnan(data)  # inf - inf, 0 * inf, inf / inf: not a number is null
+        dtype = np.float64 if node.type is Type.FLOAT else np.int64
         return Vec(np.asarray(data, dtype=dtype), np.asarray(valid, dtype=bool))
+
+    def exact(self, node: ir.Expr, compute, operands: tuple[np.ndarray, ...], size: np.ndarray, valid: np.ndarray,
+              scope: EventTable | None) -> np.ndarray:
+        """An integer result, ``compute(*operands)``, exactly: int64 where ``size`` (a float bound of its magnitude:
+        |a| + |b|, |a| * |b|, the sum of |values|) shows it cannot overflow, else in Python integers; a value of
+        a valid row that int64 cannot hold is a DataError naming the rule part (and the contact), never wrapped."""
+        valid = np.broadcast_to(valid, np.shape(size))
+        if not np.any(valid & (size >= 2.0**62)):
+            return np.asarray(compute(*(np.asarray(o, np.int64) for o in operands)), np.int64)
+        exact = np.broadcast_to(compute(*(np.asarray(o).astype(object) for o in operands)), valid.shape)
+        outside = valid & ((exact > INT64_MAX) | (exact < INT64_MIN))
+        if np.any(outside):
+            row = int(np.flatnonzero(outside)[0]) if outside.ndim else 0
+            contact = f" for contact {self.store.ids[row]}" if scope is None and outside.ndim else ""
+            raise DataError(f"{format_ir(node, self.store.schema)} is {exact.flat[row]}{contact}, beyond the 64-bit "
+                            "integer range [-2^63, 2^63 - 1]")
+        return np.where(valid, exact, 0).astype(np.int64)
 
     def function(self, name: str, argument: ir.Expr, scope) -> Vec:
         v = self.vec(argument, scope)
-        micros = v.data.astype(np.int64) * (US_PER_DAY if argument.type is Type.DATE else 1)
+        # Days and the time into the day apart, never now - t in microseconds: that leaves int64 for a time
+        # within 2^63 µs of now's opposite end (years around -290,000), and a date's microseconds can too.
+        if argument.type is Type.DATE:
+            day, into_day = v.data.astype(np.int64), 0
+        else:
+            day, into_day = np.divmod(v.data.astype(np.int64), US_PER_DAY)
         if name == "days_since":
-            return Vec(np.floor_divide(self.bindings.now_us - micros, US_PER_DAY), v.valid)
+            now_day, now_into_day = divmod(self.bindings.now_us, US_PER_DAY)
+            return Vec(now_day - day - (now_into_day < into_day), v.valid)
         assert name == "age"
-        days = np.floor_divide(micros, US_PER_DAY).astype("datetime64[D]")
+        days = day.astype("datetime64[D]")
         years = days.astype("datetime64[Y]").astype(np.int64) + 1970
         now = self.bindings.now
         birthday_to_come = _month_day(days) > now.month * 100 + now.day
@@ -194,16 +235,18 @@ class Evaluator:
         n = self.n
         present = np.bincount(rows, minlength=n) > 0
         match node.function:
-            case "sum":
-                dtype = np.float64 if node.type is Type.FLOAT else np.int64
-                out = np.zeros(n, dtype)
-                np.add.at(out, rows, values.astype(dtype))
-                return Vec(out, np.ones(n, bool))
-            case "avg":
+            case "sum" if node.type is Type.INT:  # exactly, like integer arithmetic
+                size = np.zeros(n, np.float64)
+                np.add.at(size, rows, np.abs(values.astype(np.float64)))
+                every = np.ones(n, bool)
+                return Vec(self.exact(node, _sum_at(rows, n), (values,), size, every, None), every)
+            case "sum" | "avg":  # floats: beyond the largest float is inf; +inf and -inf together are NaN, null
                 total = np.zeros(n, np.float64)
-                np.add.at(total, rows, values.astype(np.float64))
-                count = np.bincount(rows, minlength=n)
-                return Vec(np.where(present, total / np.maximum(count, 1), 0.0), present)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    np.add.at(total, rows, values.astype(np.float64))
+                    if node.function == "avg":
+                        total = np.where(present, total / np.maximum(np.bincount(rows, minlength=n), 1), 0.0)
+                return Vec(total, (present if node.function == "avg" else True) & ~np.isnan(total))
             case "min" | "first":
                 return _extreme(np.minimum, rows, values, n, present)
             case "max" | "last":
@@ -218,12 +261,29 @@ class Evaluator:
 
 
 def _extreme(ufunc, rows: np.ndarray, values: np.ndarray, n: int, present: np.ndarray) -> Vec:
-    out = np.zeros(n, values.dtype if values.size else np.float64)
-    if values.size:
-        start = values.max() if ufunc is np.minimum else values.min()
-        out = np.full(n, start, dtype=values.dtype)
-        ufunc.at(out, rows, values)
+    """Per contact, the least (np.minimum) or greatest (np.maximum) of its values; contacts without are null."""
+    dtype = values.dtype
+    info = np.finfo(dtype) if dtype.kind == "f" else np.iinfo(dtype)
+    # Seeded with the identity of the fold (nothing is below +inf / int max), not with a value of the data.
+    identity = (np.inf if dtype.kind == "f" else info.max) if ufunc is np.minimum else (
+        -np.inf if dtype.kind == "f" else info.min)
+    out = np.full(n, identity, dtype=dtype)
+    ufunc.at(out, rows, values)
     return Vec(out, present)
+
+
+_ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply}
+
+
+def _sum_at(rows: np.ndarray, n: int):
+    """Per contact, the sum of ``values`` over its ``rows``, in the values' dtype (int64 or Python integers)."""
+
+    def total(values: np.ndarray) -> np.ndarray:
+        out = np.zeros(n, values.dtype)
+        np.add.at(out, rows, values)
+        return out
+
+    return total
 
 
 def _column_vec(column: Column) -> Vec:

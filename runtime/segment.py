@@ -14,7 +14,7 @@ from ..compiler.errors import DataError, SegmintError
 from ..compiler.schema import Schema
 from ..compiler.serial import to_document
 from ..compiler.types import Type
-from . import compiled
+from . import compiled, overflow
 from .bindings import bind
 from .explain import Explanation, explain
 from .gather import matching
@@ -96,7 +96,7 @@ class Segment:
         plan = self.compiled.plan
         check_store(plan, store)
         started = time.perf_counter()
-        bindings = bind(plan, now, params)
+        bindings = bind(plan, now, params, store.schema)
         masks, used = _run((plan,), store, bindings, engine)
         return Result(masks[0], store, bindings.now, time.perf_counter() - started, used)
 
@@ -108,7 +108,7 @@ class Segment:
         """Why a contact is in or out: the value of every part of the rule for that contact."""
         check_store(self.compiled.plan, store)  # with definitions inlined
         check_store(self.compiled.ir, store)
-        bindings = bind(self.compiled.ir, now, params)  # explain shows every part, also those the plan folded away
+        bindings = bind(self.compiled.ir, now, params, store.schema)  # every part, also those the plan folded away
         row = store.row_of(contact_id)
         return explain(self.compiled.ir, store, row, bindings, self.compiled.definitions, self.schema)
 
@@ -151,7 +151,7 @@ def evaluate_many(
     for plan in plans:
         check_store(plan, store)
     started = time.perf_counter()
-    bindings = bind(ir.And(plans), now, params)
+    bindings = bind(ir.And(plans), now, params, store.schema)
     masks, used = _run(plans, store, bindings, engine)
     seconds = time.perf_counter() - started
     return [Result(mask, store, bindings.now, seconds, used) for mask in masks]
@@ -160,6 +160,8 @@ def evaluate_many(
 def _run(plans: tuple[ir.Expr, ...], store: Store, bindings, engine: str) -> tuple[np.ndarray, str]:
     """The masks of ``plans`` (a row each) and the engine that computed them."""
     _check_engine(engine)
+    if engine != "reference":  # which computes integers exactly itself; the others add in int64
+        overflow.check(plans, store, bindings)
     if engine == "auto":
         if compiled.ready(compiled.kernel_for(plans, store)):
             return compiled.evaluate(plans, store, bindings), "compiled"

@@ -90,10 +90,11 @@ class VectorEvaluator(Evaluator):
             dtype = np.int64 if node.type is Type.INT and node.function == "sum" else np.float64
             total, n = np.empty(self.n, dtype), np.empty(self.n, np.int64)
             run_parallel(lambda a, b: _fold(first, last, flags, values, SUM, a, b, total, n), self.n)
-            if node.function == "sum":
-                return Vec(total, np.ones(self.n, bool))
-            present = n > 0
-            return Vec(np.where(present, total / np.maximum(n, 1), 0.0), present)
+            if node.function == "sum":  # +inf and -inf together: not a number, null
+                return Vec(total, np.ones(self.n, bool) if dtype == np.int64 else ~np.isnan(total))
+            with np.errstate(invalid="ignore"):
+                mean = np.where(n > 0, total / np.maximum(n, 1), 0.0)
+            return Vec(mean, (n > 0) & ~np.isnan(mean))
         out, n = np.empty(self.n, values.dtype), np.empty(self.n, np.int64)
         op = MIN if node.function == "min" else MAX
         run_parallel(lambda a, b: _fold(first, last, flags, values, op, a, b, out, n), self.n)

@@ -8,8 +8,6 @@ shared definition of what a window means).
 
 from __future__ import annotations
 
-import datetime as dt
-
 import duckdb
 import numpy as np
 import pyarrow as pa
@@ -29,8 +27,7 @@ def _arrow(column: Column) -> pa.Array:
             values = [column.dictionary[c] if ok else None for c, ok in zip(column.values.tolist(), valid, strict=True)]
             return pa.array(values, pa.string())
         case Type.DATE:
-            return pa.array([dt.date(1970, 1, 1) + dt.timedelta(days=int(v)) if ok else None
-                             for v, ok in zip(column.values, valid, strict=True)], pa.date32())
+            return pa.array(np.asarray(column.values, np.int32), mask=~valid).cast(pa.date32())
         case _:
             return pa.array(np.asarray(column.values), mask=~valid)
 
@@ -74,10 +71,15 @@ def _literal(value: object) -> str:
     if isinstance(value, int | np.integer):
         return str(int(value))
     if isinstance(value, float):
-        return repr(value)
+        return repr(value) if np.isfinite(value) else f"'{value!r}'::DOUBLE"
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
     raise TypeError(value)
+
+
+def _a_number(sql: str, type_: Type) -> str:
+    """Not a number (inf - inf, 0 * inf, a sum of +inf and -inf) is null in segmint; DuckDB keeps NaN."""
+    return f"NULLIF({sql}, 'NaN'::DOUBLE)" if type_ is Type.FLOAT else sql
 
 
 class _Sql:
@@ -146,19 +148,27 @@ class _Sql:
                 sql = {"sum": f"coalesce(sum({column}), 0)", "avg": f"avg({column})", "min": f"min({column})",
                        "max": f"max({column})", "distinct": f"count(DISTINCT {column})",
                        "first": "min(e.ts)", "last": "max(e.ts)"}[function]
-                return f"(SELECT {sql} FROM {source})"
+                return _a_number(f"(SELECT {sql} FROM {source})", node.type)
             case ir.Arith(op=op, left=left, right=right):
                 a, b = self.value(left, alias), self.value(right, alias)
                 if op == "/":
-                    return f"(CAST({a} AS DOUBLE) / CAST(NULLIF({b}, 0) AS DOUBLE))"
-                return f"({a} {op} {b})"
+                    return _a_number(f"(CAST({a} AS DOUBLE) / CAST(NULLIF({b}, 0) AS DOUBLE))", node.type)
+                if node.type is Type.FLOAT:
+                    a, b = f"CAST({a} AS DOUBLE)", f"CAST({b} AS DOUBLE)"
+                return _a_number(f"({a} {op} {b})", node.type)
             case ir.Negate(operand=x):
                 return f"(-{self.value(x, alias)})"
-            case ir.ToTimestamp(operand=x):
-                return f"(CAST(epoch_us(CAST({self.value(x, alias)} AS TIMESTAMP)) AS BIGINT))"
-            case ir.Func(name="days_since", argument=x):
-                micros = self.value(ir.ToTimestamp(x) if x.type is Type.DATE else x, alias)
-                return f"CAST(floor(({self.b.now_us} - {micros}) / {float(DAY_US)}) AS BIGINT)"
+            case ir.ToTimestamp(operand=ir.Param()) | ir.WindowBound():
+                return _literal(self.b.value(node))
+            case ir.ToTimestamp(operand=x, last=last):
+                day = f"epoch_us(CAST({self.value(x, alias)} AS TIMESTAMP))"
+                return f"(CAST({day} AS BIGINT){f' + {DAY_US - 1}' if last else ''})"
+            case ir.Func(name="days_since", argument=x):  # in HUGEINT: exact, whatever the time
+                micros = self.value(x, alias)
+                if x.type is Type.DATE:
+                    micros = f"(CAST({micros} - DATE '1970-01-01' AS HUGEINT) * {DAY_US})"
+                elapsed = f"(CAST({self.b.now_us} AS HUGEINT) - {micros})"
+                return f"CAST(({elapsed} - (({elapsed} % {DAY_US}) + {DAY_US}) % {DAY_US}) // {DAY_US} AS BIGINT)"
             case ir.Func(name="age", argument=x):
                 day = self.value(x, alias) if x.type is Type.DATE else (
                     f"CAST(make_timestamp({self.value(x, alias)}) AS DATE)"

@@ -2,8 +2,10 @@
 
 Rules are built from the language's constructs (event conditions with filters, counts and every kind of window,
 aggregates, functions, arithmetic, attribute tests of every kind, parameters, and/or/not), always well-typed, so
-every generated rule must compile. Stores have nulls, contacts without events, timestamp ties, and events exactly
-on window edges and after ``now``.
+every generated rule must compile. Stores have nulls, contacts without events, timestamp ties, events exactly
+on window edges and after ``now``, and +-inf among float values; ``stores(schema, edges=True)`` adds values at the
+ends of the number types (1e308, int64's ends, quantities whose sums pass 2^63), for which a rule may be refused
+(DataError) instead of answered, by every engine alike.
 """
 
 from __future__ import annotations
@@ -165,9 +167,18 @@ def _time(draw) -> dt.datetime:
     return NOW - draw(st.sampled_from(OFFSETS)) * DAY
 
 
+INF = float("inf")
+FLOAT_EDGES = [INF, -INF]  # numbers, in every store
+FLOAT_EXTREMES = [1e308, -1e308]  # their sums leave the floats: inf
+INT_EXTREMES = [2**63 - 1, -(2**63), 2**61]  # loyalty points: arithmetic on them may leave int64
+QUANTITY_EXTREMES = [2**62]  # two of them sum past int64
+
+
 @st.composite
-def stores(draw, schema):
+def stores(draw, schema, edges: bool = False):
     n = draw(st.integers(1, 8))
+    floats = lambda values: st.sampled_from(values + FLOAT_EDGES + (FLOAT_EXTREMES if edges else []))  # noqa: E731
+    ints = lambda values, extremes: st.sampled_from(values + (extremes if edges else []))  # noqa: E731
     maybe = lambda s: st.one_of(st.none(), s)  # noqa: E731
     contacts = []
     for i in range(n):
@@ -177,7 +188,7 @@ def stores(draw, schema):
             "city": draw(maybe(st.sampled_from(CITIES))),
             "email": draw(maybe(st.sampled_from(["a@gmail.com", "b@corp.com", "ab@GMAIL.com", ""]))),
             "email_subscribed": draw(maybe(st.booleans())),
-            "loyalty_points": draw(maybe(st.sampled_from([0, 5, 120, -3]))),
+            "loyalty_points": draw(maybe(ints([0, 5, 120, -3], INT_EXTREMES))),
             "birth_date": draw(maybe(st.sampled_from(["1990-11-01", "2000-02-29", "1960-01-01", "2026-05-01"]))),
             "created_at": _time(draw) if draw(st.booleans()) else None,
             "tags": draw(maybe(st.lists(st.sampled_from(TAGS), max_size=3, unique=True))),
@@ -196,12 +207,12 @@ def stores(draw, schema):
                 case "viewed":
                     row["category"] = draw(st.sampled_from(CATEGORIES))
                     row["brand"] = draw(maybe(st.sampled_from(BRANDS)))
-                    row["price"] = draw(maybe(st.sampled_from([15.0, 99.5, 500.0, 1200.0])))
+                    row["price"] = draw(maybe(floats([15.0, 99.5, 500.0, 1200.0])))
                 case "bought":
                     row["brand"] = draw(st.sampled_from(BRANDS))
                     row["category"] = draw(st.sampled_from(CATEGORIES))
-                    row["amount"] = draw(maybe(st.sampled_from([10.0, 100.0, 100.5, 999.0])))
-                    row["quantity"] = draw(st.sampled_from([1, 2, 3]))
+                    row["amount"] = draw(maybe(floats([10.0, 100.0, 100.5, 999.0])))
+                    row["quantity"] = draw(ints([1, 2, 3], QUANTITY_EXTREMES))
             rows.append(row)
         events[event] = rows
     return build_store(schema, contacts, events)

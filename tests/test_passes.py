@@ -36,7 +36,23 @@ def plan(rule, schema):
         ("opened and true", "opened"),
         ("opened or 1 > 2", "opened"),
         ("opened and 1 > 2", "false"),
-        ("created_at > 2026-01-01", "created_at > 2026-01-01T00:00:00Z"),
+        # a date against a timestamp is its whole day (the whole_days pass)
+        ("created_at > 2026-01-01", "created_at > 2026-01-01T23:59:59.999999Z"),
+        ("created_at <= 2026-01-01", "created_at <= 2026-01-01T23:59:59.999999Z"),
+        ("created_at < 2026-01-01", "created_at < 2026-01-01T00:00:00Z"),
+        ("created_at >= 2026-01-01", "created_at >= 2026-01-01T00:00:00Z"),
+        ("created_at = 2026-01-01", "created_at <= 2026-01-01T23:59:59.999999Z and created_at >= 2026-01-01T00:00:00Z"),
+        ("created_at != 2026-01-01", "created_at < 2026-01-01T00:00:00Z or created_at > 2026-01-01T23:59:59.999999Z"),
+        (
+            "first(bought) between 2026-03-01 and 2026-03-31",
+            "first(bought) >= 2026-03-01T00:00:00Z and first(bought) <= 2026-03-31T23:59:59.999999Z",
+        ),
+        (
+            "created_at in (2026-01-01)",
+            "created_at <= 2026-01-01T23:59:59.999999Z and created_at >= 2026-01-01T00:00:00Z",
+        ),
+        ("birth_date < 2026-01-01", "birth_date < 2026-01-01"),  # dates alone keep their plain meaning
+        ("created_at < 2026-01-01T12:00:00Z", "created_at < 2026-01-01T12:00:00Z"),
     ],
 )
 def test_passes(schema, rule, same_plan_as):
@@ -67,3 +83,29 @@ def test_bound_ir_keeps_the_rule_as_written(schema):
 def test_passes_are_idempotent(schema):
     p = plan("churned and engaged and loyalty_points * 2 > 10", schema)
     assert fold_constants(normalise(p)) == p
+
+
+def test_a_date_against_a_timestamp_keeps_the_date_in_the_rule(schema):
+    seg = segmint.compile("created_at <= 2026-06-30 and first(bought) between 2026-03-01 and 2026-03-31", schema)
+    assert seg.text == "created_at <= 2026-06-30 and first(bought) between 2026-03-01 and 2026-03-31"
+    assert segmint.compile(seg.text, schema).ir == seg.ir
+
+
+def test_timestamp_parameters_are_points_in_time_resolved_at_evaluation(schema):
+    # $d may hold a date (its whole day) or a timestamp (that instant): the plan reads both ends of it
+    p = plan("created_at <= $d", schema)
+    assert p == ir.Compare(
+        "<=", ir.Attr("created_at", Type.TIMESTAMP), ir.ToTimestamp(ir.Param("d", Type.TIMESTAMP), last=True)
+    )
+
+
+def test_a_date_in_a_window_is_in_when_any_part_of_its_day_is(schema):
+    p = plan("birth_date within 1d", schema)
+    window = ir.Within(ir.Const(ir.Duration(1, "d"), Type.DURATION))
+    birth = ir.Attr("birth_date", Type.DATE)
+    assert p == ir.And(
+        (
+            ir.Compare(">=", ir.ToTimestamp(birth, True), ir.WindowBound(window, False)),
+            ir.Compare("<=", ir.ToTimestamp(birth, False), ir.WindowBound(window, True)),
+        )
+    )

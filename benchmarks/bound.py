@@ -98,7 +98,7 @@ def measure_bandwidth(gib: float = 2.0, repeat: int = 3) -> float:
 class Read:
     """What one input array of a kernel must at least be read for."""
 
-    slot: tuple  # the kernel's input (compiler/codegen.py ``Slot.key``): ("events", "purchase", "ts"), ...
+    slot: tuple  # the kernel's input (compiler/kernels ``Slot.key``): ("events", "purchase", "ts"), ...
     rows: int  # elements that must be read
     itemsize: int
     lines: int  # distinct 64-byte cache lines holding them

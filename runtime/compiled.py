@@ -1,4 +1,4 @@
-"""The compiled evaluator: a plan's kernel is generated (compiler/codegen.py), compiled by Numba or loaded from
+"""The compiled evaluator: a plan's kernel is generated (compiler/kernels/), compiled by Numba or loaded from
 the cache, fed the store's arrays and this evaluation's numbers, and run over all contacts in parallel.
 
 Kernel cache: in memory per process, and on disk so a new process loads a compiled kernel instead of compiling
@@ -26,7 +26,7 @@ import numba
 import numpy as np
 
 from ..compiler import ir
-from ..compiler.codegen import MASK_BITS, Kernel, Slot, generate
+from ..compiler.kernels.emission import MASK_BITS, Kernel, Slot, generate
 from ..compiler.types import Type
 from .bindings import Bindings
 from .store import Store
@@ -70,7 +70,7 @@ _generated: dict[tuple, Kernel] = {}
 
 def _shape(plans: tuple[ir.Expr, ...], store: Store) -> tuple:
     """What of the store changes a kernel: which of the columns it reads have nulls, their storage types, which
-    string columns have small dictionaries (see codegen.MASK_BITS) and which event types are sparse. Worked out on
+    string columns have small dictionaries (see kernels MASK_BITS) and which event types are sparse. Worked out on
     every evaluation: one walk of the plans."""
     columns, events = set(), set()
     for plan in plans:

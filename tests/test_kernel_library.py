@@ -1,10 +1,10 @@
-"""The fixed helpers of generated kernels (compiler/kernel_lib.py), against numpy's definitions."""
+"""The fixed helpers of generated kernels (compiler/kernels/library.py), against numpy's definitions."""
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from segmint.compiler.kernel_lib import at_least, lower_bound, upper_bound
+from segmint.compiler.kernels.library import at_least, lower_bound, upper_bound
 
 times = st.lists(st.integers(-5, 40), max_size=40).map(lambda xs: np.array(sorted(xs), dtype=np.int64))
 

@@ -29,9 +29,9 @@ import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from . import ir
-from .kernel_lib import LIB_VERSION
-from .types import Type
+from .. import ir
+from ..types import Type
+from .library import LIB_VERSION
 
 CODEGEN_VERSION = 13
 BLOCK = 1024  # contacts per block: the cheap conditions' buffer stays in L1
@@ -241,7 +241,7 @@ class _Generator:
             f"# segmint kernel; codegen {CODEGEN_VERSION}, kernel_lib {LIB_VERSION}",
             "import numba",
             "import numpy as np",
-            "from segmint.compiler.kernel_lib import (",
+            "from segmint.compiler.kernels.library import (",
             "    age_years, at_least, count_distinct_sorted, lower_bound, prefetch, upper_bound,",
             ")",
             "",

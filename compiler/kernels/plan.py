@@ -348,7 +348,7 @@ class EventPass:
 
 @dataclass(frozen=True)
 class ByOwnColumns:
-    """A condition on the contact's own columns: always decided."""
+    """A condition on the contact's own columns (and measures of blocked types, a load each): always decided."""
 
     node: ir.Expr
     sure = True
@@ -458,3 +458,8 @@ class KernelPlan:
             if test == node:
                 return n if uses > 1 else None
         return None
+
+    def __str__(self) -> str:
+        from .explain import explain  # the printer is long; the plan stays a plain record
+
+        return explain(self)

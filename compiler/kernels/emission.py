@@ -27,9 +27,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 from .conditions import At, Writer
-from .library import LIB_VERSION
 from .names import Code
 from .passes import block_pass, group_body
 from .plan import (
@@ -48,7 +48,18 @@ from .plan import (
     ScratchSize,
 )
 
-CODEGEN_VERSION = 13
+
+def source_hash(folder: Path = Path(__file__).parent) -> str:
+    """A hash of this package's source: the library kernels import, and the generator. It goes into every kernel's
+    source, hence into the disk cache's key: Numba's cache does not notice a change in an imported module (its
+    issue #1833), and a changed generator must not meet kernels an older one wrote."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+SOURCE_HASH = source_hash()
 BLOCK = 1024  # contacts per block: the cheap conditions' buffer stays in L1
 PREFETCH_AHEAD = 8  # listed contacts between a prefetch and the use of what it fetched
 
@@ -161,7 +172,7 @@ class _Emitter:
         blocked = [p for p in plan.passes if p.blocked]
         blocks = [line for number, group in enumerate(blocked) for line in block_pass(writer, group, number)]
         head = [
-            f"# segmint kernel; codegen {CODEGEN_VERSION}, kernel_lib {LIB_VERSION}",
+            f"# segmint kernel; generator and library {SOURCE_HASH}",
             "import numba",
             "import numpy as np",
             "from segmint.compiler.kernels.library import (",
@@ -253,7 +264,7 @@ class _Emitter:
     def contact_locals(self) -> list[str]:
         """What the second loop sets per contact: no event pass done yet, measures zero. Measures are scalar locals
         (LLVM keeps them in registers in the event loops), set on every path."""
-        memoized = [n for n, (_, uses) in enumerate(self.plan.tests) if uses > 1]
+        memoized = [n for n, test in enumerate(self.plan.tests) if test.uses > 1]
         return [
             *[f"            d{group.group} = False" for group in self.plan.groups],
             *[f"            xd{n} = False" for n in memoized],

@@ -32,10 +32,13 @@ def explain(plan: KernelPlan) -> str:
     lines.append("event passes:" if plan.passes else "event passes: none")
     for group in plan.passes:
         lines += _pass(group)
-    memoised = [test for test, uses in plan.tests if uses > 1]
-    if memoised:
-        lines.append("memoised per contact:")
-        lines += [f"  {text(test)}" for test in memoised]
+    if plan.tests:
+        lines.append("event tests:")
+    for test in plan.tests:
+        how = {"scan": "scan to the first match", "at least": "n-th latest event", "block": "block count"}[test.how]
+        start = "" if test.how == "block" else (", search for the start" if test.searches_start else ", from the first")
+        memo = f", memoised ({test.uses} uses)" if test.uses > 1 else ""
+        lines.append(f"  {text(test.node)}: {how}{start}{memo}")
     if plan.prefetch:
         lines.append(f"prefetched: {', '.join(plan.prefetch)}")
     if plan.nullable:

@@ -25,6 +25,7 @@ from .plan import (
     Combined,
     Decision,
     EventPass,
+    EventTest,
     KernelPlan,
     Measure,
     MeasuredSet,
@@ -68,7 +69,7 @@ def lower(plans: tuple[ir.Expr, ...], facts: StoreFacts) -> KernelPlan:
         passes=tuple(passes),
         costs=costs,
         sets=sets,
-        tests=tuple(found.tests.items()),
+        tests=tuple(_event_test(node, uses, blocked) for node, uses in found.tests.items()),
         nullable=nullable,
         small=small,
         code_dtypes=code_dtypes,
@@ -314,6 +315,18 @@ def prefetched(plans: tuple[ir.Expr, ...], costs, blocked: frozenset[str]) -> tu
         if lead is not None:
             events += [n.event for n in ir.walk(lead) if isinstance(n, ir.EventSet) and n.event not in blocked]
     return tuple(dict.fromkeys(events))[:PREFETCHED_TYPES]
+
+
+def _event_test(node: ir.Exists | ir.Compare, uses: int, blocked: frozenset[str]) -> EventTest:
+    events = node.events if isinstance(node, ir.Exists) else node.left.events
+    how = "block" if events.event in blocked else "scan" if isinstance(node, ir.Exists) else "at least"
+    return EventTest(node, how, starts(events.window), uses)
+
+
+def starts(window: ir.Window) -> bool:
+    """Whether a window has a start (all time, ``before`` and ``before ... ago`` reach back to the first event): a
+    search for the start of one that has none would walk the whole slice to find that out."""
+    return not isinstance(window, ir.AllTime | ir.Before | ir.BeforeAgo)
 
 
 def integer(node: ir.Expr) -> bool:

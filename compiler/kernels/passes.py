@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from .. import ir
 from ..types import Type
+from .lowering import starts
 from .names import Code, measure_name
 from .plan import (
     EventPass,
@@ -253,8 +254,3 @@ def lower_start(windows: tuple[ir.Window, ...], ts: str, s: str, e: str, lo: str
     if all(starts(w) for w in windows):
         return f"lower_bound({ts}, {s}, {e}, {lo})"
     return s
-
-
-def starts(window: ir.Window) -> bool:
-    """Whether a window has a start (all time, ``before`` and ``before ... ago`` reach back to the first event)."""
-    return not isinstance(window, ir.AllTime | ir.Before | ir.BeforeAgo)

@@ -341,6 +341,20 @@ class EventPass:
     eager: bool
 
 
+@dataclass(frozen=True)
+class EventTest:
+    """A test on events that needs no measure, and how the second loop works it out: ``scan`` (filtered existence:
+    the contact's events in the window until the first match), ``at least`` (an unfiltered count against a number:
+    the n-th latest event up to the window's end), or ``block`` (the type is measured per block: its count).
+    ``searches_start``: the window has a start to search for (others scan from the contact's first event). ``uses``:
+    how often the plans write it; a test written more than once is worked out once per contact (memoised)."""
+
+    node: ir.Expr
+    how: str
+    searches_start: bool
+    uses: int
+
+
 # -- what the first loop decides -----------------------------------------------------------------------------------
 # Each returns, in emission, (certainly true, certainly false, one of them always holds) for a contact, without
 # branches; ``sure`` is the third.
@@ -430,7 +444,7 @@ class KernelPlan:
     passes: tuple[EventPass, ...]  # blocked passes, then per-contact ones, each in order of first use
     costs: Mapping[ir.Expr, int]  # cheap conditions first: 0 a load, 1 a short loop, 10 a pass over events
     sets: Mapping[ir.EventSet, MeasuredSet]
-    tests: tuple[tuple[ir.Expr, int], ...]  # event tests without measures, with how often each is written
+    tests: tuple[EventTest, ...]  # event tests without measures
     nullable: frozenset[Column]  # columns read with their validity masks
     small: frozenset[Column]  # string and tags columns tested as the bits of one number (few values)
     code_dtypes: Mapping[Column, str]  # the integer type of each string column's codes
@@ -454,9 +468,9 @@ class KernelPlan:
 
     def memoized(self, node: ir.Expr) -> int | None:
         """The number of a test written in several places (worked out once per contact), or None."""
-        for n, (test, uses) in enumerate(self.tests):
-            if test == node:
-                return n if uses > 1 else None
+        for n, test in enumerate(self.tests):
+            if test.node == node:
+                return n if test.uses > 1 else None
         return None
 
     def __str__(self) -> str:

@@ -30,6 +30,7 @@ from functools import cached_property
 from pathlib import Path
 
 from .conditions import At, Writer
+from .explain import explain_inputs
 from .names import Code
 from .passes import block_pass, group_body
 from .plan import (
@@ -75,6 +76,10 @@ class Kernel:
     @cached_property
     def key(self) -> str:
         return hashlib.sha256(self.source.encode()).hexdigest()[:24]
+
+    def __str__(self) -> str:
+        """The plan, then the inputs by the names the source gives them."""
+        return f"{self.plan}\n{explain_inputs(self.arrays, self.ints, self.floats)}"
 
 
 def emit(plan: KernelPlan) -> Kernel:

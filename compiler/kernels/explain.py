@@ -11,17 +11,30 @@ import datetime as dt
 
 from .. import ir
 from .plan import (
+    ActiveStart,
+    AgeCut,
     ByLastEvent,
     ByNoEvents,
     ByOwnColumns,
     Combined,
     Decision,
     EventPass,
+    FloatValue,
+    GroupEnd,
+    GroupStart,
+    IntValue,
     KernelPlan,
     Measure,
     Negated,
+    NowMicros,
+    NowMonthDay,
+    NowYear,
     RulePlan,
+    ScratchSize,
+    StringMask,
     Undecided,
+    WindowEnd,
+    WindowStart,
 )
 
 
@@ -46,6 +59,39 @@ def explain(plan: KernelPlan) -> str:
     if plan.small:
         lines.append(f"small dictionaries (bit masks): {', '.join(sorted(map(str, plan.small)))}")
     return "\n".join(lines)
+
+
+def explain_inputs(arrays: list, ints: list, floats: list) -> str:
+    """A kernel's inputs by the names its source gives them (``A<n>`` arguments, ``ki[n]``, ``kf[n]``)."""
+    lines = ["inputs:"]
+    lines += [f"  A{n} = {item}" for n, item in enumerate(arrays)]
+    lines += [f"  ki[{n}] = {_number(item)}" for n, item in enumerate(ints)]
+    lines += [f"  kf[{n}] = {_number(item)}" for n, item in enumerate(floats)]
+    return "\n".join(lines)
+
+
+def _number(item) -> str:
+    match item:
+        case IntValue(node=node) | FloatValue(node=node):
+            return text(node)
+        case StringMask(column=column, predicate=predicate):
+            return f"bits of the {column} values for which {text(predicate)}"
+        case AgeCut(bound=bound, extra=extra):
+            return f"latest birth day of age {text(bound)}{f' + {extra}' if extra else ''}"
+        case WindowStart(window=window):
+            return f"start of{_window(window) or ' all time'}"
+        case WindowEnd(window=window):
+            return f"end of{_window(window) or ' all time'}"
+        case ActiveStart(event=event, windows=windows) | GroupStart(event=event, windows=windows):
+            return f"earliest start of the {event} windows{','.join(_window(w) or ' all time' for w in windows)}"
+        case GroupEnd(event=event, windows=windows):
+            return f"latest end of the {event} windows{','.join(_window(w) or ' all time' for w in windows)}"
+    return {
+        NowMicros: "now (µs)",
+        NowYear: "now's year",
+        NowMonthDay: "now's month * 100 + day",
+        ScratchSize: "largest dictionary a distinct count marks, + 1",
+    }[type(item)]
 
 
 def _rule(rule: RulePlan, plan: KernelPlan) -> list[str]:

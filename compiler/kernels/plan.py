@@ -160,6 +160,11 @@ class StringTable:
     predicate: ir.Expr
     site: int = field(repr=False)
 
+    def __str__(self) -> str:
+        from .explain import text
+
+        return f"{self.column} lookup table for {text(self.predicate)}"
+
 
 ArrayInput = (
     ColumnValues

@@ -252,8 +252,8 @@ class _Emitter:
         return [
             "    i = 0",
             *[f"    d{group.group} = True" for group in self.plan.groups],
-            *[f"    mi{k} = 0" for k in range(self.plan.int_locals)],
-            *[f"    mf{k} = 0.0" for k in range(self.plan.float_locals)],
+            *[f"    mi{k} = 0" for k in self.plan.int_locals],
+            *[f"    mf{k} = 0.0" for k in self.plan.float_locals],
         ]
 
     def prefetches(self) -> list[str]:
@@ -269,13 +269,13 @@ class _Emitter:
     def contact_locals(self) -> list[str]:
         """What the second loop sets per contact: no event pass done yet, measures zero. Measures are scalar locals
         (LLVM keeps them in registers in the event loops), set on every path."""
-        memoized = [n for n, test in enumerate(self.plan.tests) if test.uses > 1]
+        memoized = [n for n, test in enumerate(self.plan.tests) if test.uses > 1 and test.how != "block"]
         return [
             *[f"            d{group.group} = False" for group in self.plan.groups],
             *[f"            xd{n} = False" for n in memoized],
             *[f"            xr{n} = False" for n in memoized],
-            *[f"            mi{k} = 0" for k in range(self.plan.int_locals)],
-            *[f"            mf{k} = 0.0" for k in range(self.plan.float_locals)],
+            *[f"            mi{k} = 0" for k in self.plan.int_locals],
+            *[f"            mf{k} = 0.0" for k in self.plan.float_locals],
         ]
 
 

@@ -64,6 +64,7 @@ def lower(plans: tuple[ir.Expr, ...], facts: StoreFacts) -> KernelPlan:
         EventPass(event, tuple(sets[e] for e in events), False, g, event in eager)
         for g, (event, events) in enumerate(found.groups.items())
     ]
+    per_contact = [m for entry in sets.values() for m in entry.measures if not m.blocked]  # in scalar locals
     return KernelPlan(
         rules=tuple(_rule(k, plan, costs) for k, plan in enumerate(plans)),
         passes=tuple(passes),
@@ -74,8 +75,10 @@ def lower(plans: tuple[ir.Expr, ...], facts: StoreFacts) -> KernelPlan:
         small=small,
         code_dtypes=code_dtypes,
         prefetch=prefetched(plans, costs, blocked),
-        int_locals=found.n_int,
-        float_locals=found.n_float,
+        int_locals=tuple(
+            sorted({m.out for m in per_contact if m.dtype == "int64"} | {m.n for m in per_contact} - {None})
+        ),
+        float_locals=tuple(sorted(m.out for m in per_contact if m.dtype == "float64")),
         buffers=tuple(found.buffers),
         scratch=found.scratch,
     )

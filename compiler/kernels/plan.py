@@ -454,8 +454,8 @@ class KernelPlan:
     small: frozenset[Column]  # string and tags columns tested as the bits of one number (few values)
     code_dtypes: Mapping[Column, str]  # the integer type of each string column's codes
     prefetch: tuple[str, ...]  # event types whose next contacts' events the second loop prefetches
-    int_locals: int  # per-contact measure locals mi0.. and mf0..
-    float_locals: int
+    int_locals: tuple[int, ...]  # the per-contact measure locals mi<n> and mf<n> in use (numbered as measures were
+    float_locals: tuple[int, ...]  # found: those that moved to block buffers leave gaps)
     buffers: tuple[str, ...]  # dtypes of the per-block measure buffers bk0..
     scratch: bool  # a distinct count of strings marks values in a scratch array
 

@@ -283,6 +283,27 @@ def test_kernel_shape(schema, store, rule, first, tests):
     assert np.array_equal(seg.evaluate(store, now=NOW, engine="compiled").mask, expected)
 
 
+def test_every_suite_rule_prints_its_kernel_plan(schema, store):
+    """Each rule of the benchmark suite, and the suite as one batch, prints as a kernel plan a person can read: its
+    conditions, what the first loop decides, the passes over events and every input by its name in the source."""
+    suite = pytest.importorskip("segmint.benchmarks.suite")  # the suite imports Polars (bench extra)
+    segments = [segmint.compile(rule.text, schema) for rule in suite.SUITE]
+    for segment in segments:
+        kernel = segment.kernel(store)
+        text = str(kernel)
+        assert text.startswith("kernel plan: 1 rule\nrule 0: ") and "first loop decides:" in text, segment.text
+        events = {n.event for n in ir.walk(segment.compiled.plan) if isinstance(n, ir.EventSet)}
+        assert all(event in text for event in events), segment.text
+        assert [line.split(" = ")[0].strip() for line in text.split("inputs:\n")[1].splitlines()] == [
+            *(f"A{n}" for n in range(len(kernel.arrays))),
+            *(f"ki[{n}]" for n in range(len(kernel.ints))),
+            *(f"kf[{n}]" for n in range(len(kernel.floats))),
+        ]
+        assert " object at 0x" not in text
+    batch = compiled.kernel_for(tuple(s.compiled.plan for s in segments), store)
+    assert str(batch.plan).startswith(f"kernel plan: {len(segments)} rules")
+
+
 def test_a_batch_works_out_what_its_segments_share_once(schema, store):
     """A test two segments share is written where each needs it, guarded by a per-contact flag: the first place
     reached works it out, the other reads its answer."""

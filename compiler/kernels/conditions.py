@@ -85,6 +85,10 @@ class Writer:
             code.emit("    " + line)
         code.emit(f"    d{group.group} = True")
 
+    def how(self, node: ir.Expr) -> str | None:
+        test = self.plan.event_test(node)
+        return None if test is None else test.how
+
     def measure_of(self, node: ir.Count | ir.Aggregate | ir.Exists) -> Measure:
         key = (node.function, node.prop) if isinstance(node, ir.Aggregate) else ("count", None)
         return self.plan.sets[node.events].measure(*key)
@@ -358,10 +362,10 @@ class Writer:
                 code.emit(f"{r} = False")
             case ir.Exists(events=events) if not events.where:
                 self.exists_dense(events, r, code, at)
-            case ir.Exists(events=events) if events.event in self.plan.blocked:
+            case ir.Exists(events=events) if self.how(node) == "block":
                 m = self.measure_of(node)
                 code.emit(f"{r} = {measure_name(m.dtype, m.out, True)}[{at.slot}] > 0")
-            case ir.Exists(events=events):
+            case ir.Exists(events=events):  # a scan
                 self.memoized(node, r, code, at, lambda out: self.exists_scan(events, out, code, at))
             case ir.Const(type=Type.BOOL):
                 code.emit(f"{r} = {self.inputs.int(IntValue(node, id(node)))} != 0")
@@ -373,9 +377,7 @@ class Writer:
             ):
                 days, ok = self.birth_day(x, code, at)
                 code.emit(f"{r} = {both(ok, self.age_test('>=', days, low), self.age_test('<=', days, high))}")
-            case ir.Compare(op=op, left=ir.Count(events=events), right=bound) if (
-                not events.where and integer(bound) and events.event not in self.plan.blocked
-            ):
+            case ir.Compare(op=op, left=ir.Count(events=events), right=bound) if self.how(node) == "at least":
                 self.memoized(node, r, code, at, lambda out: self.count_test(op, events, bound, out, code, at))
             case ir.Compare(left=left) if left.type is Type.STRING:
                 code.emit(f"{r} = {self.string_test(left, node, at)}")

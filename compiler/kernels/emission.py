@@ -1,12 +1,13 @@
 """Kernel plan (plan.py) -> the source of one fused Numba kernel, and the typed inputs it takes.
 
-The one place where generated source is built, and it decides nothing: the plan says what the first loop decides,
-in which order conditions run, which event types are measured per block, which passes are eager, what is memoised
-and each measure's dtype. No user text reaches the source: every column, constant, window bound, parameter and
-string predicate becomes a typed input (plan.py) that the runtime fills per evaluation; the source holds only names
-made here (one allocator, ``Inputs``: ``A3``, ``k0``, ``x1``; ``_Code.new`` for locals), operators from fixed tables
-and numbers segmint chose (scratch sizes, chunk length). So one kernel serves every ``now``, every parameter value
-and every constant of the same rule shape, and the cache key is a hash of the source.
+The one place where generated source is built (this module, conditions.py and passes.py), and it decides nothing:
+the plan says what the first loop decides, in which order conditions run, which event types are measured per block,
+which passes are eager, how tests on events are worked out and which are memoised, and each measure's dtype. No user
+text reaches the source: every column, constant, window bound, parameter and string predicate becomes a typed input
+(plan.py) that the runtime fills per evaluation; the source holds only names made here (names.py: one allocator of
+inputs, ``A3``, ``k0``, ``x1``, and fresh locals), operators from fixed tables and numbers segmint chose (scratch
+sizes, chunk length). So one kernel serves every ``now``, every parameter value and every constant of the same rule
+shape, and the cache key is a hash of the source.
 
 Shape of a kernel: a serial ``nogil`` function over a range of contacts (the runtime runs ranges on threads: as fast
 as ``prange`` here and a third of its compile time), in blocks of ``BLOCK`` contacts, two loops a block:
@@ -67,6 +68,9 @@ PREFETCH_AHEAD = 8  # listed contacts between a prefetch and the use of what it 
 
 @dataclass
 class Kernel:
+    """A generated kernel: its source, its inputs in argument order (``A<n>`` after ``out, ki, kf``, then the
+    numbers of ``ki`` and ``kf``) and the plan it was written from."""
+
     source: str
     arrays: list[ArrayInput]
     ints: list[IntInput]

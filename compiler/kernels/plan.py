@@ -471,6 +471,10 @@ class KernelPlan:
     def groups(self) -> tuple[EventPass, ...]:
         return tuple(p for p in self.passes if not p.blocked)
 
+    def event_test(self, node: ir.Expr) -> EventTest | None:
+        """How the second loop works out ``node``, when it is a test on events without measures."""
+        return next((test for test in self.tests if test.node == node), None)
+
     def memoized(self, node: ir.Expr) -> int | None:
         """The number of a test written in several places (worked out once per contact), or None."""
         for n, test in enumerate(self.tests):

@@ -141,8 +141,9 @@ def describe(
     reads = []
     for item in kernel.arrays:
         match item:
-            case kp.ColumnValues(column=kp.PropColumn(event=event, name=name)) | kp.ColumnValid(
-                column=kp.PropColumn(event=event, name=name)
+            case (
+                kp.ColumnValues(column=kp.PropColumn(event=event, name=name))
+                | kp.ColumnValid(column=kp.PropColumn(event=event, name=name))
             ):
                 rows = needs.get((event, name), np.zeros(len(store.events[event]), dtype=bool))
                 reads.append(_rows(item, compiled.input_value(item, store, plans, bindings), rows))

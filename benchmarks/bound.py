@@ -43,6 +43,7 @@ import numba
 import numpy as np
 
 from segmint.compiler import ir
+from segmint.compiler.kernels import plan as kp
 from segmint.runtime import compiled
 from segmint.runtime.bindings import bind
 from segmint.runtime.segment import Segment
@@ -98,7 +99,7 @@ def measure_bandwidth(gib: float = 2.0, repeat: int = 3) -> float:
 class Read:
     """What one input array of a kernel must at least be read for."""
 
-    slot: tuple  # the kernel's input (compiler/codegen.py ``Slot.key``): ("events", "purchase", "ts"), ...
+    item: kp.ArrayInput  # the kernel's input (compiler/kernels/plan.py): EventTimes("purchase"), ...
     rows: int  # elements that must be read
     itemsize: int
     lines: int  # distinct 64-byte cache lines holding them
@@ -115,8 +116,8 @@ class Read:
         return self.rows * self.itemsize
 
     def __str__(self) -> str:
-        name = " ".join(str(part) for part in self.slot)
-        return f"{name:<38} {self.how:<17} {self.rows:>12,} rows x {self.itemsize} B  {self.bytes / 1e6:>9.1f} MB"
+        size = f"{self.rows:>12,} rows x {self.itemsize} B  {self.bytes / 1e6:>9.1f} MB"
+        return f"{self.item!s:<38} {self.how:<17} {size}"
 
 
 def bytes_read(
@@ -138,39 +139,31 @@ def describe(
     needs = _pass_rows(plans, store, bindings)
     reached = _reached(plans, store, bindings, kernel)
     reads = []
-    for slot in kernel.arrays:
-        match slot.key:
-            case ("attr", name, "values"):
-                reads.append(_whole(slot.key, store.attributes[name].values))
-            case ("attr", name, "valid"):
-                reads.append(_whole(slot.key, store.attributes[name].valid))
-            case ("tags", name, "bits"):
-                reads.append(_whole(slot.key, store.attributes[name].tag_bits))
-            case ("tags", name, "offsets"):
-                reads.append(_whole(slot.key, store.attributes[name].offsets))
-            case ("tags", name, "codes"):
-                reads.append(_whole(slot.key, store.attributes[name].values))
-            case ("events", event, "last"):
-                reads.append(_whole(slot.key, store.events[event].last_ts))
-            case ("events", event, "offsets") if event in reached:
+    for item in kernel.arrays:
+        match item:
+            case (
+                kp.ColumnValues(column=kp.PropColumn(event=event, name=name))
+                | kp.ColumnValid(column=kp.PropColumn(event=event, name=name))
+            ):
+                rows = needs.get((event, name), np.zeros(len(store.events[event]), dtype=bool))
+                reads.append(_rows(item, compiled.input_value(item, store, plans, bindings), rows))
+            case kp.ColumnValues() | kp.ColumnValid() | kp.TagBits() | kp.TagOffsets() | kp.LastEventTimes():
+                reads.append(_whole(item, compiled.input_value(item, store, plans, bindings)))
+            case kp.EventOffsets(event=event) if event in reached:
                 ends = np.zeros(len(store) + 1, dtype=bool)
                 ends[:-1] |= reached[event]
                 ends[1:] |= reached[event]
-                reads.append(_rows(slot.key, store.events[event].offsets, ends))
-            case ("events", event, "offsets"):
-                reads.append(_whole(slot.key, store.events[event].offsets))
-            case ("events", event, "ts"):
-                reads.append(_binary_search(slot.key, store.events[event], reached.get(event)))
-            case ("prop", event, name, part):
-                column = store.events[event].properties[name]
-                rows = needs.get((event, name), np.zeros(len(store.events[event]), dtype=bool))
-                reads.append(_rows(slot.key, column.values if part == "values" else column.valid, rows))
-            case ("table", *_):
+                reads.append(_rows(item, store.events[event].offsets, ends))
+            case kp.EventOffsets(event=event):
+                reads.append(_whole(item, store.events[event].offsets))
+            case kp.EventTimes(event=event):
+                reads.append(_binary_search(item, store.events[event], reached.get(event)))
+            case kp.StringTable():
                 continue  # a byte per dictionary value, cached after its first use
-            case ("events", _, "rows"):
+            case kp.EventRows():
                 continue  # each event's contact row: how blocked passes find slots, not something the rule needs
             case _:
-                raise KeyError(f"unknown kernel input {slot.key!r}")
+                raise KeyError(f"unknown kernel input {item!r}")
     return reads
 
 
@@ -201,21 +194,21 @@ def _pass_rows(plans: tuple[ir.Expr, ...], store: Store, bindings) -> dict[tuple
 # -- counting cache lines ------------------------------------------------------------------------------------------
 
 
-def _whole(slot: tuple, array: np.ndarray) -> Read:
+def _whole(item: kp.ArrayInput, array: np.ndarray) -> Read:
     if array.nbytes == 0:
-        return Read(slot, 0, array.itemsize, 0, "whole")
+        return Read(item, 0, array.itemsize, 0, "whole")
     first = array.ctypes.data // CACHE_LINE
     last = (array.ctypes.data + array.nbytes - 1) // CACHE_LINE
-    return Read(slot, len(array), array.itemsize, int(last - first + 1), "whole")
+    return Read(item, len(array), array.itemsize, int(last - first + 1), "whole")
 
 
-def _rows(slot: tuple, array: np.ndarray, mask: np.ndarray) -> Read:
+def _rows(item: kp.ArrayInput, array: np.ndarray, mask: np.ndarray) -> Read:
     """The distinct cache lines holding ``array[mask]`` (its elements never straddle two lines: itemsize <= 8)."""
     rows = np.flatnonzero(mask)
     if len(rows) == 0:
-        return Read(slot, 0, array.itemsize, 0, "events in window")
+        return Read(item, 0, array.itemsize, 0, "events in window")
     lines = (array.ctypes.data + rows * array.itemsize) // CACHE_LINE  # sorted, since rows are
-    return Read(slot, len(rows), array.itemsize, int(np.count_nonzero(np.diff(lines))) + 1, "events in window")
+    return Read(item, len(rows), array.itemsize, int(np.count_nonzero(np.diff(lines))) + 1, "events in window")
 
 
 def _reached(plans, store: Store, bindings, kernel) -> dict[str, np.ndarray]:
@@ -223,9 +216,9 @@ def _reached(plans, store: Store, bindings, kernel) -> dict[str, np.ndarray]:
     whose events it goes on to read, those with a last event at or after the earliest window start of the type
     (for windows without a start: those with any event)."""
     reached = {}
-    for slot in kernel.arrays:
-        if slot.key[:1] == ("events",) and slot.key[2] == "last":
-            event = slot.key[1]
+    for item in kernel.arrays:
+        if isinstance(item, kp.LastEventTimes):
+            event = item.event
             starts = [
                 bindings.window(n.window)[0]
                 for p in plans
@@ -236,7 +229,7 @@ def _reached(plans, store: Store, bindings, kernel) -> dict[str, np.ndarray]:
     return reached
 
 
-def _binary_search(slot: tuple, table, contacts: np.ndarray | None = None) -> Read:
+def _binary_search(item: kp.EventTimes, table, contacts: np.ndarray | None = None) -> Read:
     """The fewest cache lines such that every contact's non-empty slice of timestamps has one of its own lines read:
     a binary search over a slice reads at least one of its timestamps (and two slices may share a line). Only the
     ``contacts`` given, when the kernel skips the others."""
@@ -245,7 +238,7 @@ def _binary_search(slot: tuple, table, contacts: np.ndarray | None = None) -> Re
     address, size = table.ts.ctypes.data, table.ts.itemsize
     first = (address + starts[busy] * size) // CACHE_LINE
     last = (address + (stops[busy] * size - 1)) // CACHE_LINE
-    return Read(slot, int(np.count_nonzero(busy)), size, _stabbing_lines(first, last), "binary search")
+    return Read(item, int(np.count_nonzero(busy)), size, _stabbing_lines(first, last), "binary search")
 
 
 @numba.njit(nogil=True, cache=True)

@@ -45,8 +45,11 @@ class Type(enum.Enum):
         return self in (Type.DATE, Type.TIMESTAMP)
 
 
-# Types a schema may declare for attributes and event properties ("category" is a string with a closed value set).
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the range of INT values, in data and in every evaluator
+US_PER_SECOND = 1_000_000  # TIMESTAMP values are int64 microseconds since 1970-01-01T00:00:00Z
+US_PER_DAY = 86_400 * US_PER_SECOND
+
+# Types a schema may declare for attributes and event properties ("category" is a string with a closed value set).
 
 STORABLE = (Type.BOOL, Type.INT, Type.FLOAT, Type.STRING, Type.DATE, Type.TIMESTAMP, Type.TAGS)
 

@@ -1,4 +1,4 @@
-"""The compiled evaluator: a plan's kernel is generated (compiler/codegen.py), compiled by Numba or loaded from
+"""The compiled evaluator: a plan's kernel is generated (compiler/kernels/), compiled by Numba or loaded from
 the cache, fed the store's arrays and this evaluation's numbers, and run over all contacts in parallel.
 
 Kernel cache: in memory per process, and on disk so a new process loads a compiled kernel instead of compiling
@@ -26,7 +26,8 @@ import numba
 import numpy as np
 
 from ..compiler import ir
-from ..compiler.codegen import MASK_BITS, Kernel, Slot, generate
+from ..compiler.kernels import MASK_BITS, Kernel, StoreFacts, generate
+from ..compiler.kernels import plan as kp
 from ..compiler.types import Type
 from .bindings import Bindings
 from .store import Store
@@ -53,10 +54,12 @@ def kernel_for(plans: tuple[ir.Expr, ...], store: Store) -> Kernel:
     if kernel is None:
         kernel = generate(
             plans,
-            nullable=lambda column: _column(store, column).valid is not None,
-            code_dtype=lambda column: str(_column(store, column).values.dtype),
-            dictionary_size=lambda column: len(_column(store, column).dictionary),
-            sparse=lambda event: _sparse(store, event),
+            StoreFacts(
+                nullable=lambda column: column_of(store, column).valid is not None,
+                code_dtype=lambda column: str(column_of(store, column).values.dtype),
+                dictionary_size=lambda column: len(column_of(store, column).dictionary),
+                sparse=lambda event: _sparse(store, event),
+            ),
         )
         with _lock:
             _generated[key] = kernel
@@ -70,22 +73,23 @@ _generated: dict[tuple, Kernel] = {}
 
 def _shape(plans: tuple[ir.Expr, ...], store: Store) -> tuple:
     """What of the store changes a kernel: which of the columns it reads have nulls, their storage types, which
-    string columns have small dictionaries (see codegen.MASK_BITS) and which event types are sparse. Worked out on
+    string columns have small dictionaries (see kernels MASK_BITS) and which event types are sparse. Worked out on
     every evaluation: one walk of the plans."""
     columns, events = set(), set()
     for plan in plans:
         for node in ir.walk(plan):
             match node:
                 case ir.Attr(name=name):
-                    columns.add(("attr", name))
+                    columns.add(kp.AttrColumn(name))
                 case ir.Prop(event=event, name=name):
-                    columns.add(("prop", event, name))
+                    columns.add(kp.PropColumn(event, name))
                 case ir.EventSet(event=event):
                     events.add(event)
-    return tuple(
-        sorted((c, _column(store, c).valid is not None, str(_column(store, c).values.dtype), _small(store, c))
-               for c in columns)
-    ) + tuple((event, _sparse(store, event)) for event in sorted(events))
+    facts = [
+        (c, column_of(store, c).valid is not None, str(column_of(store, c).values.dtype), _small(store, c))
+        for c in sorted(columns, key=repr)
+    ]
+    return tuple(facts) + tuple((event, _sparse(store, event)) for event in sorted(events))
 
 
 SPARSE_EVENTS_PER_CONTACT = 1.0  # event types with at most this many events per contact are measured per block
@@ -95,8 +99,8 @@ def _sparse(store: Store, event: str) -> bool:
     return len(store.events[event].ts) <= SPARSE_EVENTS_PER_CONTACT * max(len(store), 1)
 
 
-def _small(store: Store, column: tuple) -> bool:
-    dictionary = _column(store, column).dictionary
+def _small(store: Store, column: kp.Column) -> bool:
+    dictionary = column_of(store, column).dictionary
     return dictionary is not None and len(dictionary) <= MASK_BITS
 
 
@@ -218,9 +222,9 @@ def evaluate(plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> np
 
 def _inputs(kernel: Kernel, plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> list:
     """The kernel's arguments after ``out``: its numbers (ints, floats), then its arrays."""
-    arrays = [read_only(_array(store, slot, bindings)) for slot in kernel.arrays]
-    ints = np.array([_int(store, plans, slot, bindings) for slot in kernel.ints] or [0], dtype=np.int64)
-    floats = np.array([float(bindings.value(slot.key[1])) for slot in kernel.floats] or [0.0], dtype=np.float64)
+    arrays = [read_only(input_value(item, store, plans, bindings)) for item in kernel.arrays]
+    ints = np.array([input_value(item, store, plans, bindings) for item in kernel.ints] or [0], dtype=np.int64)
+    floats = np.array([input_value(item, store, plans, bindings) for item in kernel.floats] or [0.0], dtype=np.float64)
     return [ints, floats, *arrays]
 
 
@@ -257,67 +261,69 @@ def read_only(array: np.ndarray) -> np.ndarray:
     view.flags.writeable = False
     return view
 
-def _column(store: Store, column: tuple):
-    if column[0] in ("attr", "tags"):
-        return store.attributes[column[1]]
-    return store.events[column[1]].properties[column[2]]
+def column_of(store: Store, column: kp.Column):
+    """The store's column that a kernel plan's column names."""
+    match column:
+        case kp.AttrColumn(name=name) | kp.TagsColumn(name=name):
+            return store.attributes[name]
+        case kp.PropColumn(event=event, name=name):
+            return store.events[event].properties[name]
+    raise TypeError(f"not a column: {column!r}")
 
 
-def _array(store: Store, slot: Slot, bindings: Bindings) -> np.ndarray:
-    match slot.key:
-        case ("tags", name, "bits"):
+def input_value(item: kp.Input, store: Store, plans: tuple[ir.Expr, ...], bindings: Bindings) -> np.ndarray | int:
+    """The one decoder of kernel inputs (compiler/kernels/plan.py): the store's array or this evaluation's number
+    that ``item`` stands for."""
+    match item:
+        case kp.ColumnValues(column=column):
+            return column_of(store, column).values
+        case kp.ColumnValid(column=column):
+            return column_of(store, column).valid
+        case kp.TagOffsets(name=name):
+            return store.attributes[name].offsets
+        case kp.TagBits(name=name):
             return store.attributes[name].tag_bits
-        case ("attr", name, part) | ("tags", name, part):
-            column = store.attributes[name]
-            return {"values": column.values, "valid": column.valid, "codes": column.values,
-                    "offsets": column.offsets}[part]
-        case ("events", event, "offsets"):
+        case kp.EventOffsets(event=event):
             return store.events[event].offsets
-        case ("events", event, "ts"):
+        case kp.EventTimes(event=event):
             return store.events[event].ts
-        case ("events", event, "last"):
+        case kp.LastEventTimes(event=event):
             return store.events[event].last_ts
-        case ("events", event, "rows"):
+        case kp.EventRows(event=event):
             return store.events[event].contact_rows
-        case ("prop", event, name, part):
-            column = store.events[event].properties[name]
-            return column.values if part == "values" else column.valid
-        case ("table", column_key, predicate, _):
-            column = _column(store, column_key)
+        case kp.StringTable(column=column, predicate=predicate):
+            values = column_of(store, column)
             # Indexed by code: as unsigned for narrow codes (null, -1, is the last entry), else from the end.
-            size = {1: 256, 2: 65536}.get(column.values.dtype.itemsize, len(column.dictionary) + 1)
+            size = {1: 256, 2: 65536}.get(values.values.dtype.itemsize, len(values.dictionary) + 1)
             table = np.zeros(size, dtype=np.bool_)
-            table[: len(column.dictionary)] = string_table(predicate, bindings, column.dictionary)
+            table[: len(values.dictionary)] = string_table(predicate, bindings, values.dictionary)
             return table
-    raise KeyError(slot.key)
-
-
-def _int(store: Store, plans: tuple[ir.Expr, ...], slot: Slot, bindings: Bindings) -> int:
-    match slot.key:
-        case ("value", node, _):
+        case kp.IntValue(node=node):
             return int(bindings.value(node))
-        case ("lo", window, _):
+        case kp.FloatValue(node=node):
+            return float(bindings.value(node))
+        case kp.WindowStart(window=window):
             return bindings.window(window)[0]
-        case ("hi", window, _):
+        case kp.WindowEnd(window=window):
             return bindings.window(window)[1]
-        case ("active_lo", _, windows):  # no event time is the smallest int64, the last_ts of "no events"
+        case kp.ActiveStart(windows=windows):  # no event time is the smallest int64, the last_ts of "no events"
             return max(min(bindings.window(w)[0] for w in windows), -(2**63) + 1)
-        case ("group_lo", _, windows):
+        case kp.GroupStart(windows=windows):
             return min(bindings.window(w)[0] for w in windows)
-        case ("group_hi", _, windows):
+        case kp.GroupEnd(windows=windows):
             return max(bindings.window(w)[1] for w in windows)
-        case ("mask", column_key, predicate, _):
-            table = string_table(predicate, bindings, _column(store, column_key).dictionary)
+        case kp.StringMask(column=column, predicate=predicate):
+            table = string_table(predicate, bindings, column_of(store, column).dictionary)
             return sum(1 << int(code) for code in np.flatnonzero(table))
-        case ("age_cut", node, k, _):
-            return last_birth_day(bindings.now, int(bindings.value(node)) + k)
-        case ("now_us",):
+        case kp.AgeCut(bound=bound, extra=extra):
+            return last_birth_day(bindings.now, int(bindings.value(bound)) + extra)
+        case kp.NowMicros():
             return bindings.now_us
-        case ("now_year",):
+        case kp.NowYear():
             return bindings.now.year
-        case ("now_month_day",):
+        case kp.NowMonthDay():
             return bindings.now.month * 100 + bindings.now.day
-        case ("scratch_size",):
+        case kp.ScratchSize():
             sizes = [
                 len(store.events[n.prop.event].properties[n.prop.name].dictionary)
                 for plan in plans
@@ -325,4 +331,4 @@ def _int(store: Store, plans: tuple[ir.Expr, ...], slot: Slot, bindings: Binding
                 if isinstance(n, ir.Aggregate) and n.function == "distinct" and n.prop.type is Type.STRING
             ]
             return max(sizes) + 1
-    raise KeyError(slot.key)
+    raise TypeError(f"not a kernel input: {item!r}")

@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..compiler.schema import Field, Schema
-from ..compiler.types import Type
+from ..compiler.types import US_PER_DAY, Type
 
 # Bump whenever the same (contacts, seed) would produce different data: it names the cache folder.
 GENERATOR_VERSION = 1
@@ -54,7 +54,6 @@ SIGNUP_YEARS = 4  # contacts signed up during the last four years
 CHUNK = 1 << 14  # contacts per unit of parallel work; fixed, so the data never depends on the thread count
 FIRST_ID = 1_000_001
 
-DAY_US = 86_400_000_000
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 PARQUET_COMPRESSION = "zstd"
 PARQUET_ROW_GROUP = 1 << 20
@@ -329,7 +328,7 @@ def _draw_traits(pop: _Population, weights: dict[str, np.ndarray], rows: slice, 
     """
     n = rows.stop - rows.start
     created = now_us - _signup_age(rng, n)
-    start = np.maximum(created, now_us - HISTORY_DAYS * DAY_US).astype(np.float64)
+    start = np.maximum(created, now_us - HISTORY_DAYS * US_PER_DAY).astype(np.float64)
     end = _active_until(rng, start, now_us)
     has_email = rng.random(n) >= 0.03
     subscribed = has_email & (rng.random(n) < 0.82)
@@ -343,7 +342,7 @@ def _draw_traits(pop: _Population, weights: dict[str, np.ndarray], rows: slice, 
     pop.app_lag[rows] = rng.random(n) < 0.25
 
     active = rng.random(n) >= 0.22
-    rate = np.where(active, rng.lognormal(0.0, 1.3, size=n), 0.0) * (end - start) / DAY_US
+    rate = np.where(active, rng.lognormal(0.0, 1.3, size=n), 0.0) * (end - start) / US_PER_DAY
     email = rate * np.where(subscribed, 1.0, np.where(has_email, 0.1, 0.0)) * rng.gamma(2.0, 0.5, size=n)
     shop = rate * rng.gamma(1.5, 1 / 1.5, size=n)
     app_user = rng.random(n) < np.where(device <= 1, 0.45, 0.15)
@@ -364,7 +363,7 @@ def _signup_age(rng: np.random.Generator, n: int) -> np.ndarray:
     """How long ago each contact signed up (µs): the base grows ~65%/year, so recent sign-ups are most common."""
     growth = 0.5  # per year, continuous
     years = np.log1p(rng.random(n) * np.expm1(growth * SIGNUP_YEARS)) / growth  # inverse CDF of exp(growth * t)
-    return ((SIGNUP_YEARS - years) * 365.25 * DAY_US).astype(np.int64)
+    return ((SIGNUP_YEARS - years) * 365.25 * US_PER_DAY).astype(np.int64)
 
 
 def _active_until(rng: np.random.Generator, start: np.ndarray, now_us: int) -> np.ndarray:
@@ -377,7 +376,7 @@ def _active_until(rng: np.random.Generator, start: np.ndarray, now_us: int) -> n
     churned = rng.random(n) < 0.4
     end = np.where(churned, start + rng.random(n) * (now_us - start), float(now_us))
     future = ~churned & (rng.random(n) < 0.33)
-    return np.where(future, end + FUTURE_DAYS * DAY_US, end)
+    return np.where(future, end + FUTURE_DAYS * US_PER_DAY, end)
 
 
 def _contacts_table(schema: Schema, pop: _Population, rng: np.random.Generator, now: datetime) -> pa.Table:
@@ -439,7 +438,7 @@ def _countries(rng: np.random.Generator, attributes: Mapping[str, Field], city: 
 def _birth_dates(rng: np.random.Generator, n: int, now: datetime) -> pa.Array:
     """Ages 16-80, most in their thirties (16 + 64 * Beta(2, 3.2)); ~10% unknown."""
     age_days = (16 + 64 * rng.beta(2.0, 3.2, size=n)) * 365.25
-    days = (_micros(now) // DAY_US - age_days).astype(np.int32)
+    days = (_micros(now) // US_PER_DAY - age_days).astype(np.int32)
     return pa.array(days, mask=rng.random(n) < 0.10).view(pa.date32())
 
 
@@ -570,7 +569,7 @@ def _email_props(rng, pop: _Population, rows, ts, now, *, clicks: bool = False):
     n = len(rows)
     device = _draw(rng, _LUTS["device"], pop.device[rows], n)
     campaign_type = _draw(rng, _LUTS["campaign"], 0, n)
-    day = (ts - (_micros(now) - HISTORY_DAYS * DAY_US)) // DAY_US
+    day = (ts - (_micros(now) - HISTORY_DAYS * US_PER_DAY)) // US_PER_DAY
     dated = 20_000 + 2 * day + (campaign_type == 1)
     automation = 1_000 + 100 * campaign_type.astype(np.int64) + rng.integers(0, 6, size=n)
     values = {
@@ -615,7 +614,7 @@ def _app_props(rng, pop: _Population, rows, ts, now):
     """The contact's phone (2% of opens on the other one) and the latest app release, or one behind for laggards."""
     n = len(rows)
     device = pop.phone[rows] ^ (rng.random(n, dtype=np.float32) < 0.02)
-    releases = np.array([_micros(now) - days * DAY_US for days in APP_RELEASE_DAYS_AGO])
+    releases = np.array([_micros(now) - days * US_PER_DAY for days in APP_RELEASE_DAYS_AGO])
     behind = pop.app_lag[rows]
     version = np.clip(np.searchsorted(releases, ts, side="right") - 1 - behind, 0, len(APP_VERSIONS) - 1)
     return {"device": device.astype(np.int8), "app_version": version.astype(np.int8)}, {}

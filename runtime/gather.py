@@ -50,7 +50,7 @@ def _fill(mask, values, take_values, start, stop, out, at):  # pragma: no cover 
     last = stop - 1
     while last >= start and not mask[last]:
         last -= 1
-    k = np.uint64(at)  # unsigned indices: no wrap-around test per access (see compiler/codegen.py)
+    k = np.uint64(at)  # unsigned indices: no wrap-around test per access (see compiler/kernels/)
     if take_values:
         for i in range(np.uint64(start), np.uint64(last + 1)):
             out[k] = values[i]

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from ..compiler.errors import DataError, SchemaError
 from ..compiler.schema import Field, Schema
-from ..compiler.types import Type
+from ..compiler.types import US_PER_DAY, Type
 from .store import (
     FIRST_DAY,
     FIRST_US,
@@ -464,11 +464,11 @@ def _timestamps(array: pa.ChunkedArray, source: str, name: str) -> np.ndarray:
     if pa.types.is_date32(array.type):
         days = np.ascontiguousarray(array.cast(pa.int32()).to_numpy(), dtype=np.int64)
         _refuse_outside(days, FIRST_DAY, LAST_DAY, source, name)
-        return days * 86_400_000_000
+        return days * US_PER_DAY
     if pa.types.is_date64(array.type):  # milliseconds, meant to be whole days: their midnights
-        days = np.ascontiguousarray(array.cast(pa.int64()).to_numpy(), dtype=np.int64) // 86_400_000
+        days = np.ascontiguousarray(array.cast(pa.int64()).to_numpy(), dtype=np.int64) // (US_PER_DAY // 1000)
         _refuse_outside(days, FIRST_DAY, LAST_DAY, source, name)
-        return days * 86_400_000_000
+        return days * US_PER_DAY
     raise DataError(f"expected timestamps, found {array.type}", source=source, column=name)
 
 

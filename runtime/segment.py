@@ -101,7 +101,7 @@ class Segment:
         return Result(masks[0], store, bindings.now, time.perf_counter() - started, used)
 
     def kernel(self, store: Store) -> compiled.Kernel:
-        """The generated kernel of this segment for ``store`` (its source is ``.source``)."""
+        """The generated kernel of this segment for ``store``: ``.source``, and ``.plan`` (prints as an EXPLAIN)."""
         return compiled.kernel_for((self.compiled.plan,), store)
 
     def explain(self, store: Store, contact_id, now=None, params: Mapping[str, object] | None = None) -> Explanation:

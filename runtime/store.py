@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from ..compiler.errors import DataError
 from ..compiler.schema import Schema
-from ..compiler.types import Type
+from ..compiler.types import US_PER_DAY, Type
 
 # numpy storage of each stored type (see compiler/types.py).
 STORAGE_DTYPE = {
@@ -40,8 +40,8 @@ STORAGE_DTYPE = {
 # result prints) can represent. Loaders refuse values outside; opening a saved store treats them as damage.
 FIRST_DAY = (dt.date(1, 1, 1) - dt.date(1970, 1, 1)).days
 LAST_DAY = (dt.date(9999, 12, 31) - dt.date(1970, 1, 1)).days
-FIRST_US = FIRST_DAY * 86_400_000_000
-LAST_US = (LAST_DAY + 1) * 86_400_000_000 - 1
+FIRST_US = FIRST_DAY * US_PER_DAY
+LAST_US = (LAST_DAY + 1) * US_PER_DAY - 1
 
 
 class Strings(Sequence):

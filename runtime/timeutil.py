@@ -6,9 +6,8 @@ import calendar
 import datetime as dt
 
 from ..compiler.ir import Duration
+from ..compiler.types import US_PER_DAY, US_PER_SECOND
 
-US_PER_SECOND = 1_000_000
-US_PER_DAY = 86_400 * US_PER_SECOND
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _FIXED = {"s": 1, "min": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 
@@ -61,7 +60,7 @@ def last_birth_day(now: dt.datetime, years: int) -> int:
     """The day number of the latest birth date whose age at ``now`` is at least ``years``: ``age(b) >= years`` holds
     exactly when ``b <= last_birth_day(now, years)``, so age conditions become comparisons of day numbers.
 
-    Age counts whole years, a birthday counting from its day (kernel_lib.age_years), so the cut-off is ``now``'s
+    Age counts whole years, a birthday counting from its day (kernels.library.age_years), so the cut-off is ``now``'s
     month and day ``years`` years back; born on 29 February, one turns a year older on 1 March in other years,
     hence 28 February when that day does not exist."""
     year = now.year - years

@@ -13,6 +13,15 @@ from storebuilder import build_store
 
 import segmint
 from segmint.benchmarks.bound import bytes_read, describe, measure_bandwidth
+from segmint.compiler.kernels.plan import (
+    ArrayInput,
+    AttrColumn,
+    ColumnValues,
+    EventOffsets,
+    EventTimes,
+    LastEventTimes,
+    PropColumn,
+)
 from segmint.runtime.store import Store
 
 LINE = 64
@@ -75,10 +84,10 @@ def store(schema) -> Store:
     return Store(built.schema, built.ids, attributes, events)
 
 
-def _lines(schema, rule: str, store: Store) -> dict[tuple, tuple[int, int]]:
-    """slot -> (rows, lines) of every array the rule's kernel reads."""
+def _lines(schema, rule: str, store: Store) -> dict[ArrayInput, tuple[int, int]]:
+    """kernel input -> (rows, lines) of every array the rule's kernel reads."""
     seg = segmint.compile(rule, schema)
-    return {read.slot: (read.rows, read.lines) for read in describe(seg, store, NOW)}
+    return {read.item: (read.rows, read.lines) for read in describe(seg, store, NOW)}
 
 
 def test_the_store_is_laid_out_as_planned(store):
@@ -92,9 +101,9 @@ def test_binary_search_alone_reads_one_timestamp_line_per_slice_unless_slices_sh
     # purchases. offsets: 6 x 8 bytes, one line. Timestamps: a's slice spans lines 0-1, and reading line 1 serves b
     # (line 1) and d (lines 1-2) too; e (lines 2-3) needs another: 2 lines, not one per contact with purchases (4).
     assert _lines(schema, "bought and not bought within 90d", store) == {
-        ("events", "purchase", "last"): (5, 1),
-        ("events", "purchase", "offsets"): (6, 1),
-        ("events", "purchase", "ts"): (4, 2),
+        LastEventTimes("purchase"): (5, 1),
+        EventOffsets("purchase"): (6, 1),
+        EventTimes("purchase"): (4, 2),
     }
     seg = segmint.compile("bought and not bought within 90d", schema)
     assert bytes_read(seg, store, NOW) == 4 * LINE
@@ -107,10 +116,10 @@ def test_a_pass_reads_its_property_for_the_events_in_the_window(schema, store):
     # and timestamps (a's lines 0-1 and b's line 1 share line 1, e needs line 3: 2 lines).
     rule = "sum(bought.amount within 365d) > 500"
     assert _lines(schema, rule, store) == {
-        ("events", "purchase", "last"): (5, 1),
-        ("events", "purchase", "offsets"): (5, 1),
-        ("events", "purchase", "ts"): (3, 2),
-        ("prop", "purchase", "amount", "values"): (9, 3),
+        LastEventTimes("purchase"): (5, 1),
+        EventOffsets("purchase"): (5, 1),
+        EventTimes("purchase"): (3, 2),
+        ColumnValues(PropColumn("purchase", "amount")): (9, 3),
     }
     assert bytes_read(segmint.compile(rule, schema), store, NOW) == 7 * LINE
 
@@ -118,7 +127,7 @@ def test_a_pass_reads_its_property_for_the_events_in_the_window(schema, store):
 def test_windows_of_one_property_are_united(schema, store):
     # amount within 365d (rows 7-10, 24-28) or over all time (rows 0-28): all 29 rows, lines 0-3, counted once.
     rule = "sum(bought.amount within 365d) > 500 or max(bought.amount) > 60"
-    assert _lines(schema, rule, store)[("prop", "purchase", "amount", "values")] == (29, 4)
+    assert _lines(schema, rule, store)[ColumnValues(PropColumn("purchase", "amount"))] == (29, 4)
 
 
 def test_attributes_are_read_whole_without_validity_for_strings(schema, store):
@@ -126,8 +135,8 @@ def test_attributes_are_read_whole_without_validity_for_strings(schema, store):
     # mask is not read. birth_date: 5 int32 days, no nulls, so no mask either.
     rule = "gender = f and age(birth_date) between 25 and 40"
     assert _lines(schema, rule, store) == {
-        ("attr", "gender", "values"): (5, 1),
-        ("attr", "birth_date", "values"): (5, 1),
+        ColumnValues(AttrColumn("gender")): (5, 1),
+        ColumnValues(AttrColumn("birth_date")): (5, 1),
     }
     reads = describe(segmint.compile(rule, schema), store, NOW)
     assert [r.payload for r in reads] == [5, 20]

@@ -18,6 +18,7 @@ from test_examples import CASES, CONTACTS, EVENTS
 
 import segmint
 from segmint.compiler import ir
+from segmint.compiler.kernels import plan as kp
 from segmint.runtime import compiled
 
 HOSTILE = segmint.Schema.from_dict(
@@ -237,43 +238,70 @@ def test_small_and_large_dictionaries_give_the_same_answers(schema, store, padde
         expected = seg.evaluate(store, now=NOW, engine="reference").mask
         got = seg.evaluate(large if padded else store, now=NOW, engine="compiled")
         assert np.array_equal(got.mask, expected), (rule, padded)
-        source = seg.kernel(large if padded else store).source
+        small = seg.kernel(large if padded else store).plan.small
         if any(isinstance(n, ir.Compare | ir.InSet | ir.HasTags) for n in ir.walk(seg.compiled.plan)):
-            assert ("np.uint64(k" in source) is not padded, rule
+            assert bool(small) is not padded, rule
 
 
-def second_loop(source: str) -> str:
-    """The part of a kernel's source that runs per listed contact (after the first loop lists them)."""
-    return source.split("for u in range(n):", 1)[1] if "for u in range(n):" in source else ""
+def leaves(decision: kp.Decision) -> list[str]:
+    """The kinds of what the first loop decides, in the order of the conditions."""
+    match decision:
+        case kp.Combined(parts=parts):
+            return [kind for part in parts for kind in leaves(part)]
+        case kp.Negated(part=part):
+            return leaves(part)
+    return [type(decision).__name__]
 
 
 @pytest.mark.parametrize(
-    ("rule", "present", "absent"),
+    ("rule", "first", "tests"),
     [
         # existence of unfiltered events: the last event time decides, events are searched only when unsure
-        ("opened within 30d or clicked within 30d", ["upper_bound("], ["for j in range", "lower_bound("]),
-        ("bought and not bought within 90d", [], ["for j in range", "lower_bound("]),
+        ("opened within 30d or clicked within 30d", ["ByLastEvent", "ByLastEvent"], []),
+        ("bought and not bought within 90d", ["ByLastEvent", "ByLastEvent"], []),
         # a count against a number: the n-th latest event, no search for the window's start
-        ("opened > 2 within 90d", ["at_least("], ["lower_bound(", "for j in range"]),
+        ("opened > 2 within 90d", ["ByNoEvents"], [("at least", True)]),
         # filtered existence: a scan that stops at the first match; all time needs no search for a start
-        ("bought brand = Apple", ["break"], ["lower_bound(", "+= 1"]),
-        ("bought brand = Apple within 30d", ["break", "lower_bound("], ["+= 1"]),
+        ("bought brand = Apple", ["ByNoEvents"], [("scan", False)]),
+        ("bought brand = Apple within 30d", ["ByNoEvents"], [("scan", True)]),
         # attributes only: nothing is left for a second loop
-        ("gender = f and city in (Kyiv, Lviv)", [], ["for u in range(n)"]),
+        ("gender = f and city in (Kyiv, Lviv)", ["ByOwnColumns", "ByOwnColumns"], []),
     ],
 )
-def test_kernel_shape(schema, store, rule, present, absent):
-    """What the code generator writes for the conditions segments use most (docs/embedding.md, "How a compiled
-    kernel spends its time"); answers are checked against the reference."""
+def test_kernel_shape(schema, store, rule, first, tests):
+    """What the kernel plan says for the conditions segments use most (docs/embedding.md, "How a compiled kernel
+    spends its time"): what the first loop decides, how the second works out tests on events, and that none of
+    them needs a pass computing measures; answers are checked against the reference."""
     seg = segmint.compile(rule, schema)
-    source = seg.kernel(store).source
-    body = source.split("def kernel", 1)[1]
-    for text in present:
-        assert text in body, (rule, text)
-    for text in absent:
-        assert text not in (body if text == "for u in range(n)" else second_loop(body)), (rule, text)
+    plan = seg.kernel(store).plan
+    [rule_plan] = plan.rules
+    assert leaves(rule_plan.first) == first
+    assert [(test.how, test.searches_start) for test in plan.tests] == tests
+    assert plan.passes == ()
+    assert rule_plan.second is (first != ["ByOwnColumns", "ByOwnColumns"])
     expected = seg.evaluate(store, now=NOW, engine="reference").mask
     assert np.array_equal(seg.evaluate(store, now=NOW, engine="compiled").mask, expected)
+
+
+def test_every_suite_rule_prints_its_kernel_plan(schema, store):
+    """Each rule of the benchmark suite, and the suite as one batch, prints as a kernel plan a person can read: its
+    conditions, what the first loop decides, the passes over events and every input by its name in the source."""
+    suite = pytest.importorskip("segmint.benchmarks.suite")  # the suite imports Polars (bench extra)
+    segments = [segmint.compile(rule.text, schema) for rule in suite.SUITE]
+    for segment in segments:
+        kernel = segment.kernel(store)
+        text = str(kernel)
+        assert text.startswith("kernel plan: 1 rule\nrule 0: ") and "first loop decides:" in text, segment.text
+        events = {n.event for n in ir.walk(segment.compiled.plan) if isinstance(n, ir.EventSet)}
+        assert all(event in text for event in events), segment.text
+        assert [line.split(" = ")[0].strip() for line in text.split("inputs:\n")[1].splitlines()] == [
+            *(f"A{n}" for n in range(len(kernel.arrays))),
+            *(f"ki[{n}]" for n in range(len(kernel.ints))),
+            *(f"kf[{n}]" for n in range(len(kernel.floats))),
+        ]
+        assert " object at 0x" not in text
+    batch = compiled.kernel_for(tuple(s.compiled.plan for s in segments), store)
+    assert str(batch.plan).startswith(f"kernel plan: {len(segments)} rules")
 
 
 def test_a_batch_works_out_what_its_segments_share_once(schema, store):
@@ -281,9 +309,9 @@ def test_a_batch_works_out_what_its_segments_share_once(schema, store):
     reached works it out, the other reads its answer."""
     segments = [segmint.compile(rule, schema) for rule in ("opened > 2 within 90d and bought brand = Apple",
                                                            "bought brand = Apple or opened > 2 within 90d")]
-    source = compiled.kernel_for(tuple(s.compiled.plan for s in segments), store).source
-    for flag in ("xd0", "xd1"):
-        assert second_loop(source).count(f"if not {flag}:") == 2 and f"{flag} = False" in source
+    plan = compiled.kernel_for(tuple(s.compiled.plan for s in segments), store).plan
+    assert [(test.how, test.uses) for test in plan.tests] == [("at least", 2), ("scan", 2)]
+    assert [plan.memoized(test.node) for test in plan.tests] == [0, 1]
     batch = segmint.evaluate_many(segments, store, now=NOW, engine="compiled")
     for segment, result in zip(segments, batch, strict=True):
         assert np.array_equal(result.mask, segment.evaluate(store, now=NOW, engine="reference").mask)
@@ -310,6 +338,6 @@ def test_blocked_and_per_contact_passes_agree(schema, store, monkeypatch, per_co
     for segment, result in zip(segments, segmint.evaluate_many(segments, store, now=NOW, engine="compiled"),
                                strict=True):
         assert np.array_equal(result.mask, segment.evaluate(store, now=NOW, engine="reference").mask)
-    source = segmint.compile(rules[-4], schema).kernel(store).source
-    assert ("bk0" in source) is (per_contact > 0)
+    plan = segmint.compile(rules[-4], schema).kernel(store).plan
+    assert bool(plan.blocked) is (per_contact > 0)
     compiled._generated.clear()

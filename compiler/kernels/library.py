@@ -1,7 +1,8 @@
 """Fixed Numba helpers that generated kernels call. Nothing here depends on a rule.
 
-Changing this file changes every kernel: ``LIB_VERSION`` goes into each generated module so that Numba's disk
-cache (which does not notice changes in imported modules) is never reused across versions.
+Changing this file changes every kernel: a hash of this package's source goes into each generated module
+(emission.py, ``SOURCE_HASH``) so that Numba's disk cache (which does not notice changes in imported modules) is
+never reused across versions.
 """
 
 from __future__ import annotations
@@ -11,9 +12,6 @@ import numpy as np
 from llvmlite import ir as llvm
 from numba.core import cgutils, types
 from numba.extending import intrinsic
-
-LIB_VERSION = 7
-DAY_US = 86_400_000_000
 
 
 @numba.njit(nogil=True, cache=True)
@@ -127,8 +125,9 @@ def prefetch(typingctx, array, index):  # pragma: no cover - runs compiled
         data, position = args
         array_type = signature.args[0]
         view = context.make_array(array_type)(context, builder, data)
-        pointer = cgutils.get_item_pointer(context, builder, array_type, view, [position], wraparound=False,
-                                           boundscheck=False)
+        pointer = cgutils.get_item_pointer(
+            context, builder, array_type, view, [position], wraparound=False, boundscheck=False
+        )
         byte_pointer = builder.bitcast(pointer, llvm.IntType(8).as_pointer())
         i32 = llvm.IntType(32)
         function = cgutils.get_or_insert_function(

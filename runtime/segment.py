@@ -160,8 +160,9 @@ def _run(plans: tuple[ir.Expr, ...], store: Store, bindings, engine: str) -> tup
     """The masks of ``plans`` (a row each) and the engine that computed them."""
     _check_engine(engine)
     if engine == "auto":
+        compiled.usable_folder(strict=False)  # warns, in the caller's thread, of a cache folder it cannot write
         if compiled.ready(compiled.kernel_for(plans, store)):
-            return compiled.evaluate(plans, store, bindings), "compiled"
+            return compiled.evaluate(plans, store, bindings, strict=False), "compiled"
         masks = _run(plans, store, bindings, "vector")[0]
         # Only now: Numba's compiler holds the GIL most of the time, and the answer should not wait for it.
         compiled.compile_in_background(plans, store, bindings)

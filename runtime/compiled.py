@@ -21,6 +21,7 @@ from ..compiler import ir
 from ..compiler.codegen import MASK_BITS, Kernel, Slot, generate
 from ..compiler.types import Type
 from .bindings import Bindings
+from .compile_worker import compile_elsewhere
 from .kernel_cache import cache_folder, import_kernel, sound, usable_folder
 from .store import Store
 from .strings import string_table
@@ -70,8 +71,10 @@ def _shape(plans: tuple[ir.Expr, ...], store: Store) -> tuple:
                 case ir.EventSet(event=event):
                     events.add(event)
     return tuple(
-        sorted((c, _column(store, c).valid is not None, str(_column(store, c).values.dtype), _small(store, c))
-               for c in columns)
+        sorted(
+            (c, _column(store, c).valid is not None, str(_column(store, c).values.dtype), _small(store, c))
+            for c in columns
+        )
     ) + tuple((event, _sparse(store, event)) for event in sorted(events))
 
 
@@ -121,18 +124,20 @@ def ready(kernel: Kernel) -> bool:
         if key in _compiling:
             return False
     folder = cache_folder()
-    return folder is not None and any(sound(index) for index in (folder / "__pycache__").glob(
-        f"segmint_kernel_{key}.kernel-*.nbi"))
+    return folder is not None and any(
+        sound(index) for index in (folder / "__pycache__").glob(f"{_name(key)}.kernel-*.nbi")
+    )
 
 
 def compile_in_background(plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> None:
-    """Compile the kernel of ``plans`` for this store's argument types on segmint's compiler thread, unless it is
-    compiled or being compiled. Numba compiles when a kernel is first called, so the thread calls it over no
-    contacts."""
+    """Compile the kernel of ``plans`` for this store's argument types, unless it is compiled, being compiled or
+    failed to compile before. segmint's compiler thread hands the work to a child process (runtime/compile_worker.py)
+    that compiles into the disk cache; with no usable disk cache, the thread compiles it itself (Numba compiles when
+    a kernel is first called, so the thread calls it over no contacts)."""
     kernel = kernel_for(plans, store)
     key = _key(kernel)
     with _lock:
-        if key in _compiled or key in _compiling:
+        if key in _compiled or key in _compiling or key in _failed:
             return
         _compiling.add(key)
         global _background
@@ -142,20 +147,30 @@ def compile_in_background(plans: tuple[ir.Expr, ...], store: Store, bindings: Bi
 
 
 def _compile(kernel: Kernel, plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> None:
+    key = _key(kernel)
     try:
         with contextlib.suppress(Exception):  # a failure shows where it can be seen: in the next foreground run
-            function = load(kernel, strict=False)
-            function(0, 0, np.empty((len(plans), 1), np.bool_), *_inputs(kernel, plans, store, bindings))
-            with _lock:
-                _compiled.add(_key(kernel))
+            arguments = (0, 0, np.empty((len(plans), 1), np.bool_), *_inputs(kernel, plans, store, bindings))
+            folder = usable_folder(strict=False)
+            signature = tuple(map(numba.typeof, arguments))
+            outcome = "unavailable"
+            if folder is not None:
+                outcome = compile_elsewhere(_name(key), kernel.source, folder, signature)
+            if outcome == "unavailable":
+                load(kernel, strict=False)(*arguments)
+                with _lock:
+                    _compiled.add(key)
+            elif outcome == "failed":
+                with _lock:
+                    _failed.add(key)  # over the child's limits: the vector engine answers for it
     finally:
         with _lock:
-            _compiling.discard(_key(kernel))
+            _compiling.discard(key)
 
 
 def _lower_priority() -> None:
-    """The compiler thread yields the CPU to the application's threads. One thread, so one background compile at a
-    time; a foreground compile waits for it (Numba compiles under one global lock)."""
+    """The compiler thread yields the CPU to the application's threads (when it compiles itself). One thread, so one
+    background compile at a time."""
     with contextlib.suppress(AttributeError, OSError):  # Linux sets a nice value per thread; elsewhere not at all
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
@@ -167,11 +182,16 @@ def _key(kernel: Kernel) -> str:
 _loaded: dict[str, Future] = {}  # kernel modules, imported (their functions compile on first call)
 _compiled: set[str] = set()  # kernels that have run in this process
 _compiling: set[str] = set()  # kernels the compiler thread is working on
+_failed: set[str] = set()  # kernels whose background compile failed (auto does not try them again)
 _background: ThreadPoolExecutor | None = None
 
 
+def _name(key: str) -> str:
+    return f"segmint_kernel_{key}"
+
+
 def _import(kernel: Kernel, key: str, folder) -> Callable:
-    name = f"segmint_kernel_{key}"
+    name = _name(key)
     if folder is None:
         namespace: dict = {}
         exec(compile(kernel.source.replace("cache=True", "cache=False"), name, "exec"), namespace)
@@ -234,6 +254,7 @@ def read_only(array: np.ndarray) -> np.ndarray:
     view.flags.writeable = False
     return view
 
+
 def _column(store: Store, column: tuple):
     if column[0] in ("attr", "tags"):
         return store.attributes[column[1]]
@@ -246,8 +267,9 @@ def _array(store: Store, slot: Slot, bindings: Bindings) -> np.ndarray:
             return store.attributes[name].tag_bits
         case ("attr", name, part) | ("tags", name, part):
             column = store.attributes[name]
-            return {"values": column.values, "valid": column.valid, "codes": column.values,
-                    "offsets": column.offsets}[part]
+            return {"values": column.values, "valid": column.valid, "codes": column.values, "offsets": column.offsets}[
+                part
+            ]
         case ("events", event, "offsets"):
             return store.events[event].offsets
         case ("events", event, "ts"):

@@ -19,6 +19,7 @@ The folder is ``$SEGMINT_KERNEL_CACHE`` or ``$SEGMINT_CACHE/kernels`` (default `
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import pickle
@@ -50,12 +51,16 @@ class KernelCacheWarning(SegmintWarning):
 
 def cache_folder() -> Path | None:
     """The configured folder, or None when the cache is switched off."""
-    setting = os.environ.get(SETTING)
+    return _folder(os.environ.get(SETTING), os.environ.get("SEGMINT_CACHE"))
+
+
+@functools.lru_cache(maxsize=16)  # asked on every evaluation; paths cost more to build than a kernel run on few rows
+def _folder(setting: str | None, segmint_cache: str | None) -> Path | None:
     if setting and setting.lower() in _OFF:
         return None
     if setting:
         return Path(setting)
-    return Path(os.environ.get("SEGMINT_CACHE", Path.home() / ".cache" / "segmint")) / "kernels"
+    return Path(segmint_cache or Path.home() / ".cache" / "segmint") / "kernels"
 
 
 def usable_folder(strict: bool) -> Path | None:

@@ -48,8 +48,9 @@ FRESH = textwrap.dedent(
 def fresh(cache: Path, *engines: str, wait: bool = True) -> list | subprocess.Popen:
     """RULE's answers in a new process with ``cache`` as its kernel cache: [[engine that answered, ids], ...]."""
     env = {"SEGMINT_KERNEL_CACHE": str(cache), "PATH": "/usr/bin:/bin"}
-    process = subprocess.Popen([sys.executable, "-c", FRESH, *engines], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", FRESH, *engines], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     return answers(process) if wait else process
 
 
@@ -83,8 +84,9 @@ def cache_file(cache: Path, suffix: str) -> Path:
 
 
 @pytest.mark.parametrize("suffix", [".nbi", ".nbc", ".py"])
-@pytest.mark.parametrize("damage", [truncate, flip, lambda path: path.write_bytes(b"")], ids=["truncated", "flipped",
-                                                                                             "emptied"])
+@pytest.mark.parametrize(
+    "damage", [truncate, flip, lambda path: path.write_bytes(b"")], ids=["truncated", "flipped", "emptied"]
+)
 def test_a_damaged_cache_file_is_compiled_again(filled, tmp_path, suffix, damage):
     cache = tmp_path / "kernels"
     shutil.copytree(filled, cache)

@@ -8,7 +8,7 @@ stays with the vector engine in this process), and the application's threads kee
 kernel module exactly as the application does (runtime/kernel_cache.py), compiles it for the argument types the
 application will pass, and Numba's cache writes the result, which the application then loads in milliseconds.
 
-    python -m segmint.runtime.compile_worker < (name, source, folder, argument types), pickled
+    python -m segmint.runtime.compile_worker < (name, source, folder, argument types, memory limit), pickled
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def compile_elsewhere(name: str, source: str, folder: Path, signature: tuple) ->
     """Compile the kernel module ``name`` (``source``) for ``signature`` in a child process, into the disk cache in
     ``folder``: "compiled", "failed" (over its memory or time limit: do not try again) or "unavailable" (no child
     could run it, say an application embedding Python without a ``python`` executable: compile it here)."""
-    payload = pickle.dumps((name, source, str(folder), signature))
+    payload = pickle.dumps((name, source, str(folder), signature, COMPILE_MEMORY))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # finds segmint as we did
     try:
         run = subprocess.run(
@@ -49,13 +49,13 @@ def compile_elsewhere(name: str, source: str, folder: Path, signature: tuple) ->
 
 
 def main() -> int:
+    name, source, folder, signature, memory = pickle.load(sys.stdin.buffer)
     # Set here, not by the parent between fork and exec (unsafe in a process with threads); segmint's imports
     # come before, and are small beside a compile.
     os.nice(10)
-    resource.setrlimit(resource.RLIMIT_AS, (COMPILE_MEMORY, COMPILE_MEMORY))
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     from .kernel_cache import import_kernel
 
-    name, source, folder, signature = pickle.load(sys.stdin.buffer)
     import_kernel(name, source, Path(folder)).compile(signature)
     return 0
 

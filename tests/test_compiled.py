@@ -18,7 +18,7 @@ from test_examples import CASES, CONTACTS, EVENTS
 
 import segmint
 from segmint.compiler import ir
-from segmint.runtime import compiled
+from segmint.runtime import compile_worker, compiled
 from segmint.runtime.bindings import bind
 from segmint.runtime.compile_worker import compile_elsewhere
 
@@ -194,6 +194,19 @@ def test_a_child_process_compiles_into_the_disk_cache(schema, store, tmp_path, m
     expected = seg.evaluate(store, NOW, engine="reference").mask
     assert np.array_equal(compiled.evaluate(plans, store, bindings)[0], expected)
     assert function.stats.cache_hits and not function.stats.cache_misses, "this process compiled the kernel again"
+
+
+def test_a_compile_over_its_memory_limit_fails_alone(schema, store, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGMINT_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.setattr(compile_worker, "COMPILE_MEMORY", 64 * 2**20)  # less than Python with Numba needs
+    seg = segmint.compile("count(clicked within 30d) >= 2 or loyalty_points > 15", schema)
+    kernel = seg.kernel(store)
+    arguments = (0, 0, np.empty((1, 1), np.bool_), *compiled._inputs(kernel, (seg.compiled.plan,), store,
+                                                                    bind(seg.compiled.plan, NOW, None)))
+    signature = tuple(map(numba.typeof, arguments))
+    name = compiled._name(compiled._key(kernel))
+    assert compile_worker.compile_elsewhere(name, kernel.source, tmp_path, signature) == "failed"
+    assert not compiled.ready(kernel)
 
 
 def test_without_a_child_process_the_compiler_thread_compiles(schema, store, tmp_path, monkeypatch):

@@ -156,7 +156,9 @@ def _compile(kernel: Kernel, plans: tuple[ir.Expr, ...], store: Store, bindings:
             outcome = "unavailable"
             if folder is not None:
                 outcome = compile_elsewhere(_name(key), kernel.source, folder, signature)
-            if outcome == "unavailable":
+            if outcome in ("compiled", "unavailable"):
+                # Compiled: loaded from the disk cache now (milliseconds), wherever Numba's locator put the files
+                # (NUMBA_CACHE_DIR moves them out of the cache folder). Unavailable: compiled here.
                 load(kernel, strict=False)(*arguments)
                 with _lock:
                     _compiled.add(key)

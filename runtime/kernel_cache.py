@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numba
 from numba.core.caching import FunctionCache, IndexDataCacheFile
+from numba.core.dispatcher import Dispatcher
 
 from ..compiler.errors import SegmintError, SegmintWarning
 
@@ -168,6 +169,16 @@ def sound(index: Path) -> bool:
     return bool(overloads) and all(
         _CheckedCacheFile.read_checked(index.parent / name) is not None for name in overloads.values()
     )
+
+
+def check_caches_of(*modules: types.ModuleType) -> None:
+    """Give every cached Numba function of ``modules`` (segmint's precompiled helpers: their cache files live next
+    to the installed package, or in Numba's user cache folder) the checked cache files of the kernels, so that a
+    damaged file of theirs is compiled again too. Call before their first use."""
+    for module in modules:
+        for value in vars(module).values():
+            if isinstance(value, Dispatcher) and type(value._cache) is FunctionCache:
+                value._cache = _CheckedCache(value.py_func)
 
 
 class _CheckedCacheFile(IndexDataCacheFile):

@@ -9,15 +9,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..compiler import ir
+from ..compiler import ir, kernel_lib
 from ..compiler.errors import DataError, SegmintError
 from ..compiler.schema import Schema
 from ..compiler.serial import to_document
 from ..compiler.types import Type
-from . import compiled, kernel_batches
+from . import compiled, gather, kernel_batches, load, vector
 from .bindings import bind
 from .explain import Explanation, explain
 from .gather import matching
+from .kernel_cache import check_caches_of
 from .reference import Evaluator
 from .store import Store
 from .vector import VectorEvaluator
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from ..compiler.pipeline import Compiled
 
 ENGINES = ("auto", "compiled", "vector", "reference")
+
+check_caches_of(kernel_lib, gather, load, vector)  # before any of their functions runs: segmint imports this module
 
 
 @dataclass(frozen=True, eq=False)

@@ -45,9 +45,11 @@ FRESH = textwrap.dedent(
 )
 
 
-def fresh(cache: Path, *engines: str, wait: bool = True) -> list | subprocess.Popen:
+def fresh(cache: Path, *engines: str, wait: bool = True, numba_cache: Path | None = None) -> list | subprocess.Popen:
     """RULE's answers in a new process with ``cache`` as its kernel cache: [[engine that answered, ids], ...]."""
     env = {"SEGMINT_KERNEL_CACHE": str(cache), "PATH": "/usr/bin:/bin"}
+    if numba_cache is not None:  # where Numba caches everything, segmint's precompiled helpers included
+        env["NUMBA_CACHE_DIR"] = str(numba_cache)
     process = subprocess.Popen(
         [sys.executable, "-c", FRESH, *engines], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -96,6 +98,19 @@ def test_a_damaged_cache_file_is_compiled_again(filled, tmp_path, suffix, damage
     # damaged module alone leaves Numba's compiled code good: only the module is written again)
     assert first == [["vector" if suffix != ".py" else "compiled", EXPECTED], ["compiled", EXPECTED]]
     assert fresh(cache, "auto") == [["compiled", EXPECTED]], "the damaged file was not written again"
+
+
+def test_damaged_cache_files_of_segmint_own_functions_are_compiled_again(tmp_path):
+    """The same for the cache files of segmint's precompiled functions (kernel_lib, the vector engine, loading):
+    every index and data file truncated."""
+    numba_cache = tmp_path / "numba"
+    engines = ("compiled", "vector")
+    assert fresh(tmp_path / "kernels", *engines, numba_cache=numba_cache) == [[e, EXPECTED] for e in engines]
+    damaged = [p for p in numba_cache.rglob("*") if p.suffix in (".nbi", ".nbc")]
+    assert any("kernel_lib" in p.name for p in damaged) and any("vector" in p.name for p in damaged)
+    for path in damaged:
+        truncate(path)
+    assert fresh(tmp_path / "kernels", *engines, numba_cache=numba_cache) == [[e, EXPECTED] for e in engines]
 
 
 def test_processes_compiling_the_same_kernel_at_once_leave_a_sound_cache(tmp_path):

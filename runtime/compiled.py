@@ -151,10 +151,9 @@ def _compile(kernel: Kernel, plans: tuple[ir.Expr, ...], store: Store, bindings:
     try:
         with contextlib.suppress(Exception):  # a failure shows where it can be seen: in the next foreground run
             arguments = (0, 0, np.empty((len(plans), 1), np.bool_), *_inputs(kernel, plans, store, bindings))
-            folder = usable_folder(strict=False)
-            signature = tuple(map(numba.typeof, arguments))
-            outcome = "unavailable"
+            folder, outcome = usable_folder(strict=False), "unavailable"
             if folder is not None:
+                signature = tuple(map(numba.typeof, arguments))
                 outcome = compile_elsewhere(_name(key), kernel.source, folder, signature)
             if outcome in ("compiled", "unavailable"):
                 # Compiled: loaded from the disk cache now (milliseconds), wherever Numba's locator put the files

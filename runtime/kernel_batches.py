@@ -12,8 +12,9 @@ per IR node, ``EVENT_SET_COST`` more per event set: a pass over events is most o
   goes to the vector engine, which compiles nothing per rule;
 - a batch within the budget is one kernel, as before: one pass over each contact's events for all its segments.
   A batch over it is packed into kernels within the budget, except that a shape (the code a part generates) met
-  more than once gets one kernel of its own, run once per value set: a thousand segments made from seven
-  templates compile seven small kernels, not a thousand segments' worth of code.
+  more than once gets one kernel of its own, run once per value set: a thousand segments made from the seven
+  templates of benchmarks/compile_cost.py compile 8 small kernels (one template gives two shapes), not a thousand
+  segments' worth of code.
 """
 
 from __future__ import annotations

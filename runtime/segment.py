@@ -194,8 +194,8 @@ def _run(plans: tuple[ir.Expr, ...], store: Store, bindings, engine: str) -> tup
     out = np.empty((len(plans), len(store)), dtype=np.bool_)
     for row, tree in zip(out, work.trees, strict=True):
         row[:] = kernel_batches.combine(tree, masks)
-    vector = set(rest)
-    return out, ["vector" if vector.intersection(kernel_batches.parts_of(t)) else "compiled" for t in work.trees]
+    by_vector = set(rest)
+    return out, ["vector" if by_vector.intersection(kernel_batches.parts_of(t)) else "compiled" for t in work.trees]
 
 
 def _check_engine(engine: str) -> None:

@@ -148,3 +148,7 @@ def _caret_lines(source: str, span: Span) -> list[str]:
     text = lines[index]
     width = max(1, min(span.end - span.start, len(text) - span.column + 1))
     return ["  " + text, "  " + " " * (span.column - 1) + "^" * width]
+
+
+class SegmintWarning(UserWarning):
+    """Root of every warning segmint gives: something works, but not as configured (say, a cache it cannot use)."""

@@ -1,26 +1,18 @@
 """The compiled evaluator: a plan's kernel is generated (compiler/kernels/), compiled by Numba or loaded from
 the cache, fed the store's arrays and this evaluation's numbers, and run over all contacts in parallel.
 
-Kernel cache: in memory per process, and on disk so a new process loads a compiled kernel instead of compiling
-it again. Numba's ``cache=True`` needs the source in a real file, so each kernel's module is written to the cache
-folder under a name made of the hash of its source (atomically; never rewritten) and imported from there. Two
-processes compiling the same kernel at once both compile and write identical files, which is safe. A module that
-fails to load is deleted and written again once. The folder is ``$SEGMINT_KERNEL_CACHE`` or
-``~/.cache/segmint/kernels``; ``SEGMINT_KERNEL_CACHE=off`` keeps kernels in memory only.
+Kernel cache: in memory per process, and on disk (runtime/kernel_cache.py) so a new process loads a compiled kernel
+instead of compiling it again.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import itertools
 import os
-import sys
-import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 
 import numba
 import numpy as np
@@ -30,6 +22,8 @@ from ..compiler.kernels import MASK_BITS, Kernel, StoreFacts, generate
 from ..compiler.kernels import plan as kp
 from ..compiler.types import Type
 from .bindings import Bindings
+from .compile_worker import compile_elsewhere
+from .kernel_cache import cache_folder, import_kernel, sound, usable_folder
 from .store import Store
 from .strings import string_table
 from .timeutil import last_birth_day
@@ -37,13 +31,7 @@ from .timeutil import last_birth_day
 _lock = threading.Lock()
 
 
-def cache_folder() -> Path | None:
-    setting = os.environ.get("SEGMINT_KERNEL_CACHE")
-    if setting and setting.lower() in ("off", "0", "no", "false"):
-        return None
-    if setting:
-        return Path(setting)
-    return Path(os.environ.get("SEGMINT_CACHE", Path.home() / ".cache" / "segmint")) / "kernels"
+__all__ = ["cache_folder", "evaluate", "kernel_for", "load", "ready", "usable_folder"]
 
 
 def kernel_for(plans: tuple[ir.Expr, ...], store: Store) -> Kernel:
@@ -104,11 +92,13 @@ def _small(store: Store, column: kp.Column) -> bool:
     return dictionary is not None and len(dictionary) <= MASK_BITS
 
 
-def load(kernel: Kernel) -> Callable:
-    """The compiled kernel function: from memory, from the disk cache, or compiled now.
+def load(kernel: Kernel, strict: bool = True) -> Callable:
+    """The compiled kernel function: from memory, from the disk cache, or compiled now (on its first call).
 
-    The lock is not held while compiling: a thread compiling one kernel (say, in the background) does not hold up
-    threads that want others. Threads that want the same kernel wait for the one that compiles it.
+    A cache folder that cannot be written raises KernelCacheError when ``strict`` (``engine="compiled"``), else
+    warns once and keeps the kernel in memory (kernel_cache.usable_folder). The lock is not held while compiling:
+    a thread compiling one kernel (say, in the background) does not hold up threads that want others. Threads that
+    want the same kernel wait for the one that compiles it.
     """
     key = _key(kernel)
     with _lock:
@@ -118,7 +108,7 @@ def load(kernel: Kernel) -> Callable:
             future = _loaded[key] = Future()
     if mine:
         try:
-            future.set_result(_import(kernel, key))
+            future.set_result(_import(kernel, key, usable_folder(strict)))
         except BaseException as error:
             with _lock:
                 del _loaded[key]  # the next caller tries again
@@ -127,8 +117,8 @@ def load(kernel: Kernel) -> Callable:
 
 
 def ready(kernel: Kernel) -> bool:
-    """Whether running ``kernel`` starts at once: compiled in this process, or in the disk cache (the index file of
-    Numba's cache exists; should it not hold these argument types, the run compiles them, correctly but slowly)."""
+    """Whether running ``kernel`` starts at once: compiled in this process, or in the disk cache with every file of
+    it sound (should the cache not hold these argument types, the run compiles them, correctly but slowly)."""
     key = _key(kernel)
     with _lock:
         if key in _compiled:
@@ -136,34 +126,56 @@ def ready(kernel: Kernel) -> bool:
         if key in _compiling:
             return False
     folder = cache_folder()
-    return folder is not None and any((folder / "__pycache__").glob(f"segmint_kernel_{key}.kernel-*.nbi"))
+    return folder is not None and any(
+        sound(index) for index in (folder / "__pycache__").glob(f"{_name(key)}.kernel-*.nbi")
+    )
 
 
 def compile_in_background(plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> None:
-    """Compile the kernel of ``plans`` for this store's argument types on segmint's compiler thread, unless it is
-    compiled or being compiled. Numba compiles when a kernel is first called, so the thread calls it over no
-    contacts."""
+    """Compile the kernel of ``plans`` for this store's argument types, unless it is compiled, being compiled or
+    failed to compile before. segmint's compiler thread hands the work to a child process (runtime/compile_worker.py)
+    that compiles into the disk cache; with no usable disk cache, the thread compiles it itself (Numba compiles when
+    a kernel is first called, so the thread calls it over no contacts)."""
     kernel = kernel_for(plans, store)
     key = _key(kernel)
     with _lock:
-        if key in _compiled or key in _compiling:
+        if key in _compiled or key in _compiling or key in _failed:
             return
         _compiling.add(key)
         global _background
         if _background is None:
-            _background = ThreadPoolExecutor(1, thread_name_prefix="segmint-compile")
+            _background = ThreadPoolExecutor(1, thread_name_prefix="segmint-compile", initializer=_lower_priority)
         _background.submit(_compile, kernel, plans, store, bindings)
 
 
 def _compile(kernel: Kernel, plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> None:
+    key = _key(kernel)
     try:
         with contextlib.suppress(Exception):  # a failure shows where it can be seen: in the next foreground run
-            load(kernel)(0, 0, np.empty((len(plans), 1), np.bool_), *_inputs(kernel, plans, store, bindings))
-            with _lock:
-                _compiled.add(_key(kernel))
+            arguments = (0, 0, np.empty((len(plans), 1), np.bool_), *_inputs(kernel, plans, store, bindings))
+            folder, outcome = usable_folder(strict=False), "unavailable"
+            if folder is not None:
+                signature = tuple(map(numba.typeof, arguments))
+                outcome = compile_elsewhere(_name(key), kernel.source, folder, signature)
+            if outcome in ("compiled", "unavailable"):
+                # Compiled: loaded from the disk cache now (milliseconds), wherever Numba's locator put the files
+                # (NUMBA_CACHE_DIR moves them out of the cache folder). Unavailable: compiled here.
+                load(kernel, strict=False)(*arguments)
+                with _lock:
+                    _compiled.add(key)
+            elif outcome == "failed":
+                with _lock:
+                    _failed.add(key)  # over the child's limits: the vector engine answers for it
     finally:
         with _lock:
-            _compiling.discard(_key(kernel))
+            _compiling.discard(key)
+
+
+def _lower_priority() -> None:
+    """The compiler thread yields the CPU to the application's threads (when it compiles itself). One thread, so one
+    background compile at a time."""
+    with contextlib.suppress(AttributeError, OSError):  # Linux sets a nice value per thread; elsewhere not at all
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 def _key(kernel: Kernel) -> str:
@@ -173,46 +185,30 @@ def _key(kernel: Kernel) -> str:
 _loaded: dict[str, Future] = {}  # kernel modules, imported (their functions compile on first call)
 _compiled: set[str] = set()  # kernels that have run in this process
 _compiling: set[str] = set()  # kernels the compiler thread is working on
+_failed: set[str] = set()  # kernels whose background compile failed (auto does not try them again)
 _background: ThreadPoolExecutor | None = None
 
 
-def _import(kernel: Kernel, key: str) -> Callable:
-    folder = cache_folder()
-    name = f"segmint_kernel_{key}"
+def _name(key: str) -> str:
+    return f"segmint_kernel_{key}"
+
+
+def _import(kernel: Kernel, key: str, folder) -> Callable:
+    name = _name(key)
     if folder is None:
         namespace: dict = {}
         exec(compile(kernel.source.replace("cache=True", "cache=False"), name, "exec"), namespace)
         return namespace["kernel"]
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.py"
-    for attempt in (1, 2):
-        if not path.exists() or path.read_text(encoding="utf-8") != kernel.source:
-            _write_atomically(path, kernel.source)
-        try:
-            spec = importlib.util.spec_from_file_location(name, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module  # before exec: Numba's cache finds the module by name in a new process
-            spec.loader.exec_module(module)
-            return module.kernel
-        except Exception:
-            sys.modules.pop(name, None)
-            if attempt == 2:
-                raise
-            path.unlink(missing_ok=True)  # a corrupt entry: write it again and retry once
-    raise AssertionError("unreachable")
+    return import_kernel(name, kernel.source, folder)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
-    with os.fdopen(handle, "w", encoding="utf-8") as file:
-        file.write(text)
-    os.replace(temporary, path)
-
-
-def evaluate(plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> np.ndarray:
-    """The masks of ``plans`` (one row each) from one kernel run."""
+def evaluate(plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings, strict: bool = True) -> np.ndarray:
+    """The masks of ``plans`` (one row each) from one kernel run. ``strict``: a cache folder that cannot be written
+    is an error (see ``load``), even for a kernel already in memory."""
+    if strict:
+        usable_folder(strict=True)
     kernel = kernel_for(plans, store)
-    function, inputs = load(kernel), _inputs(kernel, plans, store, bindings)
+    function, inputs = load(kernel, strict), _inputs(kernel, plans, store, bindings)
     out = np.empty((len(plans), len(store)), dtype=np.bool_)
     run_parallel(lambda start, stop: function(start, stop, out, *inputs), len(store))
     with _lock:

@@ -11,13 +11,15 @@ import numpy as np
 
 from ..compiler import ir
 from ..compiler.errors import DataError, SegmintError
+from ..compiler.kernels import library
 from ..compiler.schema import Schema
 from ..compiler.serial import to_document
 from ..compiler.types import Type
-from . import compiled, overflow
+from . import compiled, gather, kernel_batches, load, overflow, vector
 from .bindings import bind
 from .explain import Explanation, explain
 from .gather import matching
+from .kernel_cache import check_caches_of
 from .reference import Evaluator
 from .store import Store
 from .vector import VectorEvaluator
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     from ..compiler.pipeline import Compiled
 
 ENGINES = ("auto", "compiled", "vector", "reference")
+
+check_caches_of(library, gather, load, vector)  # before any of their functions runs: segmint imports this module
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,17 +92,19 @@ class Segment:
         """The contacts in the segment at ``now`` (default: the current UTC time).
 
         Engines: ``"compiled"`` runs the rule's fused Numba kernel (compiled on first use, 0.3-2 s, then cached in
-        memory and on disk); ``"vector"`` composes generic kernels that need no compilation per rule (several
-        times slower); ``"reference"`` is the plain numpy oracle of the tests. ``"auto"`` (the default) uses the fused
-        kernel when it is ready, in memory or on disk; otherwise it answers with ``"vector"`` and compiles the
-        fused kernel on a background thread for the next evaluations. ``Result.engine`` says which answered.
+        memory and on disk; a rule too large for one kernel runs as several, and a part too large for any on the
+        vector engine: runtime/kernel_batches.py); ``"vector"`` composes generic kernels that need no compilation
+        per rule (several times slower); ``"reference"`` is the plain numpy oracle of the tests. ``"auto"`` (the
+        default) uses the fused kernel when it is ready, in memory or on disk; otherwise it answers with
+        ``"vector"`` and compiles the fused kernel in the background for the next evaluations. ``Result.engine``
+        says which answered (``"vector"`` when any part of the rule was answered by it).
         """
         plan = self.compiled.plan
         check_store(plan, store)
         started = time.perf_counter()
         bindings = bind(plan, now, params, store.schema)
         masks, used = _run((plan,), store, bindings, engine)
-        return Result(masks[0], store, bindings.now, time.perf_counter() - started, used)
+        return Result(masks[0], store, bindings.now, time.perf_counter() - started, used[0])
 
     def kernel(self, store: Store) -> compiled.Kernel:
         """The generated kernel of this segment for ``store``: ``.source``, and ``.plan`` (prints as an EXPLAIN)."""
@@ -138,7 +144,8 @@ def evaluate_many(
     segments: Sequence[Segment], store: Store, now=None, params: Mapping[str, object] | None = None,
     engine: str = "auto",
 ) -> list[Result]:
-    """Evaluate many segments at once: one kernel, one pass over each contact's events for all of them.
+    """Evaluate many segments at once: one kernel, one pass over each contact's events for all of them (a batch too
+    large for one kernel runs as several: runtime/kernel_batches.py).
 
     ``params`` holds the parameters of all segments (a name means the same value in each). Results come in the
     order of ``segments``.
@@ -154,25 +161,45 @@ def evaluate_many(
     bindings = bind(ir.And(plans), now, params, store.schema)
     masks, used = _run(plans, store, bindings, engine)
     seconds = time.perf_counter() - started
-    return [Result(mask, store, bindings.now, seconds, used) for mask in masks]
+    return [Result(mask, store, bindings.now, seconds, engine) for mask, engine in zip(masks, used, strict=True)]
 
 
-def _run(plans: tuple[ir.Expr, ...], store: Store, bindings, engine: str) -> tuple[np.ndarray, str]:
-    """The masks of ``plans`` (a row each) and the engine that computed them."""
+def _run(plans: tuple[ir.Expr, ...], store: Store, bindings, engine: str) -> tuple[np.ndarray, list[str]]:
+    """The masks of ``plans`` (a row each) and the engine that computed each."""
     _check_engine(engine)
     if engine != "reference":  # which computes integers exactly itself; the others add in int64
         overflow.check(plans, store, bindings)
-    if engine == "auto":
-        if compiled.ready(compiled.kernel_for(plans, store)):
-            return compiled.evaluate(plans, store, bindings), "compiled"
-        masks = _run(plans, store, bindings, "vector")[0]
-        # Only now: Numba's compiler holds the GIL most of the time, and the answer should not wait for it.
-        compiled.compile_in_background(plans, store, bindings)
-        return masks, "vector"
-    if engine == "compiled":
-        return compiled.evaluate(plans, store, bindings), engine
-    evaluator = (VectorEvaluator if engine == "vector" else Evaluator)(store, bindings)
-    return np.array([evaluator.mask(plan) for plan in plans]).reshape(len(plans), len(store)), engine
+    if engine in ("vector", "reference"):
+        evaluator = (VectorEvaluator if engine == "vector" else Evaluator)(store, bindings)
+        masks = np.array([evaluator.mask(plan) for plan in plans]).reshape(len(plans), len(store))
+        return masks, [engine] * len(plans)
+    strict = engine == "compiled"
+    if not strict:
+        compiled.usable_folder(strict=False)  # warns, in the caller's thread, of a cache folder it cannot write
+    work = kernel_batches.split(plans)
+    batches = kernel_batches.kernel_batches(work, lambda part: compiled.kernel_for((part,), store).key)
+    whole = list(range(len(plans)))
+    if work.trees == whole and batches == [whole] and (strict or compiled.ready(compiled.kernel_for(plans, store))):
+        return compiled.evaluate(plans, store, bindings, strict), ["compiled"] * len(plans)  # the usual case
+    masks, later = {}, []
+    for batch in batches:
+        parts = tuple(work.parts[k] for k in batch)
+        if strict or compiled.ready(compiled.kernel_for(parts, store)):
+            masks.update(zip(batch, compiled.evaluate(parts, store, bindings, strict), strict=True))
+        else:
+            later.append(parts)
+    rest = [k for k in range(len(work.parts)) if k not in masks]
+    if rest:  # parts too large for a kernel, and (auto) parts whose kernel is not ready
+        evaluator = VectorEvaluator(store, bindings)
+        masks.update((k, evaluator.mask(work.parts[k])) for k in rest)
+    # Only now: Numba's compiler holds the GIL most of the time, and the answer should not wait for it.
+    for parts in later:
+        compiled.compile_in_background(parts, store, bindings)
+    out = np.empty((len(plans), len(store)), dtype=np.bool_)
+    for row, tree in zip(out, work.trees, strict=True):
+        row[:] = kernel_batches.combine(tree, masks)
+    by_vector = set(rest)
+    return out, ["vector" if by_vector.intersection(kernel_batches.parts_of(t)) else "compiled" for t in work.trees]
 
 
 def _check_engine(engine: str) -> None:

@@ -19,7 +19,9 @@ from test_examples import CASES, CONTACTS, EVENTS
 import segmint
 from segmint.compiler import ir
 from segmint.compiler.kernels import plan as kp
-from segmint.runtime import compiled
+from segmint.runtime import compile_worker, compiled
+from segmint.runtime.bindings import bind
+from segmint.runtime.compile_worker import compile_elsewhere
 
 HOSTILE = segmint.Schema.from_dict(
     {
@@ -170,9 +172,70 @@ def test_auto_answers_at_once_and_compiles_in_the_background(schema, store, tmp_
     deadline = time.monotonic() + 120
     while not compiled.ready(kernel) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert len(compiled.load(kernel).signatures) == 1, "the compiler thread did not compile the kernel"
+    # compiled in a child process (runtime/compile_worker.py), into the disk cache, where this process finds it
+    assert compiled.ready(kernel) and list(tmp_path.glob("__pycache__/*.nbi")), "the kernel was not compiled"
     later = seg.evaluate(store, now=NOW)
     assert later.engine == "compiled" and np.array_equal(later.mask, expected)
+
+
+def test_a_child_process_compiles_into_the_disk_cache(schema, store, tmp_path, monkeypatch):
+    """What auto's background compile runs: the kernel compiled by another process, which this one then loads from
+    the disk cache instead of compiling."""
+    monkeypatch.setenv("SEGMINT_KERNEL_CACHE", str(tmp_path))
+    forget_kernels(monkeypatch)
+    seg = segmint.compile("count(clicked within 60d) >= 1 and loyalty_points > 5", schema)
+    plans, bindings = (seg.compiled.plan,), bind(seg.compiled.plan, NOW, None)
+    kernel = seg.kernel(store)
+    arguments = (0, 0, np.empty((1, 1), np.bool_), *compiled._inputs(kernel, plans, store, bindings))
+    signature = tuple(map(numba.typeof, arguments))
+    assert not compiled.ready(kernel)
+    assert compile_elsewhere(compiled._name(compiled._key(kernel)), kernel.source, tmp_path, signature) == "compiled"
+    assert compiled.ready(kernel)
+    function = compiled.load(kernel)
+    expected = seg.evaluate(store, NOW, engine="reference").mask
+    assert np.array_equal(compiled.evaluate(plans, store, bindings)[0], expected)
+    assert function.stats.cache_hits and not function.stats.cache_misses, "this process compiled the kernel again"
+
+
+def test_a_compile_over_its_memory_limit_fails_alone(schema, store, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGMINT_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.setattr(compile_worker, "COMPILE_MEMORY", 64 * 2**20)  # less than Python with Numba needs
+    seg = segmint.compile("count(clicked within 30d) >= 2 or loyalty_points > 15", schema)
+    kernel = seg.kernel(store)
+    arguments = (0, 0, np.empty((1, 1), np.bool_), *compiled._inputs(kernel, (seg.compiled.plan,), store,
+                                                                    bind(seg.compiled.plan, NOW, None)))
+    signature = tuple(map(numba.typeof, arguments))
+    name = compiled._name(compiled._key(kernel))
+    assert compile_worker.compile_elsewhere(name, kernel.source, tmp_path, signature) == "failed"
+    assert not compiled.ready(kernel)
+
+
+def test_without_a_child_process_the_compiler_thread_compiles(schema, store, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGMINT_KERNEL_CACHE", str(tmp_path))
+    forget_kernels(monkeypatch)
+    monkeypatch.setattr(compiled, "compile_elsewhere", lambda *args: "unavailable")
+    seg = segmint.compile("max(bought.quantity within 90d) > 1 or clicked device = web", schema)
+    assert seg.evaluate(store, now=NOW).engine == "vector"
+    compiled._background.submit(lambda: None).result()
+    assert len(compiled.load(seg.kernel(store)).signatures) == 1, "the compiler thread did not compile the kernel"
+    assert seg.evaluate(store, now=NOW).engine == "compiled"
+
+
+def test_a_failed_background_compile_leaves_the_rule_to_the_vector_engine(schema, store, tmp_path, monkeypatch):
+    """A compile that fails in its child process (over its memory or time limit) is not tried again on every
+    evaluation: auto keeps answering with the vector engine."""
+    monkeypatch.setenv("SEGMINT_KERNEL_CACHE", str(tmp_path))
+    forget_kernels(monkeypatch)
+    monkeypatch.setattr(compiled, "_failed", set())
+    attempts = []
+    monkeypatch.setattr(compiled, "compile_elsewhere", lambda *args: attempts.append(args[0]) or "failed")
+    seg = segmint.compile("min(bought.amount within 90d) < 40 or opened device = android", schema)
+    expected = seg.evaluate(store, now=NOW, engine="reference").mask
+    for _ in range(3):
+        result = seg.evaluate(store, now=NOW)
+        assert result.engine == "vector" and np.array_equal(result.mask, expected)
+        compiled._background.submit(lambda: None).result()  # the compiler thread has done what was asked of it
+    assert len(attempts) == 1
 
 
 def test_auto_uses_a_kernel_cached_on_disk(schema, store, tmp_path, monkeypatch):

@@ -52,7 +52,7 @@ def count_distinct_sorted(values: np.ndarray) -> int:  # pragma: no cover - runs
 # then a binary search between the last two): the windows rules use most are recent ones that hold a few of a
 # contact's latest events, which this finds in a few probes within the slice's last cache line, where a binary
 # search (and a first look at the slice's start) touches lines across the slice. A window without a start never
-# calls lower_bound (codegen's ``_lower``): galloping to the slice's start would cost more than a binary search.
+# calls lower_bound (passes.lower_start): galloping to the slice's start would cost more than a binary search.
 
 
 @numba.njit(nogil=True, cache=True)

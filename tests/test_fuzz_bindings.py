@@ -32,7 +32,7 @@ PARAMETRIC = [
 SEGMENTS = [segmint.compile(rule, SCHEMA) for rule in PARAMETRIC]
 
 
-@fuzz(150)
+@fuzz(100)
 @given(data=st.data(), index=st.integers(0, len(SEGMENTS) - 1), store=small_stores())
 def test_fuzz_parameters(data, index, store):
     segment = SEGMENTS[index]
@@ -47,7 +47,7 @@ def test_fuzz_parameters(data, index, store):
             assert mask is None, f"{segment.text}: ${name} = {params[name]!r} is not a declared value, yet accepted"
 
 
-@fuzz(150)
+@fuzz(100)
 @given(now=now_values(), index=st.integers(0, len(SEGMENTS) - 1), store=small_stores())
 def test_fuzz_now(now, index, store):
     segment = SEGMENTS[index]
@@ -64,7 +64,7 @@ def test_fuzz_now(now, index, store):
     assert_agree(segment, store, now, {name: params[name] for name in segment.params})
 
 
-@fuzz(40)  # the compiled engine: one kernel per rule and store shape, whatever the values
+@fuzz(25)  # the compiled engine: one kernel per rule and store shape, whatever the values
 @given(data=st.data(), index=st.integers(0, len(SEGMENTS) - 1), store=small_stores())
 def test_fuzz_parameters_and_now_compiled(data, index, store):
     segment = SEGMENTS[index]

@@ -287,7 +287,7 @@ def assert_holds_the_data(store, contacts: pa.Table, events: dict) -> None:
                 assert loaded_triples == given_triples, f"{name}.{prop} changed in loading"
 
 
-@fuzz(150)
+@fuzz(80)
 @given(data=st.data(), dataset=datasets(), via_parquet=st.sampled_from([False, False, False, True]))
 def test_fuzz_loaders(data, dataset, via_parquet):
     contacts, events = dataset
@@ -303,7 +303,7 @@ def test_fuzz_loaders(data, dataset, via_parquet):
             assert_agree(rule, store, NOW, {})
 
 
-@fuzz(25)  # kernels compile per rule shape and per store shape (nulls, dictionary sizes)
+@fuzz(15)  # kernels compile per rule shape and per store shape (nulls, dictionary sizes)
 @given(data=st.data(), dataset=datasets())
 def test_fuzz_loaders_compiled(data, dataset):
     contacts, events = dataset

@@ -152,7 +152,7 @@ def compiles_and_agrees(data, document) -> None:
     assert_agree(segment, store, NOW, data.draw(parameters(segment), label="params"))
 
 
-@fuzz(300)
+@fuzz(150)
 @given(data=st.data(), document=damaged_documents())
 def test_fuzz_damaged_documents(data, document):
     compiles_and_agrees(data, document)
@@ -169,13 +169,13 @@ def nested(document: dict, depth: int) -> dict:
     return {**document, "rule": rule}
 
 
-@fuzz(10)
+@fuzz(6)
 @given(data=st.data(), rule=rulegen.rules(max_leaves=2), depth=st.sampled_from([2, 50, 300, 1000, 5000]))
 def test_fuzz_deep_documents(data, rule, depth):
     compiles_and_agrees(data, nested(segmint.compile(rule, SCHEMA).to_json(), depth))
 
 
-@fuzz(100)
+@fuzz(60)
 @given(
     data=st.data(),
     document=st.one_of(

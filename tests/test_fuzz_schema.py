@@ -129,7 +129,7 @@ def schema_dicts(draw) -> dict:
 SCHEMA_DICTS = schema_dicts()
 
 
-@fuzz(300)
+@fuzz(200)
 @given(data=SCHEMA_DICTS)
 def test_fuzz_schema_dicts(data):
     schema = attempt(segmint.Schema.from_dict, data)
@@ -177,7 +177,7 @@ def tables(schema: segmint.Schema) -> tuple[pa.Table, dict[str, pa.Table]]:
     return pa.table(contacts), events
 
 
-@fuzz(150)
+@fuzz(80)
 @given(data=SCHEMA_DICTS)
 def test_fuzz_schema_stores_save_and_open(data):
     schema = attempt(segmint.Schema.from_dict, data)

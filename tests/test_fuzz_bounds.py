@@ -15,7 +15,7 @@ TESTS = Path(__file__).parent
 # Everything compiles afresh in the subprocess (30-40 s here), so CI runs the damaged stores only.
 SLICE = ["test_fuzz_store.py::test_fuzz_damaged_stores_compiled"]
 if LONG:
-    SLICE += ["test_fuzz_data.py::test_fuzz_loaders_compiled", "test_fuzz_rules.py::test_fuzz_hostile_values_compiled"]
+    SLICE += ["test_fuzz_data.py::test_fuzz_loaders_compiled", "test_fuzz_text.py::test_fuzz_hostile_values_compiled"]
 
 
 def test_fuzz_kernels_with_bounds_checks(tmp_path):

@@ -5,7 +5,7 @@ several types, duplicate and unknown ids, missing and wrongly typed columns, mis
 - Loading gives a store or a ``SegmintError``, never another exception.
 - A loaded store holds exactly the data given: the same ids, every event at its exact instant, every integer, date
   and timestamp value unchanged (what cannot be represented must be refused, not changed).
-- Every engine (and DuckDB) gives the same answer on it, for rules of tests/test_fuzz_rules.py's hostile shapes.
+- Every engine (and DuckDB) gives the same answer on it, for rules of tests/test_fuzz_text.py's hostile shapes.
 """
 
 import tempfile
@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from fuzzgen import ENGINES, NOW, SCHEMA, assert_agree, attempt, fuzz, refused, shown
 from hypothesis import event, given
 from hypothesis import strategies as st
-from test_fuzz_rules import hostile_rules
+from test_fuzz_text import hostile_rules
 
 import segmint
 from segmint.compiler.types import Type

@@ -12,7 +12,7 @@ import rulegen
 from fuzzgen import NOW, SCHEMA, assert_agree, attempt, fuzz, refused, small_stores
 from hypothesis import given
 from hypothesis import strategies as st
-from test_fuzz_rules import check_accepted, parameters
+from test_fuzz_text import check_accepted, parameters
 
 import segmint
 from segmint.compiler.serial import _NODES

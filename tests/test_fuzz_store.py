@@ -52,7 +52,7 @@ NPY_HEADER = 128
 @st.composite
 def damage(draw, folder: Path) -> str:
     """Damage one file of the saved store in ``folder``; says what was done (Hypothesis prints it on failure)."""
-    files = sorted(path.name for path in folder.iterdir())
+    files = sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
     name = draw(st.sampled_from(files))
     path = folder / name
     content = path.read_bytes()

@@ -203,22 +203,19 @@ def datasets(draw) -> tuple[pa.Table, dict[str, pa.Table]]:
 
 
 def load(contacts: pa.Table, events: dict, via_parquet: bool):
-    with tempfile.TemporaryDirectory() as folder:
-        try:
-            (Path(folder) / "events").mkdir()
-            pq.write_table(contacts, Path(folder) / "contacts.parquet")
-            for name, table in events.items():
-                pq.write_table(table, Path(folder) / "events" / f"{name}.parquet")
-        except pa.ArrowException:  # Parquet cannot hold it (seconds become milliseconds): the Arrow path only
-            via_parquet = False
-        if not via_parquet:
-            return attempt(segmint.Store.from_arrow, contacts, events, SCHEMA)
-        store = attempt(segmint.Store.from_parquet, folder, SCHEMA)
-        if not refused(store):  # read now what is read lazily, before the files go
-            for table in store.events.values():
-                for column in table.properties.values():
-                    list(column.dictionary or ())
-        return store
+    """The store of these tables, through Parquet files or straight from Arrow (or the SegmintError)."""
+    if via_parquet:
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                (Path(folder) / "events").mkdir()
+                pq.write_table(contacts, Path(folder) / "contacts.parquet")
+                for name, table in events.items():
+                    pq.write_table(table, Path(folder) / "events" / f"{name}.parquet")
+            except pa.ArrowException:  # Parquet cannot hold it (seconds become milliseconds): Arrow only
+                pass
+            else:
+                return attempt(segmint.Store.from_parquet, folder, SCHEMA)
+    return attempt(segmint.Store.from_arrow, contacts, events, SCHEMA)
 
 
 # -- what a loaded store must hold -------------------------------------------------------------------------------

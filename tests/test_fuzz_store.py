@@ -47,13 +47,16 @@ ANSWERS = [segment.evaluate(STORE, now=NOW, engine="reference").mask for segment
 
 
 NPY_HEADER = 128
+# Positions are drawn as numbers taken modulo a file's length or a list's size: the store's file sizes and names
+# may differ from one save to the next, and Hypothesis replays draws, not positions.
+ANY = st.integers(0, 2**32)
 
 
 @st.composite
 def damage(draw, folder: Path) -> str:
     """Damage one file of the saved store in ``folder``; says what was done (Hypothesis prints it on failure)."""
     files = sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
-    name = draw(st.sampled_from(files))
+    name = files[draw(ANY) % len(files)]
     path = folder / name
     content = path.read_bytes()
     kind = draw(st.sampled_from(["flip", "flip", "flip", "cut", "lengthen", "delete", "swap", "manifest"]))
@@ -64,13 +67,14 @@ def damage(draw, folder: Path) -> str:
             start = NPY_HEADER if len(data) > NPY_HEADER and draw(st.sampled_from([True, True, True, False])) else 0
             flips = []
             for _ in range(draw(st.integers(1, 4))):
-                at, mask = draw(st.integers(start, len(data) - 1)), draw(st.sampled_from([1, 0x80, 0x40, 0xFF, 2]))
+                at = start + draw(ANY) % (len(data) - start)
+                mask = draw(st.sampled_from([1, 0x80, 0x40, 0xFF, 2]))
                 data[at] ^= mask
                 flips.append(f"byte {at} ^= {mask:#x}")
             path.write_bytes(bytes(data))
             return f"{name}: {', '.join(flips)} (of {len(data)} bytes)"
         case "cut":
-            size = draw(st.integers(0, max(0, len(content) - 1)))
+            size = draw(ANY) % max(1, len(content))
             path.write_bytes(content[:size])
             return f"{name}: cut to {size} of {len(content)} bytes"
         case "lengthen":
@@ -80,14 +84,16 @@ def damage(draw, folder: Path) -> str:
         case "delete":
             path.unlink()
         case "swap":
-            other = draw(st.sampled_from([file for file in files if file != name]))
+            others = [file for file in files if file != name]
+            other = others[draw(ANY) % len(others)]
             shutil.copyfile(folder / other, path)
             return f"{name}: replaced by a copy of {other}"
         case "manifest":
             manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
             edits = []
             for _ in range(draw(st.integers(1, 2))):
-                place, value = draw(st.sampled_from(list(places(manifest))[1:])), draw(JSON_VALUES)
+                where = list(places(manifest))[1:]
+                place, value = where[draw(ANY) % len(where)], draw(JSON_VALUES)
                 manifest = _put(manifest, place, value)
                 edits.append(f"manifest{''.join(f'[{key!r}]' for key in place)} = {value!r}")
             (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")

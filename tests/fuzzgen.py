@@ -7,8 +7,8 @@ the loaders, saved stores, ``$parameters`` and ``now``.
 
 Budgets: every property names its number of examples for CI (the whole fuzz suite adds about two minutes on a
 2-core machine; properties that compile Numba kernels draw rule *shapes* from a small pool and vary only the values,
-which kernels take as inputs, so a shape compiles once). ``SEGMINT_FUZZ=long`` multiplies every budget (see
-``LONG_FACTOR``) for a local run of an hour or so: ``SEGMINT_FUZZ=long python -m pytest tests/ -k fuzz``.
+which kernels take as inputs, so a shape compiles once). ``SEGMINT_FUZZ=long`` multiplies every budget by 30 for
+a local run of an hour or more (``SEGMINT_FUZZ=long python -m pytest tests/ -k fuzz``), ``SEGMINT_FUZZ=<n>`` by n.
 """
 
 from __future__ import annotations
@@ -34,18 +34,20 @@ from segmint.runtime.store import Store
 # arguments, and the schema's repr would bury the rule that failed.
 SCHEMA = segmint.Schema.from_toml(Path(__file__).parent.parent / "runtime" / "demo_schema.toml")
 
-LONG = os.environ.get("SEGMINT_FUZZ", "").lower() == "long"
-LONG_FACTOR = 30
+# SEGMINT_FUZZ=long: 30 times the CI examples (an hour or more); SEGMINT_FUZZ=<n>: n times (a run of a chosen length).
+_SETTING = os.environ.get("SEGMINT_FUZZ", "").lower()
+FACTOR = 30 if _SETTING == "long" else int(_SETTING) if _SETTING.isdigit() and int(_SETTING) > 0 else 1
+LONG = FACTOR > 1
 NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 ENGINES = ("reference", "vector", "compiled")
 CHEAP_ENGINES = ("reference", "vector")  # nothing compiled per rule: any rule shape costs microseconds
 
 
 def fuzz(examples: int) -> settings:
-    """Settings of a fuzz property: ``examples`` in CI and quick runs, ``LONG_FACTOR`` times more under
-    ``SEGMINT_FUZZ=long``. Never a deadline (shared, noisy machines; first calls compile kernels)."""
+    """Settings of a fuzz property: ``examples`` in CI and quick runs, ``FACTOR`` times more under ``SEGMINT_FUZZ``.
+    Never a deadline (shared, noisy machines; first calls compile kernels)."""
     return settings(
-        max_examples=examples * LONG_FACTOR if LONG else examples,
+        max_examples=examples * FACTOR,
         deadline=None,
         suppress_health_check=[
             HealthCheck.too_slow,

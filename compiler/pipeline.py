@@ -10,6 +10,8 @@ from ..dsl.formatter import format_ir
 from ..dsl.parser import parse
 from . import ir, serial
 from .binder import Definitions, bind
+from .errors import RuleError
+from .limits import INT_MAX, INT_MIN
 from .passes import optimise
 from .schema import Schema
 from .serial import RuleFormatError
@@ -44,13 +46,29 @@ def definitions(schema: Schema) -> Mapping[str, ir.Expr]:
 def compile_rule(rule: str | Mapping, schema: Schema) -> Compiled:
     defs = definitions(schema)
     if isinstance(rule, str):
+        source = rule
         bound = bind(parse(rule), schema, rule, schema.cache["definitions"])
     elif isinstance(rule, Mapping):
-        bound = _from_document(rule, schema)
+        source, bound = _from_document(rule, schema)
     else:
-        raise TypeError(f"a rule is text or a JSON rule document (dict), not {type(rule).__name__}")
+        raise RuleError(f"a rule is text or a JSON rule document (dict), not {type(rule).__name__}")
+    _check_whole_numbers(bound, source)
     plan = optimise(bound, defs)
+    _check_whole_numbers(plan, source)
     return Compiled(format_ir(bound, schema), bound, plan, ir.params(plan), defs)
+
+
+def _check_whole_numbers(node: ir.Expr, source: str) -> None:
+    """Every whole number of the rule fits in 64 bits, as the engines compute: literals as written, and what
+    constant folding made of them (``9223372036854775807 + 1``)."""
+    for n in ir.walk(node):
+        if isinstance(n, ir.Const) and n.type is Type.INT and not INT_MIN <= n.value <= INT_MAX:
+            raise RuleError(
+                f"{n.value} is out of range for a whole number",
+                source=source if n.span is not None else None,
+                span=n.span,
+                hint=f"whole numbers are 64-bit: {INT_MIN} to {INT_MAX}",
+            )
 
 
 def format_rule(rule: str, schema: Schema) -> str:
@@ -58,16 +76,17 @@ def format_rule(rule: str, schema: Schema) -> str:
     return compile_rule(rule, schema).text
 
 
-def _from_document(document: Mapping, schema: Schema) -> ir.Expr:
-    """Read a rule document and check it against the schema by binding its canonical text again."""
+def _from_document(document: Mapping, schema: Schema) -> tuple[str, ir.Expr]:
+    """Read a rule document and check it against the schema by binding its canonical text again: the rule is what
+    that text binds to, so nothing in the document reaches the engines unless the text says it too."""
     node = serial.from_document(dict(document))
     try:
         text = format_ir(node, schema)
-    except (TypeError, KeyError) as error:
+    except Exception as error:  # nodes read from JSON may hold anything; binding the text again decides
         raise RuleFormatError(f"rule document does not describe a valid rule: {error}") from None
     rebound = bind(parse(text), schema, text, schema.cache["definitions"])
     if rebound != node:
         raise RuleFormatError(
             "rule document does not match the schema (a name or type differs); its text reads: " + text
         )
-    return node
+    return text, rebound

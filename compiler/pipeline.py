@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..dsl import syntax as s
 from ..dsl.formatter import format_ir
 from ..dsl.parser import parse
 from . import ir, serial
 from .binder import Definitions, bind
-from .errors import RuleError
-from .limits import INT_MAX, INT_MIN
+from .errors import RuleError, Span
+from .limits import INT_MAX, INT_MIN, MAX_DEPTH
 from .passes import optimise
 from .schema import Schema
 from .serial import RuleFormatError
@@ -37,10 +39,83 @@ def definitions(schema: Schema) -> Mapping[str, ir.Expr]:
         table = schema.cache.get("definitions")
         if table is None:
             table = Definitions(schema, parse)
+            depths: dict[str, int] = {}
+            for name in _binding_order(schema):  # each after those it uses: binding never recurses down a chain
+                bound = table.get(name)
+                depths[name] = _depth(bound, depths, schema.definitions[name], bound_of=name)
             bound = table.bind_all()
             schema.cache["definitions"] = table
+            schema.cache["definition depths"] = depths
             return bound
         return table.bind_all()
+
+
+def _binding_order(schema: Schema) -> list[str]:
+    """The schema's definitions, each after the definitions it uses, found without recursion; a cycle is an error
+    naming it (binding would only find it at the end of the chain, as deep as the chain is long)."""
+    uses: dict[str, list[str]] = {}
+    for name, text in schema.definitions.items():
+        try:
+            tree = parse(text)
+        except RuleError:
+            uses[name] = []  # binding reports it, naming the definition
+            continue
+        uses[name] = [n.name for n in _syntax_nodes(tree) if isinstance(n, s.Subject) and n.name in schema.definitions]
+    order: list[str] = []
+    done: set[str] = set()
+    for root in uses:
+        path, pending = [root], [iter(uses[root])]
+        while path:
+            following = next(pending[-1], None)
+            if following is None:
+                done.add(path[-1])
+                order.append(path.pop())
+                pending.pop()
+            elif following in path:
+                cycle = " -> ".join([*path[path.index(following) :], following])
+                raise RuleError(
+                    f"definitions refer to each other in a cycle: {cycle}",
+                    rule_name=following,
+                    hint="a definition cannot use itself, directly or through others",
+                )
+            elif following not in done:
+                path.append(following)
+                pending.append(iter(uses[following]))
+    return order
+
+
+def _syntax_nodes(tree: s.Node):
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for f in dataclasses.fields(node):
+            value = getattr(node, f.name)
+            for item in value if isinstance(value, tuple) else (value,):
+                if dataclasses.is_dataclass(item) and not isinstance(item, Span):
+                    stack.append(item)
+
+
+def _depth(node: ir.Expr, definitions: Mapping[str, int], source: str, bound_of: str | None = None) -> int:
+    """How deep ``node`` nests once the definitions it uses are written out (their depths in ``definitions``);
+    more than ``MAX_DEPTH`` is an error pointing at the definition through which the limit is passed."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        n, depth = stack.pop()
+        if isinstance(n, ir.Ref):
+            depth += definitions.get(n.name, 0)
+        if depth > MAX_DEPTH:
+            raise RuleError(
+                f"too deeply nested once definitions are written out (more than {MAX_DEPTH} levels)",
+                source=source,
+                span=n.span if isinstance(n, ir.Ref) else None,
+                rule_name=bound_of,
+                hint="a definition counts as deep as its own rule; use fewer definitions inside one another",
+            )
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ir.children(n))
+    return deepest
 
 
 def compile_rule(rule: str | Mapping, schema: Schema) -> Compiled:
@@ -53,6 +128,7 @@ def compile_rule(rule: str | Mapping, schema: Schema) -> Compiled:
     else:
         raise RuleError(f"a rule is text or a JSON rule document (dict), not {type(rule).__name__}")
     _check_whole_numbers(bound, source)
+    _depth(bound, schema.cache["definition depths"], source)
     plan = optimise(bound, defs)
     _check_whole_numbers(plan, source)
     return Compiled(format_ir(bound, schema), bound, plan, ir.params(plan), defs)

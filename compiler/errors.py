@@ -193,4 +193,6 @@ def _cells(text: str) -> list[str]:
 
 
 def _shown(char: str) -> str:
+    if "\udc80" <= char <= "\udcff":  # a byte that was not UTF-8, kept by ``surrogateescape``: show the byte
+        return f"\\x{ord(char) - 0xDC00:02x}"
     return char if char.isprintable() else repr(char)[1:-1]

@@ -98,14 +98,15 @@ def _syntax_nodes(tree: s.Node):
 
 def _depth(node: ir.Expr, definitions: Mapping[str, int], source: str, bound_of: str | None = None) -> int:
     """How deep ``node`` nests once the definitions it uses are written out (their depths in ``definitions``);
-    more than ``MAX_DEPTH`` is an error pointing at the definition through which the limit is passed."""
+    more than ``MAX_DEPTH`` through a definition is an error pointing at it (the text alone was checked by the
+    parser, whose levels the IR's need not match one for one)."""
     deepest = 0
     stack = [(node, 1)]
     while stack:
         n, depth = stack.pop()
         if isinstance(n, ir.Ref):
             depth += definitions.get(n.name, 0)
-        if depth > MAX_DEPTH:
+        if depth > MAX_DEPTH and isinstance(n, ir.Ref):
             raise RuleError(
                 f"too deeply nested once definitions are written out (more than {MAX_DEPTH} levels)",
                 source=source,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 
 from ..compiler import ir
@@ -131,7 +132,7 @@ def _value(node: ir.Const | ir.Param) -> str:
 
 
 def _negative(const: ir.Const) -> bool:
-    return const.type.is_numeric and const.value < 0
+    return const.type.is_numeric and math.copysign(1, const.value) < 0  # -0.0 too: it prints with its sign
 
 
 def _const(const: ir.Const) -> str:
@@ -157,9 +158,7 @@ def _const(const: ir.Const) -> str:
 
 
 def format_timestamp(value: dt.datetime) -> str:
-    value = value.astimezone(dt.UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    if value.microsecond:
-        text += f".{value.microsecond:06d}"
-    return text + "Z"
+    # isoformat, not strftime: %Y gives "5" for the year 5 on some platforms, which does not parse back
+    value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="microseconds" if value.microsecond else "seconds") + "Z"
 

@@ -76,7 +76,8 @@ def _check_depth(tree: Tree, text: str) -> None:
                 hint="each not, parenthesised and/or inside another, arithmetic operator and function call is a "
                 "level; a and b and c needs no parentheses",
             )
-        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+        # children reversed: the first level too many reported is the leftmost in the text
+        stack.extend((child, depth + 1) for child in reversed(node.children) if isinstance(child, Tree))
 
 
 def _span_at(text: str, start: int, end: int) -> Span:

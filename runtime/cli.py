@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 import segmint
+from segmint.compiler.errors import printable
 from segmint.runtime.segment import ENGINES
 
 EXIT_OK = 0
@@ -66,7 +67,18 @@ TRY_RULE = "opened within 7d and city = Kyiv"
 
 
 class UsageError(Exception):
-    """A command line that cannot be run as given (exit 2)."""
+    """A command line that cannot be run as given (exit 2); ``usage`` is the command's synopsis, when it helps."""
+
+    def __init__(self, message: str, usage: str = "") -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse, with its errors raised (not printed, then exit) so that ``--json`` can report them as JSON."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message}", usage=self.format_usage())
 
 
 # == entry point ===================================================================================================
@@ -74,12 +86,16 @@ class UsageError(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
-    out, err = Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True)
+    out, err = _console(stderr=False), _console(stderr=True)
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as stop:  # --help (0) or a usage error argparse already reported (2)
+    except SystemExit as stop:  # --help or --version (0)
         return stop.code if isinstance(stop.code, int) else EXIT_ERROR
+    except UsageError as error:
+        err.print(error.usage, end="", markup=False)
+        return _fail(error, EXIT_ERROR, out, err, _wants_json(argv))
     as_json = getattr(args, "json", False)
     try:
         return args.run(args, out, err)
@@ -104,10 +120,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
 
 
+def _console(stderr: bool) -> Console:
+    """A console for stdout or stderr. ``NO_COLOR`` (https://no-color.org) turns off every style, bold and dim
+    included, even where ``FORCE_COLOR`` asks for them; rich alone only drops the colours."""
+    plain = bool(os.environ.get("NO_COLOR"))
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, color_system=None if plain else "auto")
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    """Whether a command line that argparse refused asked for ``--json`` output (``bench --json FILE`` writes a
+    file: its errors stay text)."""
+    command = next((word for word in argv if not word.startswith("-")), None)
+    return command in ("eval", "check") and "--json" in argv
+
+
 def _fail(error: BaseException, code: int, out: Console, err: Console, as_json: bool, prefix: str = "error") -> int:
     message = _message(error)
     err.print(f"{prefix}: ", style="bold red", end="", markup=False)
-    err.print(message, markup=False)
+    # Messages quote what the user gave (rule text, file names, values): nothing in them may drive the terminal.
+    err.print("\n".join(printable(line) for line in message.split("\n")), markup=False)
     if as_json:
         if isinstance(error, segmint.RuleError):
             detail = error.to_dict()
@@ -142,7 +173,7 @@ def _message(error: BaseException) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
+    parser = _ArgumentParser(
         prog="segmint",
         description="segmint: a rule language for customer segments. Evaluate, check and try rules.",
         epilog=EXIT_CODES + '\n\nstart with:  segmint demo\nthen:        segmint eval "' + TRY_RULE + '"',
@@ -288,14 +319,21 @@ def parse_now(text: str) -> dt.datetime:
     """An ISO 8601 date or timestamp as an aware UTC datetime (naive means UTC)."""
     try:
         value = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    except (ValueError, OverflowError):  # not ISO 8601, or out of range once in UTC (0001-01-01T00:00+01:00)
         example = "2026-11-01 or 2026-11-01T12:00:00Z"
         raise UsageError(f"--now takes an ISO 8601 date or timestamp such as {example}, got {text!r}") from None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def _rule_text(rule: str) -> str:
-    return sys.stdin.read() if rule == "-" else rule
+    """The rule argument, or stdin for ``-``. Bytes that are not UTF-8 become lone surrogates, as in arguments
+    (``surrogateescape``), and the parser names them with a caret; a byte order mark is skipped."""
+    if rule != "-":
+        return rule
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream without bytes underneath (tests, embedding)
+        return sys.stdin.read()
+    return stream.read().decode("utf-8-sig", "surrogateescape")
 
 
 # == commands ======================================================================================================
@@ -543,7 +581,12 @@ def _json_default(value: Any) -> Any:
 
 def _print_json(out: Console, document: dict) -> None:
     # Plain write, not rich: the JSON must be exactly what json.dumps gives (no wrapping, no markup, no colour).
-    out.file.write(json.dumps(document, default=_json_default, ensure_ascii=False) + "\n")
+    text = json.dumps(document, default=_json_default, ensure_ascii=False)
+    try:
+        text.encode(getattr(out.file, "encoding", None) or "utf-8")
+    except UnicodeEncodeError:  # a file name with undecodable bytes, or a terminal that is not UTF-8: escape
+        text = json.dumps(document, default=_json_default)
+    out.file.write(text + "\n")
     out.file.flush()
 
 

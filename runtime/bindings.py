@@ -106,8 +106,10 @@ def convert(name: str, value: object, type_: Type) -> object:
                 raise ParamError(f"{what} must be a number, got {type(value).__name__}")
             try:
                 number = float(value)
-            except (ValueError, OverflowError):
-                raise ParamError(f"{what} must be a finite number, got {_shown(value)}") from None
+            except ValueError:
+                raise ParamError(f"{what} must be a number, got {_shown(value)}") from None
+            except OverflowError:  # an int beyond any float
+                number = math.inf
             if not math.isfinite(number):
                 raise ParamError(f"{what} must be a finite number, got {_shown(value)}")
             return number

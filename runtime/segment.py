@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -94,6 +94,7 @@ class Segment:
         fused kernel on a background thread for the next evaluations. ``Result.engine`` says which answered.
         """
         plan = self.compiled.plan
+        _check_engine(engine)
         check_store(plan, store)
         started = time.perf_counter()
         bindings = bind(plan, now, params)
@@ -114,6 +115,8 @@ class Segment:
 
 def check_store(plan: ir.Expr, store: Store) -> None:
     """The store holds every attribute, event type and property the rule reads, with the types it expects."""
+    if not isinstance(store, Store):
+        raise SegmintError(f"evaluate needs a segmint.Store, not {type(store).__name__}")
     for node in ir.walk(plan):
         match node:
             case ir.Attr(name=name, type=type_):
@@ -142,7 +145,12 @@ def evaluate_many(
     ``params`` holds the parameters of all segments (a name means the same value in each). Results come in the
     order of ``segments``.
     """
+    if isinstance(segments, Segment) or not isinstance(segments, Iterable):
+        raise SegmintError(f"evaluate_many takes a list of segments, not {type(segments).__name__}")
     segments = list(segments)
+    odd = next((s for s in segments if not isinstance(s, Segment)), None)
+    if odd is not None:
+        raise SegmintError(f"evaluate_many takes segments (segmint.compile), not {type(odd).__name__}")
     _check_engine(engine)
     if not segments:
         return []
@@ -173,5 +181,5 @@ def _run(plans: tuple[ir.Expr, ...], store: Store, bindings, engine: str) -> tup
 
 
 def _check_engine(engine: str) -> None:
-    if engine not in ENGINES:
+    if not isinstance(engine, str) or engine not in ENGINES:
         raise SegmintError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")

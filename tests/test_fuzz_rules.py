@@ -346,3 +346,22 @@ def test_windows_beyond_the_calendar(schema, store, engine):
     assert not mask("opened before 3000y ago").any()
     assert not mask("opened before $d ago", d="1000000000000d").any()
     assert not mask("opened within 30d", now="0001-01-01").any()
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda seg, store: seg.evaluate(None), "needs a segmint.Store"),
+        (lambda seg, store: seg.explain([], 1), "needs a segmint.Store"),
+        (lambda seg, store: seg.evaluate(store, engine=["vector"]), "unknown engine"),
+        (lambda seg, store: segmint.evaluate_many(None, store), "list of segments"),
+        (lambda seg, store: segmint.evaluate_many(seg, store), "list of segments"),
+        (lambda seg, store: segmint.evaluate_many(["opened"], store), "not str"),
+        (lambda seg, store: seg.evaluate(store, params=5), "must be a mapping"),
+        (lambda seg, store: segmint.compile(None, seg.schema), "text or a JSON rule document"),
+        (lambda seg, store: segmint.compile(b"opened", seg.schema), "text or a JSON rule document"),
+    ],
+)
+def test_api_arguments_of_the_wrong_kind_are_refused_clearly(schema, store, call, message):
+    with pytest.raises(segmint.SegmintError, match=message):
+        call(segmint.compile("opened", schema), store)

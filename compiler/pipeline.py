@@ -110,7 +110,7 @@ def _depth(node: ir.Expr, definitions: Mapping[str, int], source: str, bound_of:
             raise RuleError(
                 f"too deeply nested once definitions are written out (more than {MAX_DEPTH} levels)",
                 source=source,
-                span=n.span if isinstance(n, ir.Ref) else None,
+                span=n.span,
                 rule_name=bound_of,
                 hint="a definition counts as deep as its own rule; use fewer definitions inside one another",
             )

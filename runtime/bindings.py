@@ -128,6 +128,8 @@ def convert(name: str, value: object, type_: Type) -> object:
             try:
                 if isinstance(value, str):
                     value = dt.date.fromisoformat(value) if len(value) == 10 else dt.datetime.fromisoformat(value)
+                if isinstance(value, dt.datetime) and value != value:  # pandas' NaT: a datetime that is no time
+                    raise ValueError
                 if isinstance(value, dt.datetime):
                     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
             except (ValueError, OverflowError):

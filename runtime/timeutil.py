@@ -70,6 +70,8 @@ def coerce_now(now: object) -> dt.datetime:
         except ValueError:
             example = "2026-11-01 or 2026-11-01T12:00:00Z"
             raise ParamError(f"now must be an ISO 8601 date or timestamp such as {example}, got {given!r}") from None
+    if isinstance(now, dt.datetime) and now != now:  # pandas' NaT is a datetime that is no time at all
+        raise ParamError(f"now must be a time, not {given!r}")
     try:
         if isinstance(now, dt.datetime):
             return now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now.astimezone(dt.UTC)

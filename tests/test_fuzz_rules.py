@@ -17,6 +17,7 @@ import json
 import math
 import os
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -306,6 +307,8 @@ def test_now_is_read_as_documented(schema, store, now, expected):
         ("garbage", "ISO 8601"),
         ("0001-01-01T00:00:00+01:00", "out of range"),
         (dt.time(12), "not time"),
+        (np.datetime64("2026-11-01"), "not datetime64"),
+        (np.array([1, 2]), "not ndarray"),
     ],
 )
 def test_odd_nows_are_refused_clearly(schema, store, now, message):
@@ -365,3 +368,17 @@ def test_windows_beyond_the_calendar(schema, store, engine):
 def test_api_arguments_of_the_wrong_kind_are_refused_clearly(schema, store, call, message):
     with pytest.raises(segmint.SegmintError, match=message):
         call(segmint.compile("opened", schema), store)
+
+
+def test_pandas_timestamps_and_nat(schema, store):
+    """pandas' Timestamp is a datetime and works as one (nanoseconds cut to microseconds); NaT is no time."""
+    import pandas as pd
+
+    segment = segmint.compile("opened since $start", schema)
+    kyiv = pd.Timestamp("2026-11-01 02:00:00.000000999", tz="Europe/Kyiv")
+    result = segment.evaluate(store, now=kyiv, params={"start": kyiv}, engine="reference")
+    assert result.now.isoformat() == "2026-11-01T00:00:00+00:00"
+    with pytest.raises(segmint.ParamError, match="must be a time"):
+        segment.evaluate(store, now=pd.NaT, params={"start": "2026-10-01"})
+    with pytest.raises(segmint.ParamError, match=r"\$start"):
+        segment.evaluate(store, now=NOW, params={"start": pd.NaT})

@@ -74,7 +74,9 @@ def coerce_now(now: object) -> dt.datetime:
         raise ParamError(f"now must be a time, not {given!r}")
     try:
         if isinstance(now, dt.datetime):
-            return now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now.astimezone(dt.UTC)
+            now = now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now.astimezone(dt.UTC)
+            # a subclass (pandas' Timestamp, with nanoseconds) becomes a plain datetime, as precise as every time here
+            return dt.datetime(*now.timetuple()[:6], now.microsecond, tzinfo=dt.UTC)
         if isinstance(now, dt.date):
             return dt.datetime.combine(now, dt.time(), tzinfo=dt.UTC)
     except (OverflowError, ValueError):

@@ -123,6 +123,20 @@ def test_mutated_rules_compile_or_are_refused(schema, store, rule):
         accepted_rule_keeps_its_promises(segment, schema, store)
 
 
+@settings(SLOW, max_examples=max(EXAMPLES // 15, 1))  # each new rule shape compiles a kernel (0.3-2 s)
+@given(rule=mutated_rules())
+def test_mutated_rules_accepted_agree_on_the_compiled_engine(schema, store, rule):
+    segment = compile_or_refuse(rule, schema)
+    if segment is None:
+        return
+    params = {name: PARAMS.get(name, value_for(type_)) for name, type_ in segment.params.items()}
+    try:
+        reference = segment.evaluate(store, now=NOW, params=params, engine="reference").mask
+    except segmint.ParamError:
+        return
+    assert (segment.evaluate(store, now=NOW, params=params, engine="compiled").mask == reference).all(), segment.text
+
+
 @settings(SLOW, max_examples=EXAMPLES)
 @given(rule=token_rules)
 def test_random_token_sequences_compile_or_are_refused(schema, store, rule):

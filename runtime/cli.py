@@ -137,8 +137,7 @@ def _wants_json(argv: Sequence[str]) -> bool:
 def _fail(error: BaseException, code: int, out: Console, err: Console, as_json: bool, prefix: str = "error") -> int:
     message = _message(error)
     err.print(f"{prefix}: ", style="bold red", end="", markup=False)
-    # Messages quote what the user gave (rule text, file names, values): nothing in them may drive the terminal.
-    err.print("\n".join(printable(line) for line in message.split("\n")), markup=False)
+    err.print(_safe(message), markup=False)
     if as_json:
         if isinstance(error, segmint.RuleError):
             detail = error.to_dict()
@@ -147,6 +146,12 @@ def _fail(error: BaseException, code: int, out: Console, err: Console, as_json: 
             detail = {"error": type(error).__name__, "message": message}
         _print_json(out, {"error": detail, "exit_code": code})
     return code
+
+
+def _safe(text: str) -> str:
+    """Text that quotes what users and data hold (rules, ids, values, file names), made unable to drive the terminal:
+    characters that do not print are shown escaped, line by line."""
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def _silence_stdout() -> None:
@@ -412,10 +417,10 @@ def cmd_eval(args: argparse.Namespace, out: Console, err: Console) -> int:
         markup=False,
     )
     if args.limit:
-        out.print(f"ids:      {', '.join(map(str, ids)) or '(none)'}{more}", markup=False)
+        out.print(_safe(f"ids:      {', '.join(map(str, ids)) or '(none)'}{more}"), markup=False)
     out.print(f"rule:     {seg.text}", markup=False)
     if params:
-        out.print("params:   " + ", ".join(f"${k}={v}" for k, v in params.items()), markup=False)
+        out.print(_safe("params:   " + ", ".join(f"${k}={v}" for k, v in params.items())), markup=False)
     out.print(f"now:      {_iso(now)}", markup=False)
     s = timer.seconds
     out.print(
@@ -425,8 +430,8 @@ def cmd_eval(args: argparse.Namespace, out: Console, err: Console) -> int:
     )
     if explanation is not None:
         verdict = "in" if explanation.value else "out"
-        out.print(f"\ncontact {args.explain} is {verdict}:", style="bold", markup=False)
-        out.print(str(explanation), markup=False)
+        out.print(_safe(f"\ncontact {args.explain} is {verdict}:"), style="bold", markup=False)
+        out.print(_safe(str(explanation)), markup=False)
     return EXIT_OK
 
 

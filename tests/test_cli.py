@@ -502,3 +502,9 @@ def test_no_color_means_no_escape_codes_at_all(capsys, data, monkeypatch):
     monkeypatch.delenv("NO_COLOR")
     _, out, _ = run(capsys, "eval", "vip", "--data", data, *REF)
     assert "\x1b[1m" in out  # the same output is bold when colour is allowed
+
+
+@needs_loader
+def test_values_quoted_in_other_errors_are_escaped_too(capsys, data):
+    code, _, err = run(capsys, "eval", "vip", "--data", data, "--explain", "\x1b[2J9", *REF)
+    assert code == 2 and "\x1b" not in err and "\\x1b[2J9" in err

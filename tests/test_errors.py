@@ -32,6 +32,7 @@ def small_store(schema):
     }
     return build_store(schema, contacts, events)
 
+
 BAD_RULES = [
     # names: did you mean, and what the name is instead
     "opend within 30d",

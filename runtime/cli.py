@@ -109,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)
         return 130
+    except MemoryError as error:
+        return _fail(error, EXIT_ERROR, out, err, as_json)
     except Exception as error:
         if type(error).__module__.startswith("pyarrow"):  # a file Arrow cannot read: the data's fault
             return _fail(error, EXIT_ERROR, out, err, as_json)
@@ -170,6 +172,8 @@ def _message(error: BaseException) -> str:
         return f"{error.strerror or error}: {error.filename}"
     if isinstance(error, segmint.SegmintError | UsageError):
         return str(error)
+    if isinstance(error, MemoryError):
+        return "out of memory: this needs more memory than the machine has (try a smaller data set)"
     return f"{type(error).__name__}: {error}"
 
 
@@ -256,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     de.add_argument("--contacts", metavar="N", type=_positive, default=100_000, help="contacts (default 100000)")
-    de.add_argument("--seed", metavar="S", type=int, default=7, help="random seed (default 7)")
+    de.add_argument("--seed", metavar="S", type=_non_negative, default=7, help="random seed (default 7)")
     de.add_argument("--engine", choices=ENGINES, default=DEMO_ENGINE, help=f"evaluator (default {DEMO_ENGINE})")
     de.set_defaults(run=cmd_demo)
 
@@ -279,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="compiled,reference,duckdb,polars",
         help="comma-separated engines (default compiled,reference,duckdb,polars; compiled always runs)",
     )
-    be.add_argument("--seed", metavar="S", type=int, default=7, help="demo data seed (default 7)")
+    be.add_argument("--seed", metavar="S", type=_non_negative, default=7, help="demo data seed (default 7)")
     be.add_argument("--json", metavar="FILE", type=Path, help="also write every number as JSON to FILE")
     be.add_argument("--no-cold", action="store_true", help="skip the fresh-process (cold compile) measurements")
     be.add_argument("--scaling", metavar="SIZES", help="also time the rules at these contact counts (100000,1000000)")

@@ -508,3 +508,17 @@ def test_no_color_means_no_escape_codes_at_all(capsys, data, monkeypatch):
 def test_values_quoted_in_other_errors_are_escaped_too(capsys, data):
     code, _, err = run(capsys, "eval", "vip", "--data", data, "--explain", "\x1b[2J9", *REF)
     assert code == 2 and "\x1b" not in err and "\\x1b[2J9" in err
+
+
+def test_a_negative_seed_is_a_usage_error(capsys):
+    code, out, err = run(capsys, "demo", "--seed", "-1")
+    assert code == 2 and out == "" and "--seed" in err and "internal error" not in err
+
+
+def test_running_out_of_memory_is_said_plainly(capsys, monkeypatch):
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(cli, "cmd_check", exhausted)
+    code, out, err = run(capsys, "check", "vip", "--json")
+    assert code == 2 and "out of memory" in err and json.loads(out)["error"]["error"] == "MemoryError"

@@ -103,6 +103,7 @@ class Segment:
 
     def kernel(self, store: Store) -> compiled.Kernel:
         """The generated kernel of this segment for ``store`` (its source is ``.source``)."""
+        check_store(self.compiled.plan, store)
         return compiled.kernel_for((self.compiled.plan,), store)
 
     def explain(self, store: Store, contact_id, now=None, params: Mapping[str, object] | None = None) -> Explanation:

@@ -537,6 +537,7 @@ def test_windows_beyond_the_calendar(schema, store, engine):
     [
         (lambda seg, store: seg.evaluate(None), "needs a segmint.Store"),
         (lambda seg, store: seg.explain([], 1), "needs a segmint.Store"),
+        (lambda seg, store: seg.kernel("store/"), "needs a segmint.Store"),
         (lambda seg, store: seg.evaluate(store, engine=["vector"]), "unknown engine"),
         (lambda seg, store: segmint.evaluate_many(None, store), "list of segments"),
         (lambda seg, store: segmint.evaluate_many(seg, store), "list of segments"),

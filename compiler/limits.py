@@ -12,9 +12,9 @@ MAX_DEPTH = 100
 """Levels a rule may nest: each ``not``, parenthesised ``and``/``or`` inside another, arithmetic operator, unary
 minus, function call and condition counts one (``a and b and c`` is one level; so are redundant parentheses)."""
 
-MAX_DOCUMENT_DEPTH = 4 * MAX_DEPTH
-"""Levels of objects and lists a JSON rule document may nest: a level of a rule takes up to four in JSON (the node,
-a list of items, an event set and its filters)."""
+MAX_DOCUMENT_DEPTH = 2 * MAX_DEPTH + 20
+"""Levels of objects and lists a JSON rule document may nest: a level of a rule takes at most two in JSON (a node
+and its list of items), and the condition at the bottom a few more (a count, its event set, its filters)."""
 
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 """Whole numbers in rules are 64-bit, like INT columns and every engine's arithmetic."""

@@ -88,8 +88,11 @@ def _check_depth(data: Any) -> None:
 
 
 def from_json(data: Any) -> Any:
-    if isinstance(data, list):
-        return tuple(from_json(item) for item in data)
+    if isinstance(data, list):  # a loop, not a generator: one frame a level (nesting is bounded by _check_depth)
+        items = []
+        for item in data:
+            items.append(from_json(item))
+        return tuple(items)
     if not isinstance(data, dict):
         return data
     if "node" not in data:

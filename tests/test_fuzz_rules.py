@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import math
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ from storebuilder import build_store
 
 import segmint
 from segmint.compiler.ir import Duration
+from segmint.compiler.limits import MAX_DOCUMENT_DEPTH
 
 SLOW = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 EXAMPLES = int(os.environ.get("SEGMINT_FUZZ_EXAMPLES", "300"))
@@ -564,3 +566,36 @@ def test_pandas_timestamps_and_nat(schema, store):
         segment.evaluate(store, now=pd.NaT, params={"start": "2026-10-01"})
     with pytest.raises(segmint.ParamError, match=r"\$start"):
         segment.evaluate(store, now=NOW, params={"start": pd.NaT})
+
+
+def nested(depth: int, leaf, wrap) -> object:
+    for _ in range(depth):
+        leaf = wrap(leaf)
+    return leaf
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        lambda d, leaf: nested(d, 1, lambda v: [v]),  # lists in a value
+        lambda d, leaf: nested(d, leaf, lambda v: {"node": "Not", "operand": v}),
+        lambda d, leaf: nested(d // 2, leaf, lambda v: {"node": "And", "items": [v, leaf]}),
+        lambda d, leaf: nested(d, 1, lambda v: {"x": v}),
+    ],
+)
+def test_documents_at_the_depth_limit_are_read_or_refused_without_recursion_errors(schema, shape):
+    """As deep as a document may be, in a value or as the whole rule, with a third of the stack in use: a rule or a
+    clear error, never Python's recursion limit (neither raised nor quoted in a message)."""
+    leaf = segmint.compile("opened", schema).to_json()["rule"]
+    in_a_value = segmint.compile("loyalty_points > 1", schema).to_json()
+    in_a_value["rule"]["right"]["value"] = shape(MAX_DOCUMENT_DEPTH - 3, leaf)
+    as_the_rule = {**in_a_value, "rule": shape(MAX_DOCUMENT_DEPTH - 1, leaf)}
+    for document in (in_a_value, as_the_rule):
+
+        def attempt(frames: int, document=document):
+            return segmint.compile(document, schema) if frames == 0 else attempt(frames - 1)
+
+        try:
+            attempt(sys.getrecursionlimit() // 3)
+        except segmint.SegmintError as error:
+            assert "recursion" not in str(error)

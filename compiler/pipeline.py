@@ -55,6 +55,8 @@ def _binding_order(schema: Schema) -> list[str]:
     naming it (binding would only find it at the end of the chain, as deep as the chain is long)."""
     uses: dict[str, list[str]] = {}
     for name, text in schema.definitions.items():
+        if not isinstance(text, str):  # Schema.with_definitions takes what it is given
+            raise RuleError(f"a definition is rule text, not {type(text).__name__}", rule_name=name)
         try:
             tree = parse(text)
         except RuleError:

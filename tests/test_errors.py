@@ -238,6 +238,8 @@ def test_definitions_nesting_through_each_other(schema):
     with pytest.raises(segmint.RuleError, match="too deeply nested") as info:
         segmint.compile("(opened and not " * 40 + "d9" + ")" * 40, schema.with_definitions(**shallow))
     assert info.value.source is not None and info.value.span is not None
+    with pytest.raises(segmint.RuleError, match="a definition is rule text, not int"):
+        segmint.compile("opened", schema.with_definitions(x=5))
     cycle = {f"c{i}": f"c{(i + 1) % 500} and opened" for i in range(500)}
     with pytest.raises(segmint.RuleError, match="cycle: c0 -> c1 -> c2"):
         segmint.compile("opened", schema.with_definitions(**cycle))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import ast
 import functools
 import math
 import re
-import warnings
+import unicodedata
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
@@ -58,6 +57,7 @@ def _check_characters(text: str) -> None:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_WORD_AT = re.compile(r"\w+|\S")  # what a caret underlines: the word (or sign) that starts there
 
 
 def _check_depth(tree: Tree, text: str) -> None:
@@ -68,7 +68,7 @@ def _check_depth(tree: Tree, text: str) -> None:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
             start = node.meta.start_pos
-            word = re.compile(r"\w+|\S").match(text, start)
+            word = _WORD_AT.match(text, start)
             raise RuleSyntaxError(
                 f"the rule nests too deeply (more than {MAX_DEPTH} levels)",
                 source=text,
@@ -224,7 +224,8 @@ class _ToSyntax(Transformer):
 
     def _check_whole(self, digits: str, span: Span) -> int:
         """A whole number as written; more digits than any 64-bit number has is refused here, before ``int``
-        (which refuses thousands of digits with its own error); the binder checks the exact range."""
+        (which refuses thousands of digits with its own error); compiling checks the exact range, after negation and
+        constant folding (compiler/pipeline.py)."""
         if len(digits.lstrip("0")) > INT_DIGITS:
             raise RuleSyntaxError(
                 "this number is out of range for a whole number", source=self.text, span=span,
@@ -259,19 +260,18 @@ class _ToSyntax(Transformer):
 
 
 def _unquote(token: Token, text: str) -> str:
-    """A double-quoted string with Python-style escapes (``\\"``, ``\\\\``, ``\\n``, ``\\u00e9``)."""
+    """A double-quoted string with Python's escapes (``\\"``, ``\\\\``, ``\\n``, ``\\u00e9``, ``\\x41``, ``\\101``,
+    ``\\N{name}``); an unknown escape such as ``\\d`` stays as written. Decoded here rather than by ``ast``, whose
+    warning for unknown escapes becomes an error under ``-W error`` and can only be silenced process-wide."""
     try:
-        with warnings.catch_warnings():  # an unknown escape such as \d stays as written, without a warning
-            warnings.simplefilter("ignore")
-            value = ast.literal_eval(token.value)
-    except (ValueError, SyntaxError):
+        value = _ESCAPE.sub(_unescape, token.value[1:-1])
+    except (ValueError, KeyError, OverflowError):
         raise RuleSyntaxError(
             "this string has an escape that is not valid",
             source=text,
             span=_span_of(token),
             hint='escapes are \\" \\\\ \\n \\t and \\uXXXX',
         ) from None
-    assert isinstance(value, str)
     # \ud83d\ude00 is one character written as a UTF-16 pair; a surrogate left alone is not a character
     value = value.encode("utf-16", "surrogatepass").decode("utf-16", "surrogatepass")
     lone = _SURROGATE.search(value)
@@ -283,6 +283,21 @@ def _unquote(token: Token, text: str) -> str:
             hint="write the character itself, or both halves of a surrogate pair (\\ud83d\\ude00)",
         )
     return value
+
+
+_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|N\{([^}]*)\}|(.))", re.S)
+_SIMPLE = {"\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+def _unescape(match: re.Match) -> str:
+    octal, byte, short, long, name, other = match.groups()
+    if octal or byte or short or long:
+        return chr(int(octal, 8) if octal else int(byte or short or long, 16))
+    if name is not None:
+        return unicodedata.lookup(name)
+    if other in "xuUN":  # the start of an escape that is not complete
+        raise ValueError(other)
+    return _SIMPLE.get(other, "\\" + other)
 
 
 # -- errors --------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from ..dsl.formatter import format_ir
 from ..dsl.parser import parse
 from . import ir, serial
 from .binder import Definitions, bind
-from .errors import RuleError, Span
+from .errors import RuleError, RuleTypeError, Span
 from .limits import INT_MAX, INT_MIN, MAX_DEPTH
 from .passes import optimise
 from .schema import Schema
@@ -134,6 +134,7 @@ def compile_rule(rule: str | Mapping, schema: Schema) -> Compiled:
     _depth(bound, schema.cache["definition depths"], source)
     plan = optimise(bound, defs)
     _check_whole_numbers(plan, source)
+    _check_text_tests(plan, source)
     return Compiled(format_ir(bound, schema), bound, plan, ir.params(plan), defs)
 
 
@@ -148,6 +149,22 @@ def _check_whole_numbers(node: ir.Expr, source: str) -> None:
                 span=n.span,
                 hint=f"whole numbers are 64-bit: {INT_MIN} to {INT_MAX}",
             )
+
+
+def _check_text_tests(plan: ir.Expr, source: str) -> None:
+    """Text is tested through each contact's dictionary codes: a test whose text is a constant (``"a" contains
+    $p``, ``"a" in (a, b)``) has none, so it is refused (tests of two literals were folded already)."""
+    for n in ir.walk(plan):
+        match n:
+            case ir.TextMatch(operand=x) | ir.InSet(operand=x) | ir.IsNull(operand=x) | ir.HasTags(operand=x) | (
+                ir.Compare(left=x, right=ir.Const() | ir.Param())
+            ) if isinstance(x, ir.Const | ir.Param) and x.type is Type.STRING:
+                raise RuleTypeError(
+                    "this tests a constant text, not a value of each contact",
+                    source=source if x.span is not None else None,
+                    span=x.span,
+                    hint='put an attribute or an event property on the left, e.g. email contains "gmail"',
+                )
 
 
 def format_rule(rule: str, schema: Schema) -> str:

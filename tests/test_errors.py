@@ -89,6 +89,10 @@ BAD_RULES = [
     'email = "Київ"\tand email = "日本語" and opnd',
     "opened and\x0bopnd",
     "a" * 200 + " and opnd and " + "b" * 200,
+    # text tests of a constant (found by the fuzz suite: every engine raised)
+    '"a" contains opened',
+    '"a" in (a, b)',
+    '"a" = $p',
     # nesting beyond the limit: the caret is on the first level too many
     "not " * 200 + "opened",
     "(opened and " * 150 + "clicked" + ")" * 150,

@@ -309,6 +309,13 @@ def test_format_parse_round_trip(schema, rule):
     assert segmint.format(segment.text, schema) == segment.text  # format(format(x)) == format(x)
 
 
+@pytest.mark.parametrize("rule", ['"a" = email', '"a" < "b"', '"a" = "a" and gender = "f"', 'email != "in"'])
+def test_text_constants_keep_their_quotes_where_a_bare_word_is_a_name(schema, rule):
+    """Found by the fuzz suite: ``"a" = email`` printed as ``a = email``, which names an attribute ``a``."""
+    segment = segmint.compile(rule, schema)
+    assert segmint.compile(segment.text, schema).ir == segment.ir
+
+
 def test_finite_literals_of_every_size_round_trip(schema):
     for text in ["5e-324", "1e-400", "-0.0", "0.1000000000000000055511151231257827", "1.7976931348623157e308",
                  "007", "-9223372036854775808", "9223372036854775807", "1e16", "123456789.123456789"]:  # fmt: skip

@@ -18,9 +18,8 @@ from collections.abc import Callable
 from ..dsl import syntax as s
 from . import ir
 from .errors import RuleError, RuleNameError, RuleTypeError, Span, did_you_mean
-from .passes import fold_constants
 from .schema import EventType, Field, Schema
-from .types import INT64_MAX, INT64_MIN, Type, arithmetic_result, comparable
+from .types import Type, arithmetic_result, comparable
 
 COUNT_FUNCTIONS = ("count", *ir.AGGREGATES)
 ALL_FUNCTIONS = (*COUNT_FUNCTIONS, *ir.FUNCTIONS)
@@ -145,24 +144,13 @@ class Binder:
                 result = arithmetic_result(op, a.type, b.type)
                 if result is None:
                     raise self.type_error(f"'{op}' needs numbers on both sides, not {a.type} and {b.type}", node)
-                return self.in_range(ir.Arith(op, a, b, result, span))
+                return ir.Arith(op, a, b, result, span)
             case s.Neg(operand=operand, span=span):
                 a = self.value(operand)
                 if not a.type.is_numeric:
                     raise self.type_error(f"'-' needs a number, not {a.type}", node)
-                return self.in_range(ir.Negate(a, a.type, span))
+                return ir.Negate(a, a.type, span)
         return self.expr(node)
-
-    def in_range(self, node: ir.Arith | ir.Negate) -> ir.Arith | ir.Negate:
-        """Integer arithmetic on constants alone must give a 64-bit integer (the evaluators' integers)."""
-        folded = fold_constants(node) if node.type is Type.INT else None
-        if isinstance(folded, ir.Const) and not INT64_MIN <= folded.value <= INT64_MAX:
-            raise self.error(
-                f"this is {folded.value}, beyond the 64-bit integer range [-2^63, 2^63 - 1]",
-                node,
-                hint="integers in rules are 64-bit; write a decimal point for a floating-point number (1e19)",
-            )
-        return node
 
     def name(self, node: s.Subject) -> ir.Expr:
         """A name in a value position, at contact level."""

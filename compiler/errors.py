@@ -10,6 +10,7 @@ file and column; ``ParamError`` is a ``$parameter`` missing or of the wrong kind
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -78,7 +79,7 @@ class RuleError(SegmintError):
             lines.append("expected " + _one_of(self.expected))
         if self.hint:
             lines.append("hint: " + self.hint)
-        return "\n".join(lines)
+        return "\n".join(printable(line) for line in lines)
 
     def to_dict(self) -> dict:
         """A stable, JSON-ready description for tools (the CLI's ``--json``, rule builders)."""
@@ -142,12 +143,59 @@ def _one_of(items: tuple[str, ...]) -> str:
     return "one of " + ", ".join(items)
 
 
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters, bidirectional marks, lone surrogates and other characters
+    that do not print are shown as escapes (``\\x1b``, ``\\u202e``), so a rule cannot send a terminal commands,
+    reorder what is shown or fail to encode."""
+    return text if text.isprintable() else "".join(_shown(c) for c in text)
+
+
+CONTEXT = 60  # columns of a long line shown before and after the part an error points at
+_CUT = "..."  # where a long line is cut (one cell a dot)
+
+
 def _caret_lines(source: str, span: Span) -> list[str]:
-    lines = source.splitlines() or [""]
-    index = min(span.line, len(lines)) - 1
-    text = lines[index]
-    width = max(1, min(span.end - span.start, len(text) - span.column + 1))
-    return ["  " + text, "  " + " " * (span.column - 1) + "^" * width]
+    """The line of ``source`` that ``span`` starts in, as the terminal shows it, and carets under the span.
+
+    Lines are split at ``\\n`` only, as the parser counts them; characters that do not print are escaped and wide
+    ones take two columns, so the carets stay under their text; a long line is cut to the columns around the span.
+    """
+    lines = source.split("\n")
+    text = lines[min(span.line, len(lines)) - 1].removesuffix("\r")
+    start = min(span.column - 1, len(text))
+    end = min(start + max(span.end - span.start, 1), len(text))
+    before, inside, after = (_cells(part) for part in (text[:start], text[start:end], text[end:]))
+    if len(before) > CONTEXT:
+        before = [*_CUT, *before[-CONTEXT:]]
+    if len(inside) > 2 * CONTEXT:
+        inside = [*inside[: 2 * CONTEXT], *_CUT]
+    if len(after) > CONTEXT:
+        after = [*after[:CONTEXT], *_CUT]
+    carets = max(1, len(inside))
+    return ["  " + "".join(before + inside + after), "  " + " " * len(before) + "^" * carets]
+
+
+def _cells(text: str) -> list[str]:
+    """``text`` as terminal cells: a wide character fills two (the second empty), a combining mark none, an escape
+    one per character of it."""
+    cells: list[str] = []
+    for char in text:
+        shown = _shown(char)
+        if shown != char:
+            cells.extend(shown)
+        elif unicodedata.combining(char) and cells:
+            cells[-1] += char
+        else:
+            cells.append(char)
+            if unicodedata.east_asian_width(char) in "WF":
+                cells.append("")
+    return cells
+
+
+def _shown(char: str) -> str:
+    if "\udc80" <= char <= "\udcff":  # a byte that was not UTF-8, kept by ``surrogateescape``: show the byte
+        return f"\\x{ord(char) - 0xDC00:02x}"
+    return char if char.isprintable() else repr(char)[1:-1]
 
 
 class SegmintWarning(UserWarning):

@@ -14,6 +14,7 @@ from typing import Any
 
 from . import ir
 from .errors import SegmintError
+from .limits import MAX_DOCUMENT_DEPTH
 from .types import Type
 
 FORMAT = "segmint.rule"
@@ -63,15 +64,35 @@ def from_document(document: Any) -> ir.Expr:
         raise RuleFormatError(f"not a segmint rule document (expected \"format\": \"{FORMAT}\")")
     if document.get("version") != VERSION:
         raise RuleFormatError(f"rule document version {document.get('version')!r} is not supported (this is {VERSION})")
+    if "rule" not in document:
+        raise RuleFormatError('malformed rule document: it has no "rule"')
+    _check_depth(document["rule"])
     try:
         return from_json(document["rule"])
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
         raise RuleFormatError(f"malformed rule document: {error}") from None
 
 
+def _check_depth(data: Any) -> None:
+    """``from_json`` and every later stage recurse: refuse documents nested deeper than any rule can be (measured
+    without recursion; a structure that contains itself is found too)."""
+    stack = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DOCUMENT_DEPTH:
+            raise RuleFormatError(f"malformed rule document: nested more than {MAX_DOCUMENT_DEPTH} levels deep")
+        if isinstance(item, dict):
+            stack.extend((value, depth + 1) for value in item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend((value, depth + 1) for value in item)
+
+
 def from_json(data: Any) -> Any:
-    if isinstance(data, list):
-        return tuple(from_json(item) for item in data)
+    if isinstance(data, list):  # a loop, not a generator: one frame a level (nesting is bounded by _check_depth)
+        items = []
+        for item in data:
+            items.append(from_json(item))
+        return tuple(items)
     if not isinstance(data, dict):
         return data
     if "node" not in data:
@@ -83,7 +104,8 @@ def from_json(data: Any) -> Any:
                     raise ValueError(f"unknown duration unit in {text!r}")
                 return ir.Duration(int(amount), unit)
             case "timestamp":
-                return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+                value = dt.datetime.fromisoformat(text)
+                return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
             case "date":
                 return dt.date.fromisoformat(text)
         raise ValueError(f"unknown value {data!r}")

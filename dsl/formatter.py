@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 
 from ..compiler import ir
@@ -47,22 +48,22 @@ class _Printer:
             case ir.Exists(events=events):
                 return self._event_set(events), CONDITION
             case ir.Compare(op=op, left=ir.Count(events=events), right=right):
-                return self._count_test(events, f"{op} {self._fmt(right, SUM)}"), CONDITION
+                return self._count_test(events, f"{op} {self._rhs(right, SUM)}"), CONDITION
             case ir.InRange(operand=ir.Count(events=events), low=low, high=high):
-                return self._count_test(events, f"between {self._fmt(low, SUM)} and {self._fmt(high, SUM)}"), CONDITION
+                return self._count_test(events, f"between {self._rhs(low, SUM)} and {self._rhs(high, SUM)}"), CONDITION
             case ir.Compare(op=op, left=left, right=right):
-                return f"{self._fmt(left, SUM)} {op} {self._fmt(right, SUM)}", CONDITION
+                return f"{self._fmt(left, SUM)} {op} {self._rhs(right, SUM)}", CONDITION
             case ir.InRange(operand=x, low=low, high=high):
-                return f"{self._fmt(x, SUM)} between {self._fmt(low, SUM)} and {self._fmt(high, SUM)}", CONDITION
+                return f"{self._fmt(x, SUM)} between {self._rhs(low, SUM)} and {self._rhs(high, SUM)}", CONDITION
             case ir.InSet(operand=x, values=values, negated=negated):
                 return f"{self._fmt(x, SUM)} {'not in' if negated else 'in'} {_list(values)}", CONDITION
             case ir.IsNull(operand=x, negated=negated):
                 return f"{self._fmt(x, SUM)} is {'not null' if negated else 'null'}", CONDITION
             case ir.TextMatch(op=op, operand=x, pattern=pattern):
-                return f"{self._fmt(x, SUM)} {op} {self._fmt(pattern, ATOM)}", CONDITION
+                return f"{self._fmt(x, SUM)} {op} {self._rhs(pattern, ATOM)}", CONDITION
             case ir.HasTags(operand=x, mode=mode, values=values):
                 if mode == "one":
-                    return f"{self._fmt(x, SUM)} has {self._fmt(values[0], ATOM)}", CONDITION
+                    return f"{self._fmt(x, SUM)} has {self._rhs(values[0], ATOM)}", CONDITION
                 return f"{self._fmt(x, SUM)} has {mode} {_list(values)}", CONDITION
             case ir.InWindow(operand=x, window=window):
                 return f"{self._fmt(x, SUM)} {self._window(window)}", CONDITION
@@ -85,10 +86,16 @@ class _Printer:
                 return name, ATOM
             case ir.Param(name=name):
                 return "$" + name, ATOM
-            case ir.Const():
-                return _const(node), ATOM if not _negative(node) else UNARY
+            case ir.Const():  # quoted if text: a bare word here would be read as a name
+                return _const(node, bare=False), ATOM if not _negative(node) else UNARY
         raise TypeError(f"cannot format {node!r}")
 
+
+    def _rhs(self, node, level: int) -> str:
+        """The right-hand side of a test, where a bare word is a value (``gender = f``), never a name."""
+        if isinstance(node, ir.Const) and node.type is Type.STRING:
+            return _const(node)
+        return self._fmt(node, level)
 
     def _count_test(self, events: ir.EventSet, test: str) -> str:
         head = self._event_set(ir.EventSet(events.event, events.where, ir.AllTime()))
@@ -131,10 +138,11 @@ def _value(node: ir.Const | ir.Param) -> str:
 
 
 def _negative(const: ir.Const) -> bool:
-    return const.type.is_numeric and const.value < 0
+    return const.type.is_numeric and math.copysign(1, const.value) < 0  # -0.0 too: it prints with its sign
 
 
-def _const(const: ir.Const) -> str:
+def _const(const: ir.Const, bare: bool = True) -> str:
+    """A constant as written; text is a bare word when ``bare`` allows and the word is one."""
     value = const.value
     match const.type:
         case Type.BOOL:
@@ -144,7 +152,7 @@ def _const(const: ir.Const) -> str:
         case Type.FLOAT:
             return repr(float(value))
         case Type.STRING:
-            if _WORD.match(value) and value.lower() not in KEYWORDS:
+            if bare and _WORD.match(value) and value.lower() not in KEYWORDS:
                 return value
             return json.dumps(value, ensure_ascii=False)
         case Type.DATE:
@@ -157,9 +165,7 @@ def _const(const: ir.Const) -> str:
 
 
 def format_timestamp(value: dt.datetime) -> str:
-    value = value.astimezone(dt.UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    if value.microsecond:
-        text += f".{value.microsecond:06d}"
-    return text + "Z"
+    # isoformat, not strftime: %Y gives "5" for the year 5 on some platforms, which does not parse back
+    value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="microseconds" if value.microsecond else "seconds") + "Z"
 

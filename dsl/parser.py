@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import ast
 import functools
+import math
 import re
+import unicodedata
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from ..compiler.errors import RuleSyntaxError, Span
+from ..compiler.limits import INT_DIGITS, MAX_DEPTH
+from ..compiler.types import INT64_MAX, INT64_MIN
 from . import syntax as s
 
 
@@ -26,11 +29,61 @@ def parse(text: str) -> s.Node:
         raise TypeError(f"a rule is text, not {type(text).__name__}")
     if not text.strip():
         raise RuleSyntaxError("the rule is empty", source=text, hint="write a condition, e.g. opened within 30d")
+    _check_characters(text)
     try:
         tree = grammar().parse(text)
     except UnexpectedInput as error:
         raise _syntax_error(text, error) from None
-    return _ToSyntax(text).transform(tree)
+    _check_depth(tree, text)
+    try:
+        return _ToSyntax(text).transform(tree)
+    except VisitError as error:  # Lark wraps what the tree builder raises (bad literals)
+        if isinstance(error.orig_exc, RuleSyntaxError):
+            raise error.orig_exc from None
+        raise
+
+
+def _check_characters(text: str) -> None:
+    """Refuse lone surrogates: they are not characters, cannot be printed or stored, and are what undecodable bytes
+    become when text is read with ``surrogateescape`` (command-line arguments, stdin)."""
+    match = _SURROGATE.search(text)
+    if match is None:
+        return
+    char = match.group()
+    if "\udc80" <= char <= "\udcff":
+        message = f"byte 0x{ord(char) - 0xDC00:02x} is not valid UTF-8: the rule must be UTF-8 text"
+    else:
+        message = f"{char!r} is a lone surrogate, not a character"
+    raise RuleSyntaxError(message, source=text, span=_span_at(text, match.start(), match.end()))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_WORD_AT = re.compile(r"\w+|\S")  # what a caret underlines: the word (or sign) that starts there
+
+
+def _check_depth(tree: Tree, text: str) -> None:
+    """Every later stage walks the rule recursively: refuse, at the first level too many, a rule nested deeper than
+    ``MAX_DEPTH`` (measured without recursion, so any depth can be measured)."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            start = node.meta.start_pos
+            word = _WORD_AT.match(text, start)
+            raise RuleSyntaxError(
+                f"the rule nests too deeply (more than {MAX_DEPTH} levels)",
+                source=text,
+                span=_span_at(text, start, word.end() if word else start + 1),
+                hint="each not, parenthesised and/or inside another, arithmetic operator and function call is a "
+                "level; a and b and c needs no parentheses",
+            )
+        # children reversed: the first level too many reported is the leftmost in the text
+        stack.extend((child, depth + 1) for child in reversed(node.children) if isinstance(child, Tree))
+
+
+def _span_at(text: str, start: int, end: int) -> Span:
+    line_start = text.rfind("\n", 0, start) + 1
+    return Span(start, end, text.count("\n", 0, start) + 1, start - line_start + 1)
 
 
 # -- the tree builder ----------------------------------------------------------------------------------------
@@ -114,6 +167,8 @@ class _ToSyntax(Transformer):
     def _bound(self, token: Token) -> s.Lit:
         kind = {"DURATION": "duration", "DATE": "date", "TIMESTAMP": "timestamp", "PARAM": "param"}[token.type]
         value = token.value[1:] if kind == "param" else token.value
+        if kind == "duration":
+            self._check_whole(token.value.rstrip("abcdefghijklmnopqrstuvwxyz"), _span_of(token))
         return s.Lit(kind, value, _span_of(token))
 
     # arithmetic and atoms
@@ -157,8 +212,27 @@ class _ToSyntax(Transformer):
     # literals
     def number(self, meta, items):
         text = items[0].value
-        value = float(text) if any(c in text for c in ".eE") else int(text)
+        if any(c in text for c in ".eE"):
+            value = float(text)
+            if not math.isfinite(value):
+                raise RuleSyntaxError(
+                    f"{text} is too large for a number", source=self.text, span=_span_of(meta),
+                    hint="numbers are 64-bit floating point: at most about 1.8e308",
+                )
+        else:
+            value = self._check_whole(text, _span_of(meta))
         return s.Lit("number", value, _span_of(meta))
+
+    def _check_whole(self, digits: str, span: Span) -> int:
+        """A whole number as written; more digits than any 64-bit number has is refused here, before ``int``
+        (which refuses thousands of digits with its own error); compiling checks the exact range, after negation and
+        constant folding (compiler/pipeline.py)."""
+        if len(digits.lstrip("0")) > INT_DIGITS:
+            raise RuleSyntaxError(
+                "this number is out of range for a whole number", source=self.text, span=span,
+                hint=f"whole numbers are 64-bit: {INT64_MIN} to {INT64_MAX}",
+            )
+        return int(digits)
 
     def negative(self, meta, items):
         number = self.number(meta, items)
@@ -187,18 +261,44 @@ class _ToSyntax(Transformer):
 
 
 def _unquote(token: Token, text: str) -> str:
-    """A double-quoted string with Python-style escapes (``\\"``, ``\\\\``, ``\\n``, ``\\u00e9``)."""
+    """A double-quoted string with Python's escapes (``\\"``, ``\\\\``, ``\\n``, ``\\u00e9``, ``\\x41``, ``\\101``,
+    ``\\N{name}``); an unknown escape such as ``\\d`` stays as written. Decoded here rather than by ``ast``, whose
+    warning for unknown escapes becomes an error under ``-W error`` and can only be silenced process-wide."""
     try:
-        value = ast.literal_eval(token.value)
-    except (ValueError, SyntaxError):
+        value = _ESCAPE.sub(_unescape, token.value[1:-1])
+    except (ValueError, KeyError, OverflowError):
         raise RuleSyntaxError(
             "this string has an escape that is not valid",
             source=text,
             span=_span_of(token),
             hint='escapes are \\" \\\\ \\n \\t and \\uXXXX',
         ) from None
-    assert isinstance(value, str)
+    # \ud83d\ude00 is one character written as a UTF-16 pair; a surrogate left alone is not a character
+    value = value.encode("utf-16", "surrogatepass").decode("utf-16", "surrogatepass")
+    lone = _SURROGATE.search(value)
+    if lone:
+        raise RuleSyntaxError(
+            f"this string holds {lone.group()!r}, a lone surrogate, which is not a character",
+            source=text,
+            span=_span_of(token),
+            hint="write the character itself, or both halves of a surrogate pair (\\ud83d\\ude00)",
+        )
     return value
+
+
+_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|N\{([^}]*)\}|(.))", re.S)
+_SIMPLE = {"\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+def _unescape(match: re.Match) -> str:
+    octal, byte, short, long, name, other = match.groups()
+    if octal or byte or short or long:
+        return chr(int(octal, 8) if octal else int(byte or short or long, 16))
+    if name is not None:
+        return unicodedata.lookup(name)
+    if other in "xuUN":  # the start of an escape that is not complete
+        raise ValueError(other)
+    return _SIMPLE.get(other, "\\" + other)
 
 
 # -- errors --------------------------------------------------------------------------------------------------

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import numbers
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..compiler import ir
 from ..compiler.errors import ParamError, did_you_mean
+from ..compiler.limits import INT_DIGITS
 from ..compiler.schema import Schema
 from ..compiler.types import INT64_MIN, Type
-from .timeutil import US_PER_DAY, coerce_now, date_to_us, minus, to_us
+from .timeutil import US_PER_DAY, coerce_now, date_to_us, minus_us, to_us
 
 _DURATION = re.compile(r"\s*(\d+)\s*(min|mo|s|h|d|w|y)\s*\Z")
 
@@ -60,10 +62,12 @@ class Bindings:
         match window:
             case ir.AllTime():
                 lo, hi = INT64_MIN, now
-            case ir.Within(duration=d):
-                lo, hi = to_us(minus(self.now, self.duration(d))) + 1, now
-            case ir.BeforeAgo(duration=d):
-                lo, hi = INT64_MIN, to_us(minus(self.now, self.duration(d)))
+            case ir.Within(duration=d):  # a start before every instant a store can hold is all time
+                lo, hi = max(minus_us(self.now, self.duration(d)) + 1, INT64_MIN), now
+            case ir.BeforeAgo(duration=d):  # an end before every such instant selects nothing
+                lo, hi = INT64_MIN, minus_us(self.now, self.duration(d))
+                if hi < INT64_MIN:
+                    lo, hi = INT64_MIN + 1, INT64_MIN
             case ir.Since(start=p):
                 lo, hi = self.instant_bounds(p)[0], now
             case ir.Before(end=p):
@@ -80,7 +84,12 @@ def bind(rule: ir.Expr, now, params: Mapping[str, object] | None, schema: Schema
     of the categories they are compared with); fix ``now``."""
     now = coerce_now(now)
     needed = ir.params(rule)
+    if params is not None and not isinstance(params, Mapping):
+        raise ParamError(f"params must be a mapping of names to values, not {type(params).__name__}")
     given = dict(params or {})
+    odd = [name for name in given if not isinstance(name, str)]
+    if odd:
+        raise ParamError(f"parameter names are text, not {type(odd[0]).__name__} ({odd[0]!r})")
     missing = sorted(set(needed) - set(given))
     if missing:
         raise ParamError(
@@ -151,19 +160,18 @@ def convert(name: str, value: object, type_: Type) -> object:
     what = f"parameter ${name}"
     match type_:
         case Type.FLOAT | Type.INT:
-            if isinstance(value, str):
-                try:
-                    value = float(value)
-                except ValueError:
-                    raise ParamError(f"{what} must be a number, got {value!r}") from None
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ParamError(f"{what} must be a number, got {value!r}")
-            if isinstance(value, float) and math.isnan(value):  # +-inf are numbers (as in data); NaN is none
+            if isinstance(value, bool) or not isinstance(value, str | numbers.Real):
+                raise ParamError(f"{what} must be a number, got {type(value).__name__}")
+            if isinstance(value, numbers.Integral) and not _exact_float(int(value)):
+                raise ParamError(f"{what} is {_shown(int(value))}, which a number parameter (a 64-bit float) cannot "
+                                 "hold exactly; whole numbers are exact up to 2^53")
+            try:
+                number = float(value)
+            except ValueError:
+                raise ParamError(f"{what} must be a number, got {_shown(value)}") from None
+            if math.isnan(number):  # +-inf are numbers (as in data); NaN is none
                 raise ParamError(f"{what} must be a number, got NaN")
-            if isinstance(value, int) and not _exact_float(value):
-                raise ParamError(f"{what} is {value}, which a number parameter (a 64-bit float) cannot hold "
-                                 "exactly; whole numbers are exact up to 2^53")
-            return float(value)
+            return number
         case Type.STRING:
             if not isinstance(value, str):
                 raise ParamError(f"{what} must be text, got {type(value).__name__}")
@@ -175,23 +183,39 @@ def convert(name: str, value: object, type_: Type) -> object:
                 raise ParamError(f"{what} must be true or false, got {value!r}")
             return value
         case Type.TIMESTAMP | Type.DATE:
-            if isinstance(value, str):
-                try:
+            given = value
+            try:
+                if isinstance(value, str):
                     value = dt.date.fromisoformat(value) if len(value) == 10 else dt.datetime.fromisoformat(value)
-                except ValueError:
-                    raise ParamError(f"{what} must be a date or timestamp (ISO 8601), got {value!r}") from None
-            if isinstance(value, dt.datetime):
-                return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+                if isinstance(value, dt.datetime) and value != value:  # pandas' NaT: a datetime that is no time
+                    raise ValueError
+                if isinstance(value, dt.datetime):
+                    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+            except (ValueError, OverflowError):
+                raise ParamError(
+                    f"{what} must be a date or timestamp (ISO 8601, in range in UTC), got {_shown(given)}"
+                ) from None
             if isinstance(value, dt.date):
                 return value
             raise ParamError(f"{what} must be a date or timestamp, got {type(value).__name__}")
         case Type.DURATION:
             if isinstance(value, ir.Duration):
+                whole = isinstance(value.amount, int) and not isinstance(value.amount, bool)
+                if not whole or value.amount < 0 or value.unit not in value.UNITS:
+                    raise ParamError(f"{what} must be a duration of a whole, non-negative amount, got {value!r}")
                 return value
             if isinstance(value, dt.timedelta):
-                return ir.Duration(int(value.total_seconds()), "s")
+                if value < dt.timedelta(0) or value.microseconds:
+                    raise ParamError(f"{what} must be a whole, non-negative number of seconds, got {value}")
+                return ir.Duration(value.days * 86_400 + value.seconds, "s")
             match = _DURATION.match(value) if isinstance(value, str) else None
-            if match is None:
-                raise ParamError(f"{what} must be a duration such as '7d' or '3mo', got {value!r}")
+            if match is None or len(match.group(1).lstrip("0")) > INT_DIGITS:
+                raise ParamError(f"{what} must be a duration such as '7d' or '3mo', got {_shown(value)}")
             return ir.Duration(int(match.group(1)), match.group(2))
     raise ParamError(f"{what}: parameters of type {type_} are not supported")
+
+
+def _shown(value: object) -> str:
+    """A value in a message, cut short: a parameter may be a megabyte of text."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 import segmint
+from segmint.compiler.errors import printable
 from segmint.runtime.segment import ENGINES
 
 EXIT_OK = 0
@@ -66,7 +67,18 @@ TRY_RULE = "opened within 7d and city = Kyiv"
 
 
 class UsageError(Exception):
-    """A command line that cannot be run as given (exit 2)."""
+    """A command line that cannot be run as given (exit 2); ``usage`` is the command's synopsis, when it helps."""
+
+    def __init__(self, message: str, usage: str = "") -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse, with its errors raised (not printed, then exit) so that ``--json`` can report them as JSON."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message}", usage=self.format_usage())
 
 
 # == entry point ===================================================================================================
@@ -74,12 +86,16 @@ class UsageError(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
-    out, err = Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True)
+    out, err = _console(stderr=False), _console(stderr=True)
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as stop:  # --help (0) or a usage error argparse already reported (2)
+    except SystemExit as stop:  # --help or --version (0)
         return stop.code if isinstance(stop.code, int) else EXIT_ERROR
+    except UsageError as error:
+        err.print(error.usage, end="", markup=False)
+        return _fail(error, EXIT_ERROR, out, err, _wants_json(argv))
     as_json = getattr(args, "json", False)
     try:
         return args.run(args, out, err)
@@ -93,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)
         return 130
+    except MemoryError as error:
+        return _fail(error, EXIT_ERROR, out, err, as_json)
     except Exception as error:
         if type(error).__module__.startswith("pyarrow"):  # a file Arrow cannot read: the data's fault
             return _fail(error, EXIT_ERROR, out, err, as_json)
@@ -104,10 +122,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
 
 
+def _console(stderr: bool) -> Console:
+    """A console for stdout or stderr. ``NO_COLOR`` (https://no-color.org) turns off every style, bold and dim
+    included, even where ``FORCE_COLOR`` asks for them; rich alone only drops the colours."""
+    plain = bool(os.environ.get("NO_COLOR"))
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, color_system=None if plain else "auto")
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    """Whether a command line that argparse refused asked for ``--json`` output (``bench --json FILE`` writes a
+    file: its errors stay text)."""
+    command = next((word for word in argv if not word.startswith("-")), None)
+    return command in ("eval", "check") and "--json" in argv
+
+
 def _fail(error: BaseException, code: int, out: Console, err: Console, as_json: bool, prefix: str = "error") -> int:
     message = _message(error)
     err.print(f"{prefix}: ", style="bold red", end="", markup=False)
-    err.print(message, markup=False)
+    err.print(_safe(message), markup=False)
     if as_json:
         if isinstance(error, segmint.RuleError):
             detail = error.to_dict()
@@ -116,6 +148,12 @@ def _fail(error: BaseException, code: int, out: Console, err: Console, as_json: 
             detail = {"error": type(error).__name__, "message": message}
         _print_json(out, {"error": detail, "exit_code": code})
     return code
+
+
+def _safe(text: str) -> str:
+    """Text that quotes what users and data hold (rules, ids, values, file names), made unable to drive the terminal:
+    characters that do not print are shown escaped, line by line."""
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def _silence_stdout() -> None:
@@ -134,6 +172,8 @@ def _message(error: BaseException) -> str:
         return f"{error.strerror or error}: {error.filename}"
     if isinstance(error, segmint.SegmintError | UsageError):
         return str(error)
+    if isinstance(error, MemoryError):
+        return "out of memory: this needs more memory than the machine has (try a smaller data set)"
     return f"{type(error).__name__}: {error}"
 
 
@@ -142,7 +182,7 @@ def _message(error: BaseException) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
+    parser = _ArgumentParser(
         prog="segmint",
         description="segmint: a rule language for customer segments. Evaluate, check and try rules.",
         epilog=EXIT_CODES + '\n\nstart with:  segmint demo\nthen:        segmint eval "' + TRY_RULE + '"',
@@ -220,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     de.add_argument("--contacts", metavar="N", type=_positive, default=100_000, help="contacts (default 100000)")
-    de.add_argument("--seed", metavar="S", type=int, default=7, help="random seed (default 7)")
+    de.add_argument("--seed", metavar="S", type=_non_negative, default=7, help="random seed (default 7)")
     de.add_argument("--engine", choices=ENGINES, default=DEMO_ENGINE, help=f"evaluator (default {DEMO_ENGINE})")
     de.set_defaults(run=cmd_demo)
 
@@ -243,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="compiled,reference,duckdb,polars",
         help="comma-separated engines (default compiled,reference,duckdb,polars; compiled always runs)",
     )
-    be.add_argument("--seed", metavar="S", type=int, default=7, help="demo data seed (default 7)")
+    be.add_argument("--seed", metavar="S", type=_non_negative, default=7, help="demo data seed (default 7)")
     be.add_argument("--json", metavar="FILE", type=Path, help="also write every number as JSON to FILE")
     be.add_argument("--no-cold", action="store_true", help="skip the fresh-process (cold compile) measurements")
     be.add_argument("--scaling", metavar="SIZES", help="also time the rules at these contact counts (100000,1000000)")
@@ -288,14 +328,21 @@ def parse_now(text: str) -> dt.datetime:
     """An ISO 8601 date or timestamp as an aware UTC datetime (naive means UTC)."""
     try:
         value = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    except (ValueError, OverflowError):  # not ISO 8601, or out of range once in UTC (0001-01-01T00:00+01:00)
         example = "2026-11-01 or 2026-11-01T12:00:00Z"
         raise UsageError(f"--now takes an ISO 8601 date or timestamp such as {example}, got {text!r}") from None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def _rule_text(rule: str) -> str:
-    return sys.stdin.read() if rule == "-" else rule
+    """The rule argument, or stdin for ``-``. Bytes that are not UTF-8 become lone surrogates, as in arguments
+    (``surrogateescape``), and the parser names them with a caret; a byte order mark is skipped."""
+    if rule != "-":
+        return rule
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream without bytes underneath (tests, embedding)
+        return sys.stdin.read()
+    return stream.read().decode("utf-8-sig", "surrogateescape")
 
 
 # == commands ======================================================================================================
@@ -374,10 +421,10 @@ def cmd_eval(args: argparse.Namespace, out: Console, err: Console) -> int:
         markup=False,
     )
     if args.limit:
-        out.print(f"ids:      {', '.join(map(str, ids)) or '(none)'}{more}", markup=False)
+        out.print(_safe(f"ids:      {', '.join(map(str, ids)) or '(none)'}{more}"), markup=False)
     out.print(f"rule:     {seg.text}", markup=False)
     if params:
-        out.print("params:   " + ", ".join(f"${k}={v}" for k, v in params.items()), markup=False)
+        out.print(_safe("params:   " + ", ".join(f"${k}={v}" for k, v in params.items())), markup=False)
     out.print(f"now:      {_iso(now)}", markup=False)
     s = timer.seconds
     out.print(
@@ -387,8 +434,8 @@ def cmd_eval(args: argparse.Namespace, out: Console, err: Console) -> int:
     )
     if explanation is not None:
         verdict = "in" if explanation.value else "out"
-        out.print(f"\ncontact {args.explain} is {verdict}:", style="bold", markup=False)
-        out.print(str(explanation), markup=False)
+        out.print(_safe(f"\ncontact {args.explain} is {verdict}:"), style="bold", markup=False)
+        out.print(_safe(str(explanation)), markup=False)
     return EXIT_OK
 
 
@@ -543,7 +590,12 @@ def _json_default(value: Any) -> Any:
 
 def _print_json(out: Console, document: dict) -> None:
     # Plain write, not rich: the JSON must be exactly what json.dumps gives (no wrapping, no markup, no colour).
-    out.file.write(json.dumps(document, default=_json_default, ensure_ascii=False) + "\n")
+    text = json.dumps(document, default=_json_default, ensure_ascii=False)
+    try:
+        text.encode(getattr(out.file, "encoding", None) or "utf-8")
+    except UnicodeEncodeError:  # a file name with undecodable bytes, or a terminal that is not UTF-8: escape
+        text = json.dumps(document, default=_json_default)
+    out.file.write(text + "\n")
     out.file.flush()
 
 

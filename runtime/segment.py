@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -100,6 +100,7 @@ class Segment:
         says which answered (``"vector"`` when any part of the rule was answered by it).
         """
         plan = self.compiled.plan
+        _check_engine(engine)
         check_store(plan, store)
         started = time.perf_counter()
         bindings = bind(plan, now, params, store.schema)
@@ -108,6 +109,7 @@ class Segment:
 
     def kernel(self, store: Store) -> compiled.Kernel:
         """The generated kernel of this segment for ``store``: ``.source``, and ``.plan`` (prints as an EXPLAIN)."""
+        check_store(self.compiled.plan, store)
         return compiled.kernel_for((self.compiled.plan,), store)
 
     def explain(self, store: Store, contact_id, now=None, params: Mapping[str, object] | None = None) -> Explanation:
@@ -121,6 +123,8 @@ class Segment:
 
 def check_store(plan: ir.Expr, store: Store) -> None:
     """The store holds every attribute, event type and property the rule reads, with the types it expects."""
+    if not isinstance(store, Store):
+        raise SegmintError(f"evaluate needs a segmint.Store, not {type(store).__name__}")
     for node in ir.walk(plan):
         match node:
             case ir.Attr(name=name, type=type_):
@@ -150,7 +154,12 @@ def evaluate_many(
     ``params`` holds the parameters of all segments (a name means the same value in each). Results come in the
     order of ``segments``.
     """
+    if isinstance(segments, Segment) or not isinstance(segments, Iterable):
+        raise SegmintError(f"evaluate_many takes a list of segments, not {type(segments).__name__}")
     segments = list(segments)
+    odd = next((s for s in segments if not isinstance(s, Segment)), None)
+    if odd is not None:
+        raise SegmintError(f"evaluate_many takes segments (segmint.compile), not {type(odd).__name__}")
     _check_engine(engine)
     if not segments:
         return []
@@ -203,5 +212,5 @@ def _run(plans: tuple[ir.Expr, ...], store: Store, bindings, engine: str) -> tup
 
 
 def _check_engine(engine: str) -> None:
-    if engine not in ENGINES:
+    if not isinstance(engine, str) or engine not in ENGINES:
         raise SegmintError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")

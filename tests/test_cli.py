@@ -400,3 +400,125 @@ def test_eval_rule_error_on_the_demo_needs_no_data(capsys, small_demo):
     code, _, err = run(capsys, "eval", "opened > 2 withn 90d")
     assert code == 1 and "^" in err
     assert not small_demo.exists()  # the rule was checked before any data was generated
+
+
+# -- hostile input: never an internal error -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["eval", "vip", "--limit", "-1", "--json"],
+        ["eval", "--json"],  # no rule
+        ["check", "--json", "--frobnicate", "vip"],
+        ["eval", "vip", "--engine", "fast", "--json"],
+    ],
+)
+def test_usage_errors_with_json_print_a_json_error(capsys, argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and "usage:" in err
+    document = json.loads(out)
+    assert document["exit_code"] == 2 and document["error"]["error"] == "UsageError"
+    assert document["error"]["message"].startswith("segmint")
+
+
+def test_bench_json_is_a_file_so_its_usage_errors_stay_text(capsys):
+    code, out, err = run(capsys, "bench", "--json", "out.json", "--repeat", "0")
+    assert code == 2 and out == "" and "--repeat" in err
+
+
+@needs_loader
+@pytest.mark.parametrize(
+    ("rule", "now", "expected"),
+    [
+        ("opened within 3000y", NOW_TEXT, [1, 4]),  # a window starting before year 1 reaches back to all time
+        ("opened within 1000000000000d", NOW_TEXT, [1, 4]),
+        ("bought before 3000y ago", NOW_TEXT, []),
+        ("opened within 30d", "0001-01-01", []),
+        ("opened within 30d", "9999-12-31T23:59:59Z", []),
+    ],
+)
+def test_extreme_windows_and_nows(capsys, data, rule, now, expected):
+    for engine in ("reference", "vector", "compiled"):
+        code, doc = run_json(capsys, "eval", rule, "--data", data, "--now", now, "--engine", engine)
+        assert code == 0 and doc["ids"] == expected, engine
+
+
+@needs_loader
+def test_extreme_durations_as_parameters(capsys, data):
+    _, doc = evaluate(capsys, data, "opened within $d", "--param", "d=3000y")
+    assert doc["ids"] == [1, 4]
+    code, out, err = run(capsys, "eval", "opened within $d", "--data", data, "--param", "d=" + "9" * 5000 + "d")
+    assert code == 1 and "must be a duration" in err and len(err) < 500 and out == ""
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("vip and count(bought) > 9223372036854775808", "out of range for a whole number"),
+        ("vip and count(bought) > 1e400", "too large for a number"),
+        ("not " * 500 + "vip", "nests too deeply"),
+        ("(vip and " * 300 + "vip" + ")" * 300, "nests too deeply"),
+        ('city = "\ud800"', "lone surrogate"),
+        ('city = "\\ud800"', "lone surrogate"),
+    ],
+)
+def test_hostile_rules_are_rule_errors(capsys, data, rule, message):
+    code, out, err = run(capsys, "check", rule, "--schema", data / "schema.toml")
+    assert code == 1 and out == "" and message in err and "internal error" not in err
+    code, doc = run_json(capsys, "check", rule, "--schema", data / "schema.toml")
+    assert code == 1 and message in doc["error"]["message"]
+
+
+def test_bad_utf8_on_stdin_is_named(capsys, data, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b'city = "\xff"\n')))
+    code, out, err = run(capsys, "check", "-", "--schema", data / "schema.toml")
+    assert code == 1 and "byte 0xff is not valid UTF-8" in err and '  city = "\\xff"' in err and out == ""
+
+
+def test_stdin_with_a_byte_order_mark(capsys, data, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO("\ufeffcity = Kyiv".encode())))
+    code, out, _ = run(capsys, "check", "-", "--schema", data / "schema.toml")
+    assert code == 0 and out == "city = Kyiv\n"
+
+
+def test_control_characters_of_a_rule_are_escaped_in_errors(capsys, data):
+    code, _, err = run(capsys, "check", "city = Kyiv and \x1b[2J\x07opnd\u202e", "--schema", data / "schema.toml")
+    assert code == 1 and "\x1b" not in err and "\x07" not in err and "\u202e" not in err
+    lines = err.splitlines()
+    excerpt = next(line for line in lines if "Kyiv" in line)
+    carets = lines[lines.index(excerpt) + 1]
+    assert excerpt == "  city = Kyiv and \\x1b[2J\\x07opnd\\u202e"
+    assert excerpt[carets.index("^") :].startswith("\\x1b")
+
+
+@needs_loader
+def test_no_color_means_no_escape_codes_at_all(capsys, data, monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("NO_COLOR", "1")
+    _, out, err = run(capsys, "eval", "vip", "--data", data, *REF)  # bold count line on stdout
+    _, _, error = run(capsys, "check", "opnd")  # bold red "error:" and a dim note on stderr
+    assert "\x1b" not in out + err + error
+    monkeypatch.delenv("NO_COLOR")
+    _, out, _ = run(capsys, "eval", "vip", "--data", data, *REF)
+    assert "\x1b[1m" in out  # the same output is bold when colour is allowed
+
+
+@needs_loader
+def test_values_quoted_in_other_errors_are_escaped_too(capsys, data):
+    code, _, err = run(capsys, "eval", "vip", "--data", data, "--explain", "\x1b[2J9", *REF)
+    assert code == 2 and "\x1b" not in err and "\\x1b[2J9" in err
+
+
+def test_a_negative_seed_is_a_usage_error(capsys):
+    code, out, err = run(capsys, "demo", "--seed", "-1")
+    assert code == 2 and out == "" and "--seed" in err and "internal error" not in err
+
+
+def test_running_out_of_memory_is_said_plainly(capsys, monkeypatch):
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(cli, "cmd_check", exhausted)
+    code, out, err = run(capsys, "check", "vip", "--json")
+    assert code == 2 and "out of memory" in err and json.loads(out)["error"]["error"] == "MemoryError"

@@ -60,3 +60,23 @@ def test_keywords_as_prefixes_of_names():
     tree = parse("android and notes or inbox")
     assert [i.name for i in tree.items[0].items] == ["android", "notes"]
     assert tree.items[1].name == "inbox"
+
+
+def test_redundant_parentheses_do_not_nest():
+    assert parse("(" * 5_000 + "opened" + ")" * 5_000) == s.Subject("opened")
+
+
+def test_a_surrogate_pair_escape_is_the_character_it_encodes():
+    assert parse('email = "\\ud83d\\ude00"').test.right.value == "\U0001f600"
+
+
+def test_unknown_escapes_stay_as_written_without_a_warning(recwarn):
+    assert parse('email contains "\\d+"').test.value.value == "\\d+"
+    assert not recwarn.list
+
+
+def test_numbers_keep_their_kind_and_value():
+    tree = parse("x in (007, 1e-400, 0.5e1, 9223372036854775807, -9223372036854775808)")
+    values = [v.value for v in tree.test.values]
+    assert values == [7, 0.0, 5.0, 2**63 - 1, -(2**63)]
+    assert [type(v) for v in values] == [int, float, float, int, int]

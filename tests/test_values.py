@@ -68,7 +68,8 @@ def test_infinite_parameters_are_numbers(schema, store, rule, value, expected, e
 def test_an_integer_parameter_a_float_cannot_hold_is_refused(schema, store):
     assert selected(schema, store, "loyalty_points < $n", {"n": 2**53}) == {1, 2}
     for value in (2**53 + 1, 2**63 - 1, 10**400):
-        with pytest.raises(segmint.ParamError, match=r"\$n is \d+, which a number parameter .* cannot hold exactly"):
+        cannot_hold = r"\$n is \d+(\.\.\.)?, which a number parameter .* cannot hold exactly"
+        with pytest.raises(segmint.ParamError, match=cannot_hold):
             selected(schema, store, "loyalty_points < $n", {"n": value})
 
 
@@ -110,7 +111,7 @@ def test_integer_constants_beyond_int64_are_refused_when_the_rule_is_compiled(sc
         "loyalty_points > 4294967296 * 4294967296",
         "loyalty_points > -(-9223372036854775807 - 1)",
     ):
-        with pytest.raises(segmint.RuleError, match=r"beyond the 64-bit integer range") as error:
+        with pytest.raises(segmint.RuleError, match=r"out of range for a whole number") as error:
             segmint.compile(rule, schema)
         assert error.value.span is not None
 

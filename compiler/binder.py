@@ -19,7 +19,7 @@ from ..dsl import syntax as s
 from . import ir
 from .errors import RuleError, RuleNameError, RuleTypeError, Span, did_you_mean
 from .schema import EventType, Field, Schema
-from .types import Type, arithmetic_result, comparable
+from .types import Type, arithmetic_result, comparable, in_utc
 
 COUNT_FUNCTIONS = ("count", *ir.AGGREGATES)
 ALL_FUNCTIONS = (*COUNT_FUNCTIONS, *ir.FUNCTIONS)
@@ -375,7 +375,12 @@ class Binder:
             raise self.error(
                 f"'{lit.value}' is not a valid timestamp", lit, hint="timestamps are YYYY-MM-DDTHH:MM:SSZ"
             ) from None
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        try:
+            return in_utc(value)
+        except ValueError:
+            raise self.error(
+                f"'{lit.value}' is before year 1 in UTC", lit, hint="times are between years 1 and 9999, in UTC"
+            ) from None
 
     def parse_duration(self, lit: s.Lit) -> ir.Duration:
         amount, unit = _DURATION.match(lit.value).groups()

@@ -26,7 +26,11 @@ class Span:
 
 
 class SegmintError(Exception):
-    """Root of every error segmint raises on purpose."""
+    """Root of every error segmint raises on purpose. Its text is terminal-safe: messages quote names, values and
+    rule text from users and data, so what does not print is escaped (``printable``), line by line."""
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        super().__init__("\n".join(printable(line) for line in str(message).split("\n")), *args)
 
 
 class RuleError(SegmintError):

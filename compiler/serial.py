@@ -15,7 +15,7 @@ from typing import Any
 from . import ir
 from .errors import SegmintError
 from .limits import MAX_DOCUMENT_DEPTH
-from .types import Type
+from .types import Type, in_utc
 
 FORMAT = "segmint.rule"
 VERSION = 1
@@ -105,7 +105,7 @@ def from_json(data: Any) -> Any:
                 return ir.Duration(int(amount), unit)
             case "timestamp":
                 value = dt.datetime.fromisoformat(text)
-                return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+                return in_utc(value)
             case "date":
                 return dt.date.fromisoformat(text)
         raise ValueError(f"unknown value {data!r}")

@@ -20,6 +20,7 @@ Nulls are represented by a separate validity mask, never by sentinel values.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 
 
@@ -48,6 +49,17 @@ class Type(enum.Enum):
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the range of INT values, in data and in every evaluator
 US_PER_SECOND = 1_000_000  # TIMESTAMP values are int64 microseconds since 1970-01-01T00:00:00Z
 US_PER_DAY = 86_400 * US_PER_SECOND
+
+
+def in_utc(moment: dt.datetime) -> dt.datetime:
+    """``moment`` as an aware UTC datetime, a naive one taken as UTC: every TIMESTAMP value, literal, parameter and
+    ``now``. Raises ValueError when it leaves years 1 to 9999 once in UTC (``0001-01-01T00:00:00+14:00``)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(f"{moment.isoformat()} is outside years 1 to 9999 in UTC") from None
 
 # Types a schema may declare for attributes and event properties ("category" is a string with a closed value set).
 

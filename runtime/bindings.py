@@ -17,7 +17,7 @@ from ..compiler import ir
 from ..compiler.errors import ParamError, did_you_mean
 from ..compiler.limits import INT_DIGITS
 from ..compiler.schema import Schema
-from ..compiler.types import INT64_MIN, Type
+from ..compiler.types import INT64_MIN, Type, in_utc
 from .timeutil import US_PER_DAY, coerce_now, date_to_us, minus_us, to_us
 
 _DURATION = re.compile(r"\s*(\d+)\s*(min|mo|s|h|d|w|y)\s*\Z")
@@ -190,7 +190,7 @@ def convert(name: str, value: object, type_: Type) -> object:
                 if isinstance(value, dt.datetime) and value != value:  # pandas' NaT: a datetime that is no time
                     raise ValueError
                 if isinstance(value, dt.datetime):
-                    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+                    return in_utc(value)
             except (ValueError, OverflowError):
                 raise ParamError(
                     f"{what} must be a date or timestamp (ISO 8601, in range in UTC), got {_shown(given)}"

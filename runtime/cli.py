@@ -25,6 +25,7 @@ from rich.table import Table
 
 import segmint
 from segmint.compiler.errors import printable
+from segmint.compiler.types import in_utc
 from segmint.runtime.segment import ENGINES
 
 EXIT_OK = 0
@@ -328,8 +329,8 @@ def parse_now(text: str) -> dt.datetime:
     """An ISO 8601 date or timestamp as an aware UTC datetime (naive means UTC)."""
     try:
         value = dt.datetime.fromisoformat(text.strip())
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-    except (ValueError, OverflowError):  # not ISO 8601, or out of range once in UTC (0001-01-01T00:00+01:00)
+        return in_utc(value)
+    except ValueError:  # not ISO 8601, or out of range once in UTC (0001-01-01T00:00+01:00)
         example = "2026-11-01 or 2026-11-01T12:00:00Z"
         raise UsageError(f"--now takes an ISO 8601 date or timestamp such as {example}, got {text!r}") from None
 

@@ -7,7 +7,7 @@ import datetime as dt
 
 from ..compiler.errors import ParamError
 from ..compiler.ir import Duration
-from ..compiler.types import US_PER_DAY, US_PER_SECOND
+from ..compiler.types import US_PER_DAY, US_PER_SECOND, in_utc
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _FIXED = {"s": 1, "min": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
@@ -73,7 +73,7 @@ def coerce_now(now: object) -> dt.datetime:
         raise ParamError(f"now must be a time, not {given!r}")
     try:
         if isinstance(now, dt.datetime):
-            now = now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now.astimezone(dt.UTC)
+            now = in_utc(now)
             # a subclass (pandas' Timestamp, with nanoseconds) becomes a plain datetime, as precise as every time here
             return dt.datetime(*now.timetuple()[:6], now.microsecond, tzinfo=dt.UTC)
         if isinstance(now, dt.date):

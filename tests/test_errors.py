@@ -247,3 +247,28 @@ def test_definitions_nesting_through_each_other(schema):
     cycle = {f"c{i}": f"c{(i + 1) % 500} and opened" for i in range(500)}
     with pytest.raises(segmint.RuleError, match="cycle: c0 -> c1 -> c2"):
         segmint.compile("opened", schema.with_definitions(**cycle))
+
+
+@pytest.mark.parametrize(
+    "rule", ["sum(bought.amount since 0001-01-01T00:00:00+14:00) > 0", "created_at > 0001-01-01T00:00:00+14:00"]
+)
+def test_a_timestamp_before_year_one_in_utc_is_a_rule_error(schema, rule):
+    with pytest.raises(segmint.RuleError, match="before year 1 in UTC"):
+        segmint.compile(rule, schema)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: segmint.Schema.from_dict({"contacts": {"attributes": {}}, "events": {"\x1f": None}}),
+        lambda: segmint.Schema.from_dict({"contacts": {"attributes": {"\ud800": "int"}}}),
+        lambda: segmint.Schema.from_dict({"contacts": {"attributes": {"a\x00b": "int"}}}),
+        lambda: (_ for _ in ()).throw(segmint.DataError("ids appear twice, e.g. \x1b[2J", source="f\u202e.parquet")),
+    ],
+)
+def test_every_error_message_is_terminal_safe(make):
+    """Names and values from schemas and data are quoted in messages: what does not print is escaped."""
+    with pytest.raises(segmint.SegmintError) as error:
+        make()
+    text = str(error.value)
+    assert text.isprintable() and text.encode("utf-8")

@@ -220,8 +220,8 @@ def load(contacts: pa.Table, events: dict, via_parquet: bool):
 
 # -- what a loaded store must hold -------------------------------------------------------------------------------
 def expected_micros(array: pa.ChunkedArray | pa.Array) -> list[int | None]:
-    """The exact instants of a timestamp or date column in µs (Python ints, unbounded), None for null; a value
-    with a sub-microsecond part is returned as a float, which no store value equals."""
+    """The instants of a timestamp or date column in µs (Python ints, unbounded), None for null; nanoseconds are cut
+    toward the past, as the loader does (docs/embedding.md: times are microseconds)."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if pa.types.is_date(array.type):
@@ -229,7 +229,7 @@ def expected_micros(array: pa.ChunkedArray | pa.Array) -> list[int | None]:
     raw = array.cast(pa.int64()).to_pylist()
     unit = array.type.unit
     if unit == "ns":
-        return [None if v is None else (v // 1000 if v % 1000 == 0 else v / 1000) for v in raw]
+        return [None if v is None else v // 1000 for v in raw]
     return [None if v is None else v * US[unit] for v in raw]
 
 

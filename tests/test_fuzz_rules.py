@@ -4,9 +4,8 @@ Whatever comes in, the only outcomes allowed are a result or a ``SegmintError``:
 that are accepted must also keep their promises: the canonical text parses back to the same rule and is a fixed
 point, the JSON document reads back to it, and the reference and vector engines agree on a small store.
 
-Each fuzz test runs ``SEGMINT_FUZZ_EXAMPLES`` examples (300 by default, in CI too); the long local profile is
-``SEGMINT_FUZZ_EXAMPLES=20000 pytest tests/test_fuzz_rules.py`` (about 30 minutes on a shared two-core machine),
-with ``--hypothesis-seed=...`` to explore new inputs.
+Each fuzz test runs 300 examples in CI (20 for the compiled engine); ``SEGMINT_FUZZ`` multiplies them for the long
+local profile, like every fuzz test (tests/fuzzgen.py), with ``--hypothesis-seed=...`` to explore new inputs.
 """
 
 from __future__ import annotations
@@ -15,12 +14,12 @@ import contextlib
 import datetime as dt
 import json
 import math
-import os
 import sys
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from fuzzgen import fuzz
+from hypothesis import given
 from hypothesis import strategies as st
 from rulegen import NOW, PARAMS, rules
 from storebuilder import build_store
@@ -28,9 +27,6 @@ from storebuilder import build_store
 import segmint
 from segmint.compiler.ir import Duration
 from segmint.compiler.limits import MAX_DOCUMENT_DEPTH
-
-SLOW = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-EXAMPLES = int(os.environ.get("SEGMINT_FUZZ_EXAMPLES", "300"))
 
 # Characters and fragments a careless or hostile user brings: control characters, NUL, bidirectional marks, wide
 # and combining characters, lone surrogates, quotes and escapes, huge and tiny numbers, very long names.
@@ -252,7 +248,7 @@ def compile_or_refuse(rule, schema) -> segmint.Segment | None:
         return None
 
 
-@settings(SLOW, max_examples=EXAMPLES)
+@fuzz(300)
 @given(rule=mutated_rules())
 def test_mutated_rules_compile_or_are_refused(schema, store, rule):
     segment = compile_or_refuse(rule, schema)
@@ -260,7 +256,7 @@ def test_mutated_rules_compile_or_are_refused(schema, store, rule):
         accepted_rule_keeps_its_promises(segment, schema, store)
 
 
-@settings(SLOW, max_examples=max(EXAMPLES // 15, 1))  # each new rule shape compiles a kernel (0.3-2 s)
+@fuzz(20)  # each new rule shape compiles a kernel (0.3-2 s)
 @given(rule=mutated_rules())
 def test_mutated_rules_accepted_agree_on_the_compiled_engine(schema, store, rule):
     segment = compile_or_refuse(rule, schema)
@@ -274,7 +270,7 @@ def test_mutated_rules_accepted_agree_on_the_compiled_engine(schema, store, rule
     assert (segment.evaluate(store, now=NOW, params=params, engine="compiled").mask == reference).all(), segment.text
 
 
-@settings(SLOW, max_examples=EXAMPLES)
+@fuzz(300)
 @given(rule=token_rules)
 def test_random_token_sequences_compile_or_are_refused(schema, store, rule):
     segment = compile_or_refuse(rule, schema)
@@ -282,7 +278,7 @@ def test_random_token_sequences_compile_or_are_refused(schema, store, rule):
         accepted_rule_keeps_its_promises(segment, schema, store)
 
 
-@settings(SLOW, max_examples=EXAMPLES)
+@fuzz(300)
 @given(text=st.text(max_size=40))
 def test_any_text_compiles_or_is_refused(schema, text):
     compile_or_refuse(text, schema)
@@ -301,7 +297,7 @@ literal_rules = st.one_of(
 )
 
 
-@settings(SLOW, max_examples=EXAMPLES)
+@fuzz(300)
 @given(rule=st.one_of(literal_rules, rules()))
 def test_format_parse_round_trip(schema, rule):
     segment = segmint.compile(rule, schema)
@@ -394,7 +390,7 @@ def mutated_documents(draw, schema) -> dict:
     return document
 
 
-@settings(SLOW, max_examples=EXAMPLES)
+@fuzz(300)
 @given(data=st.data())
 def test_mutated_json_documents_compile_or_are_refused(schema, store, data):
     document = data.draw(mutated_documents(schema))
@@ -451,7 +447,7 @@ PARAMETRIC = (
 )
 
 
-@settings(SLOW, max_examples=EXAMPLES)
+@fuzz(300)
 @given(
     name=st.sampled_from(["n", "s", "day", "time", "d", "b"]),
     value=odd_values,
@@ -465,7 +461,7 @@ def test_parameters_of_any_type_evaluate_or_are_refused(schema, store, name, val
         segment.evaluate(store, now=NOW, params=params, engine=engine)
 
 
-@settings(SLOW, max_examples=EXAMPLES)
+@fuzz(300)
 @given(now=odd_values, engine=st.sampled_from(["reference", "vector"]))
 def test_now_of_any_type_evaluates_or_is_refused(schema, store, now, engine):
     segment = segmint.compile("opened within 30d or created_at within 1y or age(birth_date) > 30", schema)

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .compiler.errors import (
+from .compiler.pipeline import compile_rule
+from .compiler.schema import Schema
+from .compiler.serial import RuleFormatError
+from .compiler.types import Type
+from .dsl.errors import (
     DataError,
     ParamError,
     RuleError,
@@ -22,13 +26,9 @@ from .compiler.errors import (
     SchemaError,
     SegmintError,
 )
-from .compiler.pipeline import compile_rule
-from .compiler.schema import Schema
-from .compiler.serial import RuleFormatError
-from .compiler.types import Type
 from .runtime.explain import Explanation
 from .runtime.segment import Result, Segment, evaluate_many
-from .runtime.store import Store
+from .runtime.store.columns import Store
 
 __version__ = "0.1.0"
 
@@ -39,7 +39,7 @@ def compile(rule: str | Mapping, schema: Schema) -> Segment:
     Raises ``RuleError`` (with line, column, caret, hints) for a rule that does not parse, names something the
     schema does not have, or mixes types.
     """
-    return Segment(compile_rule(rule, schema), schema)
+    return Segment.compile(rule, schema)
 
 
 def format(rule: str, schema: Schema) -> str:

@@ -44,10 +44,10 @@ import numpy as np
 
 from segmint.compiler import ir
 from segmint.compiler.kernels import plan as kp
-from segmint.runtime import compiled
 from segmint.runtime.bindings import bind
+from segmint.runtime.engines import compiled
 from segmint.runtime.segment import Segment
-from segmint.runtime.store import Store
+from segmint.runtime.store.columns import Store
 
 CACHE_LINE = 64
 GIB = 1 << 30
@@ -133,7 +133,7 @@ def describe(
 ) -> list[Read]:
     """``bytes_read``, array by array, in the order of the kernel's inputs."""
     segments = [segment] if isinstance(segment, Segment) else list(segment)
-    plans = tuple(s.compiled.plan for s in segments)
+    plans = tuple(s.rule.plan for s in segments)
     kernel = compiled.kernel_for(plans, store)  # the kernel evaluate/evaluate_many would run
     bindings = bind(ir.And(plans), now, params)  # as evaluate_many binds: ``now`` and every segment's parameters
     needs = _pass_rows(plans, store, bindings)

@@ -7,9 +7,10 @@ times and ratios are printed as a table, with the goals of issue #4 marked PASS 
 The phases, in the order they run (each engine's data is freed before the next loads, so peak memory stays near one
 engine's, and no two heavy things run at once on a shared machine):
 
-1. data: the demo's Parquet folder for (contacts, seed), generated once and cached (runtime/demo.py ``demo_dir``);
-2. segmint: load the store from Parquet, save it and open it again (memory-mapped), count its bytes; per rule the
-   compiled engine (a first run that compiles or loads the kernel, then ``repeat`` timed runs), the reference
+1. data: the demo's Parquet folder for (contacts, seed), generated once and cached
+   (runtime/demo/generate.py ``demo_dir``);
+2. segmint: load the store from Parquet, save it and open it again (memory-mapped), count its bytes; per
+   rule the compiled engine (a first run that compiles or loads the kernel, then ``repeat`` timed runs), the reference
    engine, the memory-traffic bound (benchmarks/bound.py); the whole suite in one ``evaluate_many``;
 3. the Arrow size of the same data (pyarrow tables from the same files, what DuckDB and Polars start from);
 4. DuckDB, then Polars: load, then per rule a first run (checked) and ``repeat`` timed runs;
@@ -47,8 +48,8 @@ from rich.console import Console
 from rich.table import Table
 
 import segmint
-from segmint.runtime import demo
-from segmint.runtime.store import Store
+from segmint.runtime.demo import generate as demo
+from segmint.runtime.store.columns import Store
 
 from . import bound
 from .peers import PEERS, parquet_files

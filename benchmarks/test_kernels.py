@@ -11,9 +11,9 @@ Run them with::
 ``--benchmark-columns=min,median,mean,stddev,rounds`` for a narrower table. The rules come from benchmarks/suite.py,
 which imports Polars (in the test and bench extras).
 
-The store has CONTACTS demo contacts (``runtime/demo.py``, ~26 events each), generated in memory once per module:
-small enough for CI, large enough that each kernel runs on all of Numba's threads (``compiled.MIN_PER_THREAD``). It
-fits in the CPU caches, so these times are not memory-bound; benchmarks/bound.py's bound is for large stores.
+The store has CONTACTS demo contacts (``runtime/demo/generate.py``, ~26 events each), generated in memory once per
+module: small enough for CI, large enough that each kernel runs on all of Numba's threads (``compiled.MIN_PER_THREAD``).
+It fits in the CPU caches, so these times are not memory-bound; benchmarks/bound.py's bound is for large stores.
 
 What is timed is ``Segment.evaluate(..., engine="compiled")`` as a user calls it: binding ``now`` and parameters,
 gathering the kernel's inputs, and the kernel on the thread pool. Compilation is not timed: each test evaluates once
@@ -29,8 +29,8 @@ import pytest
 import segmint
 from segmint.benchmarks.bound import bytes_read
 from segmint.benchmarks.suite import SUITE, batch_params
-from segmint.runtime.demo import demo_schema, generate
-from segmint.runtime.store import Store
+from segmint.runtime.demo.generate import demo_schema, generate
+from segmint.runtime.store.columns import Store
 
 CONTACTS = 50_000
 RULES = {rule.name: rule for rule in SUITE}  # benchmarks/suite.py: the rules the whole benchmark compares

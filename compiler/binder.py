@@ -12,18 +12,17 @@ is given in one place, the ``whole_days`` pass (compiler/passes.py).
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
 
 from ..dsl import syntax as s
+from ..dsl.errors import RuleError, RuleNameError, RuleTypeError, Span, did_you_mean
+from ..dsl.lexicon import parse_duration
 from . import ir
-from .errors import RuleError, RuleNameError, RuleTypeError, Span, did_you_mean
 from .schema import EventType, Field, Schema
 from .types import Type, arithmetic_result, comparable, in_utc
 
 COUNT_FUNCTIONS = ("count", *ir.AGGREGATES)
 ALL_FUNCTIONS = (*COUNT_FUNCTIONS, *ir.FUNCTIONS)
-_DURATION = re.compile(r"(\d+)(min|mo|s|h|d|w|y)\Z")
 
 
 class Definitions:
@@ -383,8 +382,7 @@ class Binder:
             ) from None
 
     def parse_duration(self, lit: s.Lit) -> ir.Duration:
-        amount, unit = _DURATION.match(lit.value).groups()
-        return ir.Duration(int(amount), unit)
+        return ir.Duration(*parse_duration(lit.value))  # a DURATION token: its digits were bounded by the parser
 
     # -- windows ---------------------------------------------------------------------------------------------
     def window(self, node: s.Window) -> ir.Window:

@@ -10,13 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import re
 
-from ..compiler import ir
-from ..compiler.schema import KEYWORDS, Schema
-from ..compiler.types import Type
-
-_WORD = re.compile(r"[^\W\d]\w*\Z")
+from ..dsl.lexicon import is_name
+from . import ir
+from .schema import Schema
+from .types import Type
 
 # Binding strength, loosest first: a child printed where a stronger level is needed gets parentheses.
 OR, AND, NOT, CONDITION, SUM, PRODUCT, UNARY, ATOM = range(8)
@@ -152,7 +150,7 @@ def _const(const: ir.Const, bare: bool = True) -> str:
         case Type.FLOAT:
             return repr(float(value))
         case Type.STRING:
-            if bare and _WORD.match(value) and value.lower() not in KEYWORDS:
+            if bare and is_name(value):
                 return value
             return json.dumps(value, ensure_ascii=False)
         case Type.DATE:

@@ -2,7 +2,7 @@
 
 The binder (``compiler/binder.py``) builds it from the syntax tree, resolving every name against the schema; passes
 (``compiler/passes.py``) rewrite it; evaluators read it; ``compiler/serial.py`` turns it into JSON and back and
-``dsl/formatter.py`` into canonical text. Every node is a frozen dataclass and knows its ``type``; source spans
+``compiler/formatter.py`` into canonical text. Every node is a frozen dataclass and knows its ``type``; source spans
 ride along for error messages but are left out of equality, so two spellings of one rule give equal IR.
 
 Reading guide, leaves first:
@@ -33,7 +33,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .errors import Span
+from ..dsl.errors import Span
 from .types import Type
 
 

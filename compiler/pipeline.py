@@ -8,22 +8,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..dsl import syntax as s
-from ..dsl.formatter import format_ir
+from ..dsl.errors import RuleError, RuleTypeError, Span
+from ..dsl.limits import INT64_MAX, INT64_MIN, MAX_DEPTH
 from ..dsl.parser import parse
 from . import ir, serial
 from .binder import Definitions, bind
-from .errors import RuleError, RuleTypeError, Span
-from .limits import MAX_DEPTH
+from .formatter import format_ir
 from .passes import optimise
 from .schema import Schema
 from .serial import RuleFormatError
-from .types import INT64_MAX, INT64_MIN, Type
+from .types import Type
 
 _lock = threading.Lock()
 
 
 @dataclass(frozen=True)
-class Compiled:
+class Rule:
     """A rule ready to evaluate: ``ir`` as written (bound), ``plan`` after the passes, ``text`` canonical."""
 
     text: str
@@ -121,7 +121,7 @@ def _depth(node: ir.Expr, definitions: Mapping[str, int], source: str, bound_of:
     return deepest
 
 
-def compile_rule(rule: str | Mapping, schema: Schema) -> Compiled:
+def compile_rule(rule: str | Mapping, schema: Schema) -> Rule:
     defs = definitions(schema)
     if isinstance(rule, str):
         source = rule
@@ -135,7 +135,7 @@ def compile_rule(rule: str | Mapping, schema: Schema) -> Compiled:
     plan = optimise(bound, defs)
     _check_whole_numbers(plan, source)
     _check_text_tests(plan, source)
-    return Compiled(format_ir(bound, schema), bound, plan, ir.params(plan), defs)
+    return Rule(format_ir(bound, schema), bound, plan, ir.params(plan), defs)
 
 
 def _check_whole_numbers(node: ir.Expr, source: str) -> None:

@@ -1,6 +1,6 @@
 """What a store holds and what rules may name: attributes, event types with their verbs and properties, definitions.
 
-A schema comes from a TOML file, a dict of the same shape, or (``runtime/infer.py``) from data::
+A schema comes from a TOML file, a dict of the same shape, or (``runtime/store/infer.py``) from data::
 
     [contacts]
     id = "contact_id"                    # the column of external ids (int or string)
@@ -28,23 +28,16 @@ Anything of the wrong shape (a verb that is not a string, attributes given as a 
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SchemaError
+from ..dsl.errors import SchemaError
+from ..dsl.lexicon import KEYWORDS, NAME
 from .types import STORABLE, TYPE_ALIASES, Type
 
-# The language's reserved words (kept equal to the grammar's keywords by tests/test_grammar.py).
-KEYWORDS = frozenset({
-    "and", "or", "not", "true", "false", "null", "is", "in", "has", "any", "all",
-    "contains", "startswith", "endswith", "within", "between", "since", "before", "ago", "times",
-})
-
-IDENTIFIER = re.compile(r"[^\W\d]\w*\Z")  # the grammar's NAME: letters (any script), digits, _
 # An event type's file is events/<type>.parquet: the name and the suffix must fit a file name (255 bytes).
 EVENT_NAME_BYTES = 200
 
@@ -224,7 +217,7 @@ def _check_names(schema: Schema) -> None:
     owners: dict[str, str] = {}
 
     def claim(name: Any, what: str) -> None:
-        if not isinstance(name, str) or not IDENTIFIER.match(name):
+        if not isinstance(name, str) or not NAME.match(name):
             raise SchemaError(f"{what} name {name!r} is not usable in rules: use letters, digits and _")
         if name.lower() in KEYWORDS:
             raise SchemaError(f"{what} name {name!r} is a keyword of the rule language; rename it")
@@ -236,7 +229,7 @@ def _check_names(schema: Schema) -> None:
         claim(name, f"attribute '{name}'")
     folded: dict[str, str] = {}
     for name, event in schema.events.items():
-        if not isinstance(name, str) or not IDENTIFIER.match(name) or len(name.encode()) > EVENT_NAME_BYTES:
+        if not isinstance(name, str) or not NAME.match(name) or len(name.encode()) > EVENT_NAME_BYTES:
             raise SchemaError(
                 f"event type name {name!r} is not usable: use letters, digits and _ (at most {EVENT_NAME_BYTES} "
                 "bytes in UTF-8; it names the file events/<type>.parquet)"
@@ -247,7 +240,7 @@ def _check_names(schema: Schema) -> None:
         folded[name.casefold()] = name
         claim(event.verb, f"the verb of event type '{event.name}'")
         for prop in event.properties:
-            if not isinstance(prop, str) or not IDENTIFIER.match(prop) or prop.lower() in KEYWORDS:
+            if not isinstance(prop, str) or not NAME.match(prop) or prop.lower() in KEYWORDS:
                 raise SchemaError(f"property {prop!r} of event '{event.name}' is not usable in rules")
     for name in schema.definitions:
         claim(name, f"definition '{name}'")

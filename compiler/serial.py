@@ -12,9 +12,9 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
+from ..dsl.errors import SegmintError
+from ..dsl.limits import MAX_DOCUMENT_DEPTH
 from . import ir
-from .errors import SegmintError
-from .limits import MAX_DOCUMENT_DEPTH
 from .types import Type, in_utc
 
 FORMAT = "segmint.rule"

@@ -1,6 +1,6 @@
 """The closed set of value types a rule can produce or a store can hold.
 
-Every IR node carries one of these. Storage of each type in a contact store (``runtime/store.py``):
+Every IR node carries one of these. Storage of each type in a contact store (``runtime/store/columns.py``):
 
 =========  =====================================================  ==============================
 type       meaning                                                numpy storage
@@ -46,7 +46,6 @@ class Type(enum.Enum):
         return self in (Type.DATE, Type.TIMESTAMP)
 
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the range of INT values, in data and in every evaluator
 US_PER_SECOND = 1_000_000  # TIMESTAMP values are int64 microseconds since 1970-01-01T00:00:00Z
 US_PER_DAY = 86_400 * US_PER_SECOND
 

@@ -8,7 +8,8 @@ of them, with part of the interpreter's stack already in use, as inside an appli
 
 from __future__ import annotations
 
-from .types import INT64_MAX
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""Whole numbers: literals in rules, INT columns, and every evaluator's arithmetic are 64-bit."""
 
 MAX_DEPTH = 100
 """Levels a rule may nest: each ``not``, parenthesised ``and``/``or`` inside another, arithmetic operator, unary

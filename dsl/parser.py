@@ -10,10 +10,10 @@ import unicodedata
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
-from ..compiler.errors import RuleSyntaxError, Span
-from ..compiler.limits import INT_DIGITS, MAX_DEPTH
-from ..compiler.types import INT64_MAX, INT64_MIN
 from . import syntax as s
+from .errors import RuleSyntaxError, Span
+from .lexicon import KEYWORDS
+from .limits import INT64_MAX, INT64_MIN, INT_DIGITS, MAX_DEPTH
 
 
 @functools.cache
@@ -387,8 +387,6 @@ _CHAR_HINTS = {
     "{": "lists are written in parentheses: in (a, b)",
 }
 
-_KEYWORDS = {"and", "or", "not", "in", "is", "null", "has", "any", "all", "true", "false", "within", "since", "before",
-             "ago", "between", "times", "contains", "startswith", "endswith"}
 
 
 _FILTER_HINT = (
@@ -411,7 +409,7 @@ def _token_hint(text: str, token: Token, error: UnexpectedToken) -> str | None:
         if token.value in ("m", "mins", "minutes", "minute"):
             return f"write {number}min for minutes or {number}mo for months"
         return f"durations are written without a space and with a unit: {number}d (s, min, h, d, w, mo, y)"
-    if token.value.lower() in _KEYWORDS and ("NAME" in error.expected or "STRING" in error.expected):
+    if token.value.lower() in KEYWORDS and ("NAME" in error.expected or "STRING" in error.expected):
         return f'\'{token.value}\' is a keyword; to use it as a value, quote it: "{token.value}"'
     if "_IN" in error.expected and "COMPARE" in error.expected and re.search(r"[^\W\d]\w*\s+[^\W\d]\w*$", before):
         return _FILTER_HINT

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..compiler.errors import Span
+from .errors import Span
 
 
 @dataclass(frozen=True, slots=True)

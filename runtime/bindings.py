@@ -9,18 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import math
 import numbers
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..compiler import ir
-from ..compiler.errors import ParamError, did_you_mean
-from ..compiler.limits import INT_DIGITS
 from ..compiler.schema import Schema
-from ..compiler.types import INT64_MIN, Type, in_utc
+from ..compiler.types import Type, in_utc
+from ..dsl.errors import ParamError, did_you_mean
+from ..dsl.lexicon import parse_duration
+from ..dsl.limits import INT64_MIN
 from .timeutil import US_PER_DAY, coerce_now, date_to_us, minus_us, to_us
-
-_DURATION = re.compile(r"\s*(\d+)\s*(min|mo|s|h|d|w|y)\s*\Z")
 
 
 @dataclass(frozen=True)
@@ -208,10 +206,10 @@ def convert(name: str, value: object, type_: Type) -> object:
                 if value < dt.timedelta(0) or value.microseconds:
                     raise ParamError(f"{what} must be a whole, non-negative number of seconds, got {value}")
                 return ir.Duration(value.days * 86_400 + value.seconds, "s")
-            match = _DURATION.match(value) if isinstance(value, str) else None
-            if match is None or len(match.group(1).lstrip("0")) > INT_DIGITS:
+            parsed = parse_duration(value) if isinstance(value, str) else None
+            if parsed is None:
                 raise ParamError(f"{what} must be a duration such as '7d' or '3mo', got {_shown(value)}")
-            return ir.Duration(int(match.group(1)), match.group(2))
+            return ir.Duration(*parsed)
     raise ParamError(f"{what}: parameters of type {type_} are not supported")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.metadata
 import json
 import os
 import sys
@@ -23,10 +24,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-import segmint
-from segmint.compiler.errors import printable
-from segmint.compiler.types import in_utc
-from segmint.runtime.segment import ENGINES
+from ..compiler.schema import Schema
+from ..compiler.types import in_utc
+from ..dsl.errors import ParamError, RuleError, SegmintError, printable
+from .segment import ENGINES, Result, Segment
+from .store.columns import Store
 
 EXIT_OK = 0
 EXIT_RULE = 1  # the rule (or a $parameter for it) is wrong: the user fixes the rule
@@ -100,9 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_json = getattr(args, "json", False)
     try:
         return args.run(args, out, err)
-    except (segmint.RuleError, segmint.ParamError) as error:
+    except (RuleError, ParamError) as error:
         return _fail(error, EXIT_RULE, out, err, as_json)
-    except (segmint.SegmintError, UsageError, OSError) as error:
+    except (SegmintError, UsageError, OSError) as error:
         return _fail(error, EXIT_ERROR, out, err, as_json)
     except BrokenPipeError:  # `segmint eval ... | head`: the reader has gone, which is not an error
         _silence_stdout()
@@ -142,7 +144,7 @@ def _fail(error: BaseException, code: int, out: Console, err: Console, as_json: 
     err.print(f"{prefix}: ", style="bold red", end="", markup=False)
     err.print(_safe(message), markup=False)
     if as_json:
-        if isinstance(error, segmint.RuleError):
+        if isinstance(error, RuleError):
             detail = error.to_dict()
             detail["text"] = str(error)
         else:
@@ -171,7 +173,7 @@ def _message(error: BaseException) -> str:
         return f"no such file or directory: {error.filename}"
     if isinstance(error, OSError) and error.filename:
         return f"{error.strerror or error}: {error.filename}"
-    if isinstance(error, segmint.SegmintError | UsageError):
+    if isinstance(error, SegmintError | UsageError):
         return str(error)
     if isinstance(error, MemoryError):
         return "out of memory: this needs more memory than the machine has (try a smaller data set)"
@@ -189,13 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES + '\n\nstart with:  segmint demo\nthen:        segmint eval "' + TRY_RULE + '"',
         formatter_class=formatter,
     )
-    parser.add_argument("--version", action="version", version=f"segmint {segmint.__version__}")
+    parser.add_argument("--version", action="version", version=f"segmint {importlib.metadata.version('segmint')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     ev = commands.add_parser(
         "eval",
         help="evaluate a rule on data (default: the built-in demo data set)",
-        description=_para(
+        description=paragraph(
             "Evaluate RULE on a data set and print how many contacts match, a sample of their ids, the "
             "canonical rule and the time taken. Without --data the built-in demo data set is used (generated on first "
             "use) and --now defaults to its fixed 'now', so results are reproducible."
@@ -234,13 +236,15 @@ def build_parser() -> argparse.ArgumentParser:
         f"default {DEFAULT_ENGINE}",
     )
     ev.add_argument("--json", action="store_true", help="print one JSON object to stdout")
-    ev.add_argument("--limit", metavar="N", type=_non_negative, default=SAMPLE_IDS, help="ids to show (default 10)")
+    ev.add_argument("--limit", metavar="N", type=non_negative, default=SAMPLE_IDS, help="ids to show (default 10)")
     ev.set_defaults(run=cmd_eval)
 
     ch = commands.add_parser(
         "check",
         help="validate a rule and print its canonical form",
-        description=_para("Check RULE against a schema: print its canonical form (exit 0) or what is wrong (exit 1)."),
+        description=paragraph(
+            "Check RULE against a schema: print its canonical form (exit 0) or what is wrong (exit 1)."
+        ),
         epilog=EXIT_CODES,
         formatter_class=formatter,
     )
@@ -252,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     de = commands.add_parser(
         "demo",
         help="generate the demo data set and evaluate a few showcase rules on it",
-        description=_para(
+        description=paragraph(
             "Generate (first use only; cached) and load a synthetic contact base, evaluate a handful of "
             "showcase rules on it and print a table of the results. The cache folder is $SEGMINT_CACHE, else "
             "~/.cache/segmint."
@@ -260,51 +264,28 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=formatter,
     )
-    de.add_argument("--contacts", metavar="N", type=_positive, default=100_000, help="contacts (default 100000)")
-    de.add_argument("--seed", metavar="S", type=_non_negative, default=7, help="random seed (default 7)")
+    de.add_argument("--contacts", metavar="N", type=positive, default=100_000, help="contacts (default 100000)")
+    de.add_argument("--seed", metavar="S", type=non_negative, default=7, help="random seed (default 7)")
     de.add_argument("--engine", choices=ENGINES, default=DEMO_ENGINE, help=f"evaluator (default {DEMO_ENGINE})")
     de.set_defaults(run=cmd_demo)
 
-    be = commands.add_parser(
-        "bench",
-        help="benchmark segmint against DuckDB and Polars on the demo data (needs the bench extra)",
-        description=_para(
-            "Run the benchmark suite (benchmarks/suite.py) on the demo data set: segmint compiled and reference, "
-            "DuckDB and Polars answer every rule, every answer is checked equal to segmint compiled's, and the "
-            "median times, ratios and the goals of the benchmark are printed. Needs pip install 'segmint[bench]'."
-        ),
-        epilog=EXIT_CODES,
-        formatter_class=formatter,
-    )
-    be.add_argument("--contacts", metavar="N", type=_positive, default=1_000_000, help="contacts (default 1000000)")
-    be.add_argument("--repeat", metavar="N", type=_positive, default=5, help="timed runs per rule (default 5)")
-    be.add_argument(
-        "--engines",
-        metavar="LIST",
-        default="compiled,reference,duckdb,polars",
-        help="comma-separated engines (default compiled,reference,duckdb,polars; compiled always runs)",
-    )
-    be.add_argument("--seed", metavar="S", type=_non_negative, default=7, help="demo data seed (default 7)")
-    be.add_argument("--json", metavar="FILE", type=Path, help="also write every number as JSON to FILE")
-    be.add_argument("--no-cold", action="store_true", help="skip the fresh-process (cold compile) measurements")
-    be.add_argument("--scaling", metavar="SIZES", help="also time the rules at these contact counts (100000,1000000)")
-    be.add_argument("--plot", metavar="FILE.png", type=Path, help="with --scaling: write the log-log plot to FILE")
-    be.set_defaults(run=cmd_bench)
+    for entry in importlib.metadata.entry_points(group="segmint.commands"):  # e.g. bench (benchmarks/command.py)
+        entry.load()(commands, formatter)
     return parser
 
 
-def _para(text: str) -> str:
+def paragraph(text: str) -> str:
     return textwrap.fill(text, width=88)
 
 
-def _non_negative(text: str) -> int:
+def non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
-def _positive(text: str) -> int:
+def positive(text: str) -> int:
     value = int(text.replace("_", ""))
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
@@ -351,8 +332,8 @@ def _rule_text(rule: str) -> str:
 
 def cmd_check(args: argparse.Namespace, out: Console, err: Console) -> int:
     rule = _rule_text(args.rule)
-    schema = segmint.Schema.from_toml(args.schema) if args.schema else _demo().demo_schema()
-    seg = segmint.compile(rule, schema)
+    schema = Schema.from_toml(args.schema) if args.schema else _demo().demo_schema()
+    seg = Segment.compile(rule, schema)
     if args.json:
         _print_json(out, {"rule": rule, "canonical": seg.text, "params": {k: str(t) for k, t in seg.params.items()}})
     else:
@@ -370,27 +351,27 @@ def cmd_eval(args: argparse.Namespace, out: Console, err: Console) -> int:
     seg = None
     if args.data is None:
         demo = _demo()
-        schema = segmint.Schema.from_toml(args.schema) if args.schema else demo.demo_schema()
-        seg = timer("compile", lambda: segmint.compile(rule, schema))
+        schema = Schema.from_toml(args.schema) if args.schema else demo.demo_schema()
+        seg = timer("compile", lambda: Segment.compile(rule, schema))
         directory = timer("load", lambda: demo.demo_dir(progress=True))
-        store = timer("load", lambda: segmint.Store.from_parquet(directory, schema))
+        store = timer("load", lambda: Store.from_parquet(directory, schema))
     else:
         directory = args.data
         if not directory.is_dir():
             raise UsageError(f"--data: no such directory: {directory}")
         schema = None
         if args.schema:
-            schema = segmint.Schema.from_toml(args.schema)
+            schema = Schema.from_toml(args.schema)
         elif (directory / "schema.toml").is_file():
-            schema = segmint.Schema.from_toml(directory / "schema.toml")
+            schema = Schema.from_toml(directory / "schema.toml")
         if schema is not None:
-            seg = timer("compile", lambda: segmint.compile(rule, schema))
+            seg = timer("compile", lambda: Segment.compile(rule, schema))
         if (directory / "manifest.json").is_file():
-            store = timer("load", lambda: segmint.Store.open(directory))
+            store = timer("load", lambda: Store.open(directory))
         else:
-            store = timer("load", lambda: segmint.Store.from_parquet(directory, schema))
+            store = timer("load", lambda: Store.from_parquet(directory, schema))
         if seg is None:  # the schema came with the store (saved) or was inferred by the loader
-            seg = timer("compile", lambda: segmint.compile(rule, store.schema))
+            seg = timer("compile", lambda: Segment.compile(rule, store.schema))
     if now is None:
         now = _meta_now(directory) or dt.datetime.now(dt.UTC)
 
@@ -446,7 +427,7 @@ def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
     timer = _Timer()
     with err.status("preparing the demo data set (generated on first use) ..."):
         directory = timer("prepare", lambda: demo.demo_dir(contacts=args.contacts, seed=args.seed, progress=True))
-        store = timer("load", lambda: segmint.Store.from_parquet(directory, schema, progress=True))
+        store = timer("load", lambda: Store.from_parquet(directory, schema, progress=True))
     now = _meta_now(directory) or dt.datetime.now(dt.UTC)
     s = timer.seconds
     out.print(
@@ -466,7 +447,7 @@ def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
     for name, rule, params in SHOWCASE:
         with err.status(f"compiling and evaluating '{name}' ..."):
             timer = _Timer()
-            seg = timer("compile", lambda rule=rule: segmint.compile(rule, schema))
+            seg = timer("compile", lambda rule=rule: Segment.compile(rule, schema))
             result = _evaluate(seg, store, now, params, args.engine, timer)
         shown = seg.text + ("  [" + ", ".join(f"${k}={v}" for k, v in params.items()) + "]" if params else "")
         count, share = f"{result.count:,}", _share(result.count, store.n_contacts)
@@ -488,48 +469,16 @@ def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
-def cmd_bench(args: argparse.Namespace, out: Console, err: Console) -> int:
-    # Imported here: the benchmark needs DuckDB, Polars and matplotlib (the bench extra), the rest of the CLI not.
-    try:
-        from segmint.benchmarks import run as bench
-    except ImportError as error:
-        raise UsageError(f"segmint bench needs the bench extra ({error}): pip install 'segmint[bench]'") from None
-    try:
-        engines = bench.parse_engines(args.engines)
-        scaling = bench.parse_sizes(args.scaling) if args.scaling else ()
-    except ValueError as error:
-        raise UsageError(f"bench: {error}") from None
-    if args.plot and not scaling:
-        raise UsageError("--plot needs --scaling SIZES")
-    options = bench.Options(
-        contacts=args.contacts,
-        repeat=args.repeat,
-        engines=engines,
-        seed=args.seed,
-        cold=not args.no_cold,
-        scaling=scaling,
-        plot=args.plot,
-        json_path=args.json,
-    )
-    try:
-        bench.run(options, out, err)
-    except bench.MismatchError as error:
-        err.print("MISMATCH: ", style="bold red", end="", markup=False)
-        err.print(str(error), markup=False)
-        return EXIT_ERROR
-    return EXIT_OK
-
-
 # == helpers =======================================================================================================
 
 
 def _demo():
-    from . import demo
+    from .demo import generate as demo
 
     return demo
 
 
-def _evaluate(seg, store, now, params, engine: str, timer: _Timer) -> segmint.Result:
+def _evaluate(seg, store, now, params, engine: str, timer: _Timer) -> Result:
     """Evaluate, timing compilation and evaluation apart.
 
     The compiled engine builds the rule's kernel on its first run (Numba compiles it, or loads it from its disk

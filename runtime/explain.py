@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..compiler import ir
+from ..compiler.formatter import format_ir
 from ..compiler.schema import Schema
 from ..compiler.types import Type
-from ..dsl.formatter import format_ir
 from .bindings import Bindings
-from .reference import Evaluator
-from .store import Store
+from .engines.reference import Evaluator
+from .store.columns import Store
 from .timeutil import from_us
 
 

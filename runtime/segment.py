@@ -5,27 +5,25 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..compiler import ir
-from ..compiler.errors import DataError, SegmintError
 from ..compiler.kernels import library
+from ..compiler.pipeline import Rule, compile_rule
 from ..compiler.schema import Schema
 from ..compiler.serial import to_document
 from ..compiler.types import Type
-from . import compiled, gather, kernel_batches, load, overflow, vector
+from ..dsl.errors import DataError, SegmintError
 from .bindings import bind
+from .engines import compiled, gather, kernel_batches, overflow, vector
+from .engines.gather import matching
+from .engines.kernel_cache import check_caches_of
+from .engines.reference import Evaluator
+from .engines.vector import VectorEvaluator
 from .explain import Explanation, explain
-from .gather import matching
-from .kernel_cache import check_caches_of
-from .reference import Evaluator
-from .store import Store
-from .vector import VectorEvaluator
-
-if TYPE_CHECKING:
-    from ..compiler.pipeline import Compiled
+from .store import load
+from .store.columns import Store
 
 ENGINES = ("auto", "compiled", "vector", "reference")
 
@@ -63,28 +61,34 @@ class Result:
 class Segment:
     """A rule compiled against a schema. Immutable and safe to share between threads."""
 
-    compiled: Compiled  # compiler/pipeline.py; the runtime only reads its fields
+    rule: Rule  # compiler/pipeline.py: the rule as written, its plan and parameters; the runtime only reads it
     schema: Schema = field(repr=False)
+
+    @classmethod
+    def compile(cls, rule: str | Mapping, schema: Schema) -> Segment:
+        """Compile rule text (or a JSON rule document from ``to_json()``) against ``schema``; a rule that does not
+        parse, names what the schema lacks or mixes types raises ``RuleError`` (line, column, caret, hints)."""
+        return cls(compile_rule(rule, schema), schema)
 
     @property
     def text(self) -> str:
         """The canonical text of the rule."""
-        return self.compiled.text
+        return self.rule.text
 
     @property
     def ir(self) -> ir.Expr:
-        return self.compiled.ir
+        return self.rule.ir
 
     @property
     def params(self) -> Mapping[str, Type]:
-        return self.compiled.params
+        return self.rule.params
 
     def __str__(self) -> str:
         return self.text
 
     def to_json(self) -> dict:
         """A JSON-ready rule document (see compiler/serial.py); ``segmint.compile(doc, schema)`` reads it back."""
-        return to_document(self.compiled.ir, self.text)
+        return to_document(self.rule.ir, self.text)
 
     def evaluate(
         self, store: Store, now=None, params: Mapping[str, object] | None = None, engine: str = "auto"
@@ -93,13 +97,13 @@ class Segment:
 
         Engines: ``"compiled"`` runs the rule's fused Numba kernel (compiled on first use, 0.3-2 s, then cached in
         memory and on disk; a rule too large for one kernel runs as several, and a part too large for any on the
-        vector engine: runtime/kernel_batches.py); ``"vector"`` composes generic kernels that need no compilation
-        per rule (several times slower); ``"reference"`` is the plain numpy oracle of the tests. ``"auto"`` (the
-        default) uses the fused kernel when it is ready, in memory or on disk; otherwise it answers with
+        vector engine: runtime/engines/kernel_batches.py); ``"vector"`` composes generic kernels that need no
+        compilation per rule (several times slower); ``"reference"`` is the plain numpy oracle of the tests. ``"auto"``
+        (the default) uses the fused kernel when it is ready, in memory or on disk; otherwise it answers with
         ``"vector"`` and compiles the fused kernel in the background for the next evaluations. ``Result.engine``
         says which answered (``"vector"`` when any part of the rule was answered by it).
         """
-        plan = self.compiled.plan
+        plan = self.rule.plan
         _check_engine(engine)
         check_store(plan, store)
         started = time.perf_counter()
@@ -109,16 +113,16 @@ class Segment:
 
     def kernel(self, store: Store) -> compiled.Kernel:
         """The generated kernel of this segment for ``store``: ``.source``, and ``.plan`` (prints as an EXPLAIN)."""
-        check_store(self.compiled.plan, store)
-        return compiled.kernel_for((self.compiled.plan,), store)
+        check_store(self.rule.plan, store)
+        return compiled.kernel_for((self.rule.plan,), store)
 
     def explain(self, store: Store, contact_id, now=None, params: Mapping[str, object] | None = None) -> Explanation:
         """Why a contact is in or out: the value of every part of the rule for that contact."""
-        check_store(self.compiled.plan, store)  # with definitions inlined
-        check_store(self.compiled.ir, store)
-        bindings = bind(self.compiled.ir, now, params, store.schema)  # every part, also those the plan folded away
+        check_store(self.rule.plan, store)  # with definitions inlined
+        check_store(self.rule.ir, store)
+        bindings = bind(self.rule.ir, now, params, store.schema)  # every part, also those the plan folded away
         row = store.row_of(contact_id)
-        return explain(self.compiled.ir, store, row, bindings, self.compiled.definitions, self.schema)
+        return explain(self.rule.ir, store, row, bindings, self.rule.definitions, self.schema)
 
 
 def check_store(plan: ir.Expr, store: Store) -> None:
@@ -149,7 +153,7 @@ def evaluate_many(
     engine: str = "auto",
 ) -> list[Result]:
     """Evaluate many segments at once: one kernel, one pass over each contact's events for all of them (a batch too
-    large for one kernel runs as several: runtime/kernel_batches.py).
+    large for one kernel runs as several: runtime/engines/kernel_batches.py).
 
     ``params`` holds the parameters of all segments (a name means the same value in each). Results come in the
     order of ``segments``.
@@ -163,7 +167,7 @@ def evaluate_many(
     _check_engine(engine)
     if not segments:
         return []
-    plans = tuple(s.compiled.plan for s in segments)
+    plans = tuple(s.rule.plan for s in segments)
     for plan in plans:
         check_store(plan, store)
     started = time.perf_counter()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 
-from ..compiler.errors import ParamError
 from ..compiler.ir import Duration
 from ..compiler.types import US_PER_DAY, US_PER_SECOND, in_utc
+from ..dsl.errors import ParamError
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _FIXED = {"s": 1, "min": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}

@@ -15,7 +15,7 @@ settings.register_profile("ci", max_examples=200, deadline=None, suppress_health
 settings.register_profile("dev", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
-DEMO_SCHEMA = Path(__file__).parent.parent / "runtime" / "demo_schema.toml"
+DEMO_SCHEMA = Path(__file__).parent.parent / "runtime" / "demo" / "schema.toml"
 NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
 

@@ -26,13 +26,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 import segmint
-from segmint.compiler.schema import KEYWORDS
+from segmint.dsl.lexicon import KEYWORDS
 from segmint.runtime.bindings import bind
-from segmint.runtime.store import Store
+from segmint.runtime.store.columns import Store
 
 # The demo schema, as a module constant rather than the ``schema`` fixture: Hypothesis prints a failing example's
 # arguments, and the schema's repr would bury the rule that failed.
-SCHEMA = segmint.Schema.from_toml(Path(__file__).parent.parent / "runtime" / "demo_schema.toml")
+SCHEMA = segmint.Schema.from_toml(Path(__file__).parent.parent / "runtime" / "demo" / "schema.toml")
 
 # SEGMINT_FUZZ=long: 30 times the CI examples (an hour or more); SEGMINT_FUZZ=<n>: n times (a run of a chosen length).
 _SETTING = os.environ.get("SEGMINT_FUZZ", "").lower()
@@ -88,7 +88,7 @@ def answers(segment, store, now, params, engines=CHEAP_ENGINES, duckdb_too: bool
     """Each engine's mask (or its SegmintError), and DuckDB's when the rule is in the oracle's subset."""
     out = {engine: attempt(segment.evaluate, store, now=now, params=params, engine=engine) for engine in engines}
     if duckdb_too and not any(refused(o) for o in out.values()):
-        plan = segment.compiled.plan
+        plan = segment.rule.plan
         try:
             out["duckdb"] = oracle.mask(_connect(store), plan, bind(plan, now, params), len(store))
         except (TypeError, OverflowError, ValueError, duckdb.BinderException, duckdb.ParserException):

@@ -15,7 +15,7 @@ import pyarrow as pa
 from segmint.compiler import ir
 from segmint.compiler.types import Type
 from segmint.runtime.bindings import Bindings
-from segmint.runtime.store import Column, Store
+from segmint.runtime.store.columns import Column, Store
 
 DAY_US = 86_400_000_000
 

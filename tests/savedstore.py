@@ -13,7 +13,7 @@ import numpy as np
 from storebuilder import build_store
 
 import segmint
-from segmint.runtime import persist
+from segmint.runtime.store import persist
 
 SCHEMA = segmint.Schema.from_dict(
     {

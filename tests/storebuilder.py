@@ -12,7 +12,7 @@ import numpy as np
 
 from segmint.compiler.schema import Field, Schema
 from segmint.compiler.types import Type
-from segmint.runtime.store import STORAGE_DTYPE, Column, EventTable, Store, code_dtype
+from segmint.runtime.store.columns import STORAGE_DTYPE, Column, EventTable, Store, code_dtype
 from segmint.runtime.timeutil import to_us
 
 

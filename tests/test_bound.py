@@ -22,7 +22,7 @@ from segmint.compiler.kernels.plan import (
     LastEventTimes,
     PropColumn,
 )
-from segmint.runtime.store import Store
+from segmint.runtime.store.columns import Store
 
 LINE = 64
 

@@ -7,7 +7,6 @@ NOW = 2026-11-01T00:00:00Z.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import io
 import json
 from pathlib import Path
@@ -16,7 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from segmint.runtime import cli, compiled, demo
+from segmint.runtime import cli
+from segmint.runtime.demo import generate as demo
+from segmint.runtime.engines import compiled
 
 NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 NOW_TEXT = "2026-11-01T00:00:00Z"
@@ -56,10 +57,6 @@ OPENS = [(1, 3), (1, 2), (1, 1), (4, 100)]
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 REF = ("--engine", "reference")
 
-# Parquet loading lives in runtime/load.py, written alongside this file; until it lands these tests say so and skip.
-needs_loader = pytest.mark.skipif(
-    importlib.util.find_spec("segmint.runtime.load") is None, reason="runtime/load.py (Parquet loader) not there yet"
-)
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +111,6 @@ def evaluate(capsys, data, rule: str, *extra: str, engine: str = "reference") ->
 # -- eval -----------------------------------------------------------------------------------------------------------
 
 
-@needs_loader
 def test_eval_prints_count_share_ids_rule_and_times(capsys, data):
     code, out, err = run(capsys, "eval", "city=Kyiv", "--data", data, "--now", NOW_TEXT)
     assert code == 0 and err == ""
@@ -125,7 +121,6 @@ def test_eval_prints_count_share_ids_rule_and_times(capsys, data):
     assert "compile" in out and "load" in out and "evaluate" in out
 
 
-@needs_loader
 def test_eval_json_has_stable_keys_and_values(capsys, data):
     code, doc = evaluate(capsys, data, "bought within 30d", engine="compiled")
     assert code == 0
@@ -150,13 +145,11 @@ def test_eval_json_has_stable_keys_and_values(capsys, data):
         ("not opened and not bought", [3]),
     ],
 )
-@needs_loader
 def test_eval_selects_the_right_contacts(capsys, data, rule, expected):
     code, doc = evaluate(capsys, data, rule)
     assert code == 0 and doc["ids"] == expected and doc["count"] == len(expected)
 
 
-@needs_loader
 @pytest.mark.parametrize("rule", ["opened > 2 within 7d or sum(bought.amount within 30d) >= 100", "city = Lviv"])
 def test_engines_agree(capsys, data, rule):
     docs = {e: evaluate(capsys, data, rule, engine=e)[1] for e in ("compiled", "vector", "reference", "auto")}
@@ -165,7 +158,6 @@ def test_engines_agree(capsys, data, rule):
     assert docs["auto"]["engine"] in ("compiled", "vector")  # the engine that answered
 
 
-@needs_loader
 def test_limit(capsys, data):
     _, doc = evaluate(capsys, data, "true", "--limit", "2")
     assert doc["count"] == 5 and doc["ids"] == [1, 2]
@@ -173,13 +165,11 @@ def test_limit(capsys, data):
     assert code == 0 and "ids:      1, 2, 3 ...\n" in out
 
 
-@needs_loader
 def test_now_moves_windows(capsys, data):
     _, doc = run_json(capsys, "eval", "bought within 30d", "--data", data, "--now", "2026-10-01", *REF)
     assert doc["ids"] == [1] and doc["now"] == "2026-10-01T00:00:00Z"  # only the purchase 40 days before NOW
 
 
-@needs_loader
 def test_now_defaults_to_the_data_sets_meta_json(capsys, data, tmp_path):
     copy = tmp_path / "with-meta"
     copy.mkdir()
@@ -193,7 +183,6 @@ def test_now_defaults_to_the_data_sets_meta_json(capsys, data, tmp_path):
     assert doc["now"] == "2026-10-01T00:00:00Z" and doc["ids"] == [1]
 
 
-@needs_loader
 def test_explicit_schema_file(capsys, data, tmp_path):
     schema = tmp_path / "other.toml"
     schema.write_text(SCHEMA.replace('verb = "bought"', 'verb = "purchased"'), encoding="utf-8")
@@ -201,7 +190,6 @@ def test_explicit_schema_file(capsys, data, tmp_path):
     assert doc["ids"] == [1, 2]
 
 
-@needs_loader
 def test_rule_from_stdin(capsys, data, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO("city = Lviv\n  and not vip\n"))
     _, doc = evaluate(capsys, data, "-")
@@ -211,7 +199,6 @@ def test_rule_from_stdin(capsys, data, monkeypatch):
 # -- parameters -----------------------------------------------------------------------------------------------------
 
 
-@needs_loader
 def test_params_are_converted_by_their_type(capsys, data):
     code, doc = evaluate(capsys, data, "bought amount > $min within $days", "--param", "min=60", "--param", "$days=7d")
     assert code == 0 and doc["ids"] == [1] and doc["params"] == {"min": "60", "days": "7d"}
@@ -220,7 +207,6 @@ def test_params_are_converted_by_their_type(capsys, data):
     assert doc["ids"] == [2]
 
 
-@needs_loader
 def test_param_errors_exit_1(capsys, data):
     code, out, err = run(capsys, "eval", "bought amount > $min", "--data", data, "--now", NOW_TEXT)
     assert code == 1 and "missing parameter(s): $min" in err and out == ""
@@ -238,7 +224,6 @@ def test_param_syntax_is_a_usage_error(capsys, data):
 # -- explain --------------------------------------------------------------------------------------------------------
 
 
-@needs_loader
 def test_explain_prints_the_tree(capsys, data):
     code, out, _ = run(capsys, "eval", "opened > 2 within 7d and city = Kyiv", "--data", data, "--now", NOW_TEXT,
                        "--explain", "1", *REF)  # fmt: skip
@@ -250,7 +235,6 @@ def test_explain_prints_the_tree(capsys, data):
     assert code == 0 and "contact 2 is out:" in out and "no  city = Kyiv" in out
 
 
-@needs_loader
 def test_explain_json(capsys, data):
     _, doc = evaluate(capsys, data, "opened > 2 within 7d or vip", "--explain", "4")
     assert doc["explain"]["id"] == "4"
@@ -258,7 +242,6 @@ def test_explain_json(capsys, data):
     assert [child["value"] for child in doc["explain"]["children"]] == [False, True]
 
 
-@needs_loader
 def test_explain_unknown_contact_exits_2(capsys, data):
     code, _, err = run(capsys, "eval", "vip", "--data", data, "--explain", "99", *REF)
     assert code == 2 and "no contact with id '99'" in err
@@ -307,7 +290,6 @@ def test_missing_data_dir_exits_2(capsys, tmp_path):
     assert code == 2 and doc["error"]["error"] == "UsageError"
 
 
-@needs_loader
 def test_data_that_does_not_fit_the_schema_exits_2(capsys, data, tmp_path):
     schema = tmp_path / "more.toml"
     schema.write_text(SCHEMA.replace('vip = "bool"', 'vip = "bool"\nloyalty = "int"'), encoding="utf-8")
@@ -373,7 +355,6 @@ def small_demo(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-@needs_loader
 def test_demo_runs_the_showcase(capsys, small_demo):
     code, out, err = run(capsys, "demo", "--contacts", "2000")
     assert code == 0, err
@@ -384,7 +365,6 @@ def test_demo_runs_the_showcase(capsys, small_demo):
     assert any(small_demo.glob("demo-2000-7-*/meta.json"))
 
 
-@needs_loader
 def test_eval_without_data_uses_the_demo_and_its_now(capsys, small_demo):
     code, doc = run_json(capsys, "eval", "churned")
     assert code == 0 and doc["contacts"] == 2_000 and doc["now"] == "2026-11-01T00:00:00Z"
@@ -427,7 +407,6 @@ def test_bench_json_is_a_file_so_its_usage_errors_stay_text(capsys):
     assert code == 2 and out == "" and "--repeat" in err
 
 
-@needs_loader
 @pytest.mark.parametrize(
     ("rule", "now", "expected"),
     [
@@ -444,7 +423,6 @@ def test_extreme_windows_and_nows(capsys, data, rule, now, expected):
         assert code == 0 and doc["ids"] == expected, engine
 
 
-@needs_loader
 def test_extreme_durations_as_parameters(capsys, data):
     _, doc = evaluate(capsys, data, "opened within $d", "--param", "d=3000y")
     assert doc["ids"] == [1, 4]
@@ -492,7 +470,6 @@ def test_control_characters_of_a_rule_are_escaped_in_errors(capsys, data):
     assert excerpt[carets.index("^") :].startswith("\\x1b")
 
 
-@needs_loader
 def test_no_color_means_no_escape_codes_at_all(capsys, data, monkeypatch):
     monkeypatch.setenv("FORCE_COLOR", "1")
     monkeypatch.setenv("NO_COLOR", "1")
@@ -504,7 +481,6 @@ def test_no_color_means_no_escape_codes_at_all(capsys, data, monkeypatch):
     assert "\x1b[1m" in out  # the same output is bold when colour is allowed
 
 
-@needs_loader
 def test_values_quoted_in_other_errors_are_escaped_too(capsys, data):
     code, _, err = run(capsys, "eval", "vip", "--data", data, "--explain", "\x1b[2J9", *REF)
     assert code == 2 and "\x1b" not in err and "\\x1b[2J9" in err

@@ -19,9 +19,9 @@ from test_examples import CASES, CONTACTS, EVENTS
 import segmint
 from segmint.compiler import ir
 from segmint.compiler.kernels import plan as kp
-from segmint.runtime import compile_worker, compiled
 from segmint.runtime.bindings import bind
-from segmint.runtime.compile_worker import compile_elsewhere
+from segmint.runtime.engines import compile_worker, compiled
+from segmint.runtime.engines.compile_worker import compile_elsewhere
 
 HOSTILE = segmint.Schema.from_dict(
     {
@@ -172,7 +172,7 @@ def test_auto_answers_at_once_and_compiles_in_the_background(schema, store, tmp_
     deadline = time.monotonic() + 120
     while not compiled.ready(kernel) and time.monotonic() < deadline:
         time.sleep(0.05)
-    # compiled in a child process (runtime/compile_worker.py), into the disk cache, where this process finds it
+    # compiled in a child process (runtime/engines/compile_worker.py), into the disk cache, where this process finds it
     assert compiled.ready(kernel) and list(tmp_path.glob("__pycache__/*.nbi")), "the kernel was not compiled"
     later = seg.evaluate(store, now=NOW)
     assert later.engine == "compiled" and np.array_equal(later.mask, expected)
@@ -184,7 +184,7 @@ def test_a_child_process_compiles_into_the_disk_cache(schema, store, tmp_path, m
     monkeypatch.setenv("SEGMINT_KERNEL_CACHE", str(tmp_path))
     forget_kernels(monkeypatch)
     seg = segmint.compile("count(clicked within 60d) >= 1 and loyalty_points > 5", schema)
-    plans, bindings = (seg.compiled.plan,), bind(seg.compiled.plan, NOW, None)
+    plans, bindings = (seg.rule.plan,), bind(seg.rule.plan, NOW, None)
     kernel = seg.kernel(store)
     arguments = (0, 0, np.empty((1, 1), np.bool_), *compiled._inputs(kernel, plans, store, bindings))
     signature = tuple(map(numba.typeof, arguments))
@@ -202,8 +202,8 @@ def test_a_compile_over_its_memory_limit_fails_alone(schema, store, tmp_path, mo
     monkeypatch.setattr(compile_worker, "COMPILE_MEMORY", 64 * 2**20)  # less than Python with Numba needs
     seg = segmint.compile("count(clicked within 30d) >= 2 or loyalty_points > 15", schema)
     kernel = seg.kernel(store)
-    arguments = (0, 0, np.empty((1, 1), np.bool_), *compiled._inputs(kernel, (seg.compiled.plan,), store,
-                                                                    bind(seg.compiled.plan, NOW, None)))
+    arguments = (0, 0, np.empty((1, 1), np.bool_), *compiled._inputs(kernel, (seg.rule.plan,), store,
+                                                                    bind(seg.rule.plan, NOW, None)))
     signature = tuple(map(numba.typeof, arguments))
     name = compiled._name(compiled._key(kernel))
     assert compile_worker.compile_elsewhere(name, kernel.source, tmp_path, signature) == "failed"
@@ -302,7 +302,7 @@ def test_small_and_large_dictionaries_give_the_same_answers(schema, store, padde
         got = seg.evaluate(large if padded else store, now=NOW, engine="compiled")
         assert np.array_equal(got.mask, expected), (rule, padded)
         small = seg.kernel(large if padded else store).plan.small
-        if any(isinstance(n, ir.Compare | ir.InSet | ir.HasTags) for n in ir.walk(seg.compiled.plan)):
+        if any(isinstance(n, ir.Compare | ir.InSet | ir.HasTags) for n in ir.walk(seg.rule.plan)):
             assert bool(small) is not padded, rule
 
 
@@ -355,7 +355,7 @@ def test_every_suite_rule_prints_its_kernel_plan(schema, store):
         kernel = segment.kernel(store)
         text = str(kernel)
         assert text.startswith("kernel plan: 1 rule\nrule 0: ") and "first loop decides:" in text, segment.text
-        events = {n.event for n in ir.walk(segment.compiled.plan) if isinstance(n, ir.EventSet)}
+        events = {n.event for n in ir.walk(segment.rule.plan) if isinstance(n, ir.EventSet)}
         assert all(event in text for event in events), segment.text
         assert [line.split(" = ")[0].strip() for line in text.split("inputs:\n")[1].splitlines()] == [
             *(f"A{n}" for n in range(len(kernel.arrays))),
@@ -363,7 +363,7 @@ def test_every_suite_rule_prints_its_kernel_plan(schema, store):
             *(f"kf[{n}]" for n in range(len(kernel.floats))),
         ]
         assert " object at 0x" not in text
-    batch = compiled.kernel_for(tuple(s.compiled.plan for s in segments), store)
+    batch = compiled.kernel_for(tuple(s.rule.plan for s in segments), store)
     assert str(batch.plan).startswith(f"kernel plan: {len(segments)} rules")
 
 
@@ -372,7 +372,7 @@ def test_a_batch_works_out_what_its_segments_share_once(schema, store):
     reached works it out, the other reads its answer."""
     segments = [segmint.compile(rule, schema) for rule in ("opened > 2 within 90d and bought brand = Apple",
                                                            "bought brand = Apple or opened > 2 within 90d")]
-    plan = compiled.kernel_for(tuple(s.compiled.plan for s in segments), store).plan
+    plan = compiled.kernel_for(tuple(s.rule.plan for s in segments), store).plan
     assert [(test.how, test.uses) for test in plan.tests] == [("at least", 2), ("scan", 2)]
     assert [plan.memoized(test.node) for test in plan.tests] == [0, 1]
     batch = segmint.evaluate_many(segments, store, now=NOW, engine="compiled")

@@ -14,7 +14,7 @@ import pytest
 
 from segmint.compiler.schema import Schema
 from segmint.compiler.types import Type
-from segmint.runtime import demo
+from segmint.runtime.demo import generate as demo
 
 DAY_US = 86_400_000_000
 
@@ -51,7 +51,7 @@ def events_per_contact(data: demo.DemoData) -> np.ndarray:
 
 def test_demo_schema_is_the_packaged_toml_and_round_trips():
     schema = demo.demo_schema()
-    assert schema == Schema.from_toml(Path(demo.__file__).with_name("demo_schema.toml"))
+    assert schema == Schema.from_toml(Path(demo.__file__).with_name("schema.toml"))
     assert Schema.from_dict(schema.to_dict()) == schema
     assert list(schema.events) == [
         "email_open",

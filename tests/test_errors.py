@@ -11,8 +11,8 @@ import pytest
 from storebuilder import build_store
 
 import segmint
-from segmint.compiler.errors import printable
-from segmint.compiler.limits import MAX_DEPTH
+from segmint.dsl.errors import printable
+from segmint.dsl.limits import MAX_DEPTH
 from segmint.dsl.parser import parse
 
 GOLDEN = Path(__file__).parent / "golden" / "errors.txt"

@@ -26,7 +26,7 @@ from storebuilder import build_store
 
 import segmint
 from segmint.compiler.ir import Duration
-from segmint.compiler.limits import MAX_DOCUMENT_DEPTH
+from segmint.dsl.limits import MAX_DOCUMENT_DEPTH
 
 # Characters and fragments a careless or hostile user brings: control characters, NUL, bidirectional marks, wide
 # and combining characters, lone surrogates, quotes and escapes, huge and tiny numbers, very long names.

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from test_fuzz_json import _put, places
 
 import segmint
-from segmint.compiler.schema import KEYWORDS
 from segmint.compiler.types import TYPE_ALIASES, Type
+from segmint.dsl.lexicon import KEYWORDS
 
 HOSTILE_NAMES = st.one_of(
     st.sampled_from(

@@ -1,11 +1,11 @@
-"""runtime/gather.py: a mask's rows and ids, computed on several threads, are numpy's."""
+"""runtime/engines/gather.py: a mask's rows and ids, computed on several threads, are numpy's."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segmint.runtime.gather import matching
+from segmint.runtime.engines.gather import matching
 
 
 @settings(max_examples=60, deadline=None)

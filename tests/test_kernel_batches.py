@@ -1,5 +1,5 @@
-"""Kernels of bounded size (runtime/kernel_batches.py): a rule or a batch over the budget is cut into kernels within it,
-repeated shapes share one kernel, what cannot be cut goes to the vector engine, and answers never change."""
+"""Kernels of bounded size (runtime/engines/kernel_batches.py): a rule or a batch over the budget is cut into kernels
+within it, repeated shapes share one kernel, what cannot be cut goes to the vector engine, and answers never change."""
 
 import numpy as np
 import pytest
@@ -8,8 +8,8 @@ from storebuilder import build_store
 from test_examples import CASES, CONTACTS, EVENTS
 
 import segmint
-from segmint.runtime import compiled, kernel_batches
-from segmint.runtime.kernel_batches import cost
+from segmint.runtime.engines import compiled, kernel_batches
+from segmint.runtime.engines.kernel_batches import cost
 
 BIG_RULE = " or ".join(
     f"(bought brand = {brand} within {days}d and not viewed category = iPhones > {k} times)"
@@ -48,7 +48,7 @@ def test_every_table_case_in_kernels_of_a_small_budget(schema, store, monkeypatc
     for segment in segments:
         result = segment.evaluate(store, now=NOW, engine="compiled")
         assert np.array_equal(result.mask, reference(segment, store)), segment.text
-        assert result.engine == ("compiled" if _cuttable(segment.compiled.plan, budget) else "vector"), segment.text
+        assert result.engine == ("compiled" if _cuttable(segment.rule.plan, budget) else "vector"), segment.text
     for segment, result in zip(
         segments, segmint.evaluate_many(segments, store, now=NOW, engine="compiled"), strict=True
     ):
@@ -69,7 +69,7 @@ def _cuttable(plan, budget) -> bool:
 
 def test_a_rule_over_the_budget_is_cut_at_its_and_or_not(schema, store, kernels_run):
     segment = segmint.compile(BIG_RULE, schema)
-    assert cost(segment.compiled.plan) > kernel_batches.KERNEL_BUDGET
+    assert cost(segment.rule.plan) > kernel_batches.KERNEL_BUDGET
     for rule in (BIG_RULE, f"not ({BIG_RULE})", f"city = Kyiv and ({BIG_RULE})"):
         segment = segmint.compile(rule, schema)
         kernels_run.clear()
@@ -89,7 +89,7 @@ def test_what_cannot_be_cut_goes_to_the_vector_engine(schema, store, monkeypatch
     for engine in ("compiled", "auto"):
         result = segment.evaluate(store, now=NOW, engine=engine)
         assert result.engine == "vector" and np.array_equal(result.mask, reference(segment, store))
-    assert [plan for plans in kernels_run + started for plan in plans] == [segment.compiled.plan.items[1]] * 2
+    assert [plan for plans in kernels_run + started for plan in plans] == [segment.rule.plan.items[1]] * 2
 
 
 def test_a_batch_over_the_budget_compiles_a_kernel_per_shape(schema, store, monkeypatch, kernels_run):
@@ -110,15 +110,15 @@ def test_a_batch_over_the_budget_compiles_a_kernel_per_shape(schema, store, monk
 
 def test_a_batch_within_the_budget_is_one_kernel(schema, store, kernels_run):
     segments = [segmint.compile(rule, schema) for rule, _ in CASES[:8]]
-    assert sum(cost(s.compiled.plan) for s in segments) <= kernel_batches.KERNEL_BUDGET
+    assert sum(cost(s.rule.plan) for s in segments) <= kernel_batches.KERNEL_BUDGET
     segmint.evaluate_many(segments, store, now=NOW, engine="compiled")
-    assert kernels_run == [tuple(s.compiled.plan for s in segments)]
+    assert kernels_run == [tuple(s.rule.plan for s in segments)]
 
 
 def test_the_compile_cost_benchmark_rules_are_cut_within_the_budget(schema):
     """The rules of benchmarks/compile_cost.py compile, and the largest is cut into parts within the budget."""
     from segmint.benchmarks.compile_cost import or_rule, template_rules
 
-    templates = [segmint.compile(rule, schema).compiled.plan for rule in template_rules(14)]
-    work = kernel_batches.split((segmint.compile(or_rule(1000), schema).compiled.plan, *templates))
+    templates = [segmint.compile(rule, schema).rule.plan for rule in template_rules(14)]
+    work = kernel_batches.split((segmint.compile(or_rule(1000), schema).rule.plan, *templates))
     assert len(work.parts) > 1000 // 40 and not work.oversized()

@@ -1,6 +1,6 @@
-"""The disk cache of compiled kernels (runtime/kernel_cache.py): a damaged file costs a compile, never a wrong answer or
-an exception, in any new process; a folder that cannot be written is an error for ``compiled`` and a warning for
-``auto``; processes that compile at once, or die while writing, leave a cache that works."""
+"""The disk cache of compiled kernels (runtime/engines/kernel_cache.py): a damaged file costs a compile, never a wrong
+answer or an exception, in any new process; a folder that cannot be written is an error for ``compiled`` and a warning
+for ``auto``; processes that compile at once, or die while writing, leave a cache that works."""
 
 import json
 import shutil
@@ -18,8 +18,8 @@ from storebuilder import build_store
 from test_examples import CONTACTS, EVENTS
 
 import segmint
-from segmint.runtime import compiled
-from segmint.runtime.kernel_cache import KernelCacheError, KernelCacheWarning
+from segmint.runtime.engines import compiled
+from segmint.runtime.engines.kernel_cache import KernelCacheError, KernelCacheWarning
 
 RULE = "sum(bought.amount within 365d) > 500 and clicked"
 EXPECTED = [1, 5]

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import segmint
-from segmint.runtime.load import store_from_arrow
+from segmint.runtime.store.load import store_from_arrow
 
 SCHEMA = segmint.Schema.from_dict(
     {

@@ -28,7 +28,7 @@ def table_store(schema):
 def test_oracle_agrees_with_the_table(schema, table_store, rule, expected):
     # the oracle is only worth something if it is right where we know the answer
     store, db = table_store
-    plan = segmint.compile(rule, schema).compiled.plan
+    plan = segmint.compile(rule, schema).rule.plan
     assert set(store.ids[oracle.mask(db, plan, bind(plan, NOW, None), len(store))].tolist()) == expected
 
 
@@ -40,7 +40,7 @@ def test_reference_equals_duckdb(schema, data, rule):
     now = data.draw(st.sampled_from([NOW, NOW - 7 * DAY, NOW + MICRO * DAY]))
     params = params_for(segment)
     reference = segment.evaluate(store, now=now, params=params, engine="reference").mask
-    expected = oracle.mask(oracle.connect(store), segment.compiled.plan, bind(segment.compiled.plan, now, params),
+    expected = oracle.mask(oracle.connect(store), segment.rule.plan, bind(segment.rule.plan, now, params),
                            len(store))
     differ = [int(store.ids[i]) for i in range(len(store)) if reference[i] != expected[i]]
     assert not differ, f"{segment.text} at {now}: reference and DuckDB differ for contacts {differ}"
@@ -62,7 +62,7 @@ def test_window_edges_all_engines(schema, window):
     segment = segmint.compile(f"opened{window}", schema)
     for offset in OFFSETS:
         store = build_store(schema, [{"id": 1}], {"email_open": [{"id": 1, "ts": NOW - offset * DAY}]})
-        plan = segment.compiled.plan
+        plan = segment.rule.plan
         expected = oracle.mask(oracle.connect(store), plan, bind(plan, NOW, None), 1)[0]
         for engine in ("reference", "compiled", "vector"):
             got = segment.evaluate(store, now=NOW, engine=engine).mask[0]
@@ -90,7 +90,7 @@ def test_age_edges_all_engines(schema, now):
     store = build_store(schema, contacts, {})
     for rule in AGE_RULES:
         segment = segmint.compile(rule, schema)
-        plan = segment.compiled.plan
+        plan = segment.rule.plan
         expected = oracle.mask(oracle.connect(store), plan, bind(plan, moment, None), len(store))
         for engine in ("reference", "compiled", "vector"):
             got = segment.evaluate(store, now=moment, engine=engine).mask
@@ -142,7 +142,7 @@ def test_a_date_against_a_timestamp_is_the_whole_day(schema, around_d, subject, 
     segment = segmint.compile(f"{subject} {test.format(d=d)}", schema)
     assert "T00:00" not in segment.text and segmint.compile(segment.text, schema).ir == segment.ir
     for params in ({"d": "2026-06-30"}, {"d": DAY_D}) if d == "$d" else (None,):
-        plan = segment.compiled.plan
+        plan = segment.rule.plan
         got = oracle.mask(oracle.connect(around_d), plan, bind(plan, NOW, params), len(around_d))
         assert got.tolist() == expected, f"{segment.text}: DuckDB"
         for engine in ("reference", "vector", "compiled"):
@@ -170,7 +170,7 @@ def test_a_date_is_in_a_window_when_any_part_of_its_day_is(schema, window):
     days = [DAY_D - dt.timedelta(days=1), DAY_D, DAY_D + dt.timedelta(days=1), DAY_D + dt.timedelta(days=2)]
     store = build_store(schema, [{"id": k, "birth_date": d} for k, d in enumerate(days)] + [{"id": 9}], {})
     segment = segmint.compile(f"birth_date {window}", schema)
-    lo, hi = bind(segment.compiled.plan, now, None).window(segment.compiled.ir.window)
+    lo, hi = bind(segment.rule.plan, now, None).window(segment.rule.ir.window)
     db = duckdb.connect()
     overlaps = "SELECT epoch_us(TIMESTAMP '{d}') <= {hi} AND epoch_us(TIMESTAMP '{d}') + {last} >= {lo}"
     expected = [
@@ -217,7 +217,7 @@ def test_infinities_and_nulls_in_aggregates_all_engines(schema, extremes, rule):
     """+-inf are numbers, nulls are skipped, a result that is not a number (inf - inf) is null: every engine
     and DuckDB give one answer on values at the ends of floats and of int64."""
     segment = segmint.compile(rule, schema)
-    plan = segment.compiled.plan
+    plan = segment.rule.plan
     expected = oracle.mask(oracle.connect(extremes), plan, bind(plan, NOW, None), len(extremes))
     for engine in ("reference", "vector", "compiled"):
         got = segment.evaluate(extremes, now=NOW, engine=engine).mask

@@ -9,7 +9,7 @@ from segmint.compiler.types import Type
 
 
 def plan(rule, schema):
-    return segmint.compile(rule, schema).compiled.plan
+    return segmint.compile(rule, schema).rule.plan
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from savedstore import (
 from storebuilder import build_store
 
 import segmint
-from segmint.runtime import persist
+from segmint.runtime.store import persist
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """String predicates over a dictionary: the Arrow-vectorised tests used for large dictionaries mean exactly what the
-per-string Python definition (runtime/strings.py ``string_test``) means, on any text."""
+per-string Python definition (runtime/engines/strings.py ``string_test``) means, on any text."""
 
 import datetime as dt
 from unittest import mock
@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from segmint.compiler import ir
 from segmint.compiler.types import Type
-from segmint.runtime import strings
 from segmint.runtime.bindings import Bindings
-from segmint.runtime.store import Strings
+from segmint.runtime.engines import strings
+from segmint.runtime.store.columns import Strings
 
 NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 BINDINGS = Bindings(NOW, 0, {})

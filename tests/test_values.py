@@ -17,7 +17,7 @@ from storebuilder import build_store
 import segmint
 from segmint.compiler.types import Type
 from segmint.runtime.bindings import bind
-from segmint.runtime.store import Column, EventTable, Store
+from segmint.runtime.store.columns import Column, EventTable, Store
 
 ENGINES = ("reference", "vector", "compiled")
 INT64_MAX, INT64_MIN = 2**63 - 1, -(2**63)
@@ -228,7 +228,7 @@ def test_days_since_far_past_times_does_not_wrap(schema):
         "days_since(birth_date) < 0": {2},
     }
     for rule, expected in rules.items():
-        plan = segmint.compile(rule, schema).compiled.plan
+        plan = segmint.compile(rule, schema).rule.plan
         duckdb_mask = oracle.mask(oracle.connect(store), plan, bind(plan, NOW, None), len(store))
         assert set(store.ids[duckdb_mask].tolist()) == expected, rule
         for engine in ENGINES:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from ...dsl.limits import INT64_MAX
 from .. import ir
-from ..types import INT64_MAX, US_PER_DAY, Type
+from ..types import US_PER_DAY, Type
 from .lowering import integer
 from .names import Code, Inputs, measure_name
 from .passes import group_body, lower_start

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ...dsl.limits import INT64_MAX
 from .. import ir
-from ..types import INT64_MAX, Type
+from ..types import Type
 from .lowering import starts
 from .names import Code, measure_name
 from .plan import (

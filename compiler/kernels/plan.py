@@ -6,7 +6,7 @@ are measured per block or per contact, which passes are eager, which tests are m
 dtype. Kernel-shape tests assert on it rather than on the source.
 
 Kernel inputs are typed (``ColumnValues(AttrColumn("city"))``, ``EventTimes("purchase")``, ``WindowStart(...)``);
-the runtime turns each into an array or a number with one decoder (``runtime/compiled.py``, ``input_value``). No
+the runtime turns each into an array or a number with one decoder (``runtime/engines/compiled.py``, ``input_value``). No
 user text reaches the source: inputs become synthetic names (``A3``, ``k0``, ``x1``) in emission.
 """
 

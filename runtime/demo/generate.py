@@ -1,4 +1,4 @@
-"""A seeded synthetic CDP data set that fits ``runtime/demo_schema.toml``: ``segmint demo`` and benchmark input.
+"""A seeded synthetic CDP data set that fits ``runtime/demo/schema.toml``: ``segmint demo`` and benchmark input.
 
 The data has to look like a real contact base, because marketers try demo rules on it and benchmarks compare engines
 on it; a uniform random table makes every rule return half the contacts and every plan look the same. So:
@@ -41,8 +41,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..compiler.schema import Field, Schema
-from ..compiler.types import US_PER_DAY, Type
+from ...compiler.schema import Field, Schema
+from ...compiler.types import US_PER_DAY, Type
 
 # Bump whenever the same (contacts, seed) would produce different data: it names the cache folder.
 GENERATOR_VERSION = 1
@@ -173,7 +173,7 @@ class DemoData:
 
 def demo_schema() -> Schema:
     """The schema of the demo data, read from the TOML packaged with segmint."""
-    with resources.as_file(resources.files("segmint.runtime") / "demo_schema.toml") as path:
+    with resources.as_file(resources.files("segmint.runtime.demo") / "schema.toml") as path:
         return Schema.from_toml(path)
 
 
@@ -689,7 +689,7 @@ def write_parquet(data: DemoData, directory, *, progress: bool = False) -> Path:
         advance = step("writing parquet", len(files))
         for _ in pool.map(lambda path: _write_table(files[path], path), order):
             advance()
-    schema_text = (resources.files("segmint.runtime") / "demo_schema.toml").read_text(encoding="utf-8")
+    schema_text = (resources.files("segmint.runtime.demo") / "schema.toml").read_text(encoding="utf-8")
     (directory / "schema.toml").write_text(schema_text, encoding="utf-8")
     meta = {
         "generator_version": GENERATOR_VERSION,

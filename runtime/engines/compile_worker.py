@@ -5,10 +5,10 @@ own evaluations (measured before: 1.3 ms -> 70 ms median while a kernel compiled
 would take the application's memory with it. A child process compiles with neither: it runs at a lower priority
 (nice 10), its address space is limited to ``COMPILE_MEMORY`` (a compile that passes it fails alone, and its kernel
 stays with the vector engine in this process), and the application's threads keep the GIL. The child imports the
-kernel module exactly as the application does (runtime/kernel_cache.py), compiles it for the argument types the
+kernel module exactly as the application does (runtime/engines/kernel_cache.py), compiles it for the argument types the
 application will pass, and Numba's cache writes the result, which the application then loads in milliseconds.
 
-    python -m segmint.runtime.compile_worker < (name, source, folder, argument types, memory limit), pickled
+    python -m segmint.runtime.engines.compile_worker < (name, source, folder, argument types, memory limit), pickled
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def compile_elsewhere(name: str, source: str, folder: Path, signature: tuple) ->
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # finds segmint as we did
     try:
         run = subprocess.run(
-            [sys.executable, "-m", "segmint.runtime.compile_worker"],
+            [sys.executable, "-m", "segmint.runtime.engines.compile_worker"],
             input=payload,
             capture_output=True,
             env=env,

@@ -1,8 +1,8 @@
 """The compiled evaluator: a plan's kernel is generated (compiler/kernels/), compiled by Numba or loaded from
 the cache, fed the store's arrays and this evaluation's numbers, and run over all contacts in parallel.
 
-Kernel cache: in memory per process, and on disk (runtime/kernel_cache.py) so a new process loads a compiled kernel
-instead of compiling it again.
+Kernel cache: in memory per process, and on disk (runtime/engines/kernel_cache.py) so a new process loads a compiled
+kernel instead of compiling it again.
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numba
 import numpy as np
 
-from ..compiler import ir
-from ..compiler.kernels import MASK_BITS, Kernel, StoreFacts, generate
-from ..compiler.kernels import plan as kp
-from ..compiler.types import Type
-from .bindings import Bindings
+from ...compiler import ir
+from ...compiler.kernels import MASK_BITS, Kernel, StoreFacts, generate
+from ...compiler.kernels import plan as kp
+from ...compiler.types import Type
+from ..bindings import Bindings
+from ..store.columns import Store
+from ..timeutil import last_birth_day
 from .compile_worker import compile_elsewhere
 from .kernel_cache import cache_folder, import_kernel, sound, usable_folder
-from .store import Store
 from .strings import string_table
-from .timeutil import last_birth_day
 
 _lock = threading.Lock()
 
@@ -133,9 +133,9 @@ def ready(kernel: Kernel) -> bool:
 
 def compile_in_background(plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> None:
     """Compile the kernel of ``plans`` for this store's argument types, unless it is compiled, being compiled or
-    failed to compile before. segmint's compiler thread hands the work to a child process (runtime/compile_worker.py)
-    that compiles into the disk cache; with no usable disk cache, the thread compiles it itself (Numba compiles when
-    a kernel is first called, so the thread calls it over no contacts)."""
+    failed to compile before. segmint's compiler thread hands the work to a child process
+    (runtime/engines/compile_worker.py) that compiles into the disk cache; with no usable disk cache, the thread
+    compiles it itself (Numba compiles when a kernel is first called, so the thread calls it over no contacts)."""
     kernel = kernel_for(plans, store)
     key = _key(kernel)
     with _lock:

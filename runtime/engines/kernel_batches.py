@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..compiler import ir
+from ...compiler import ir
 
 KERNEL_BUDGET = 400  # cost units per kernel: 2-4 s of CPU and under 100 MB to compile here; the bench suite fits one
 EVENT_SET_COST = 10

@@ -35,7 +35,7 @@ import numba
 from numba.core.caching import FunctionCache, IndexDataCacheFile
 from numba.core.dispatcher import Dispatcher
 
-from ..compiler.errors import SegmintError, SegmintWarning
+from ...dsl.errors import SegmintError, SegmintWarning
 
 SETTING = "SEGMINT_KERNEL_CACHE"
 _OFF = ("off", "0", "no", "false")

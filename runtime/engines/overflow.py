@@ -16,11 +16,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..compiler import ir
-from ..compiler.types import INT64_MAX, INT64_MIN, Type
-from .bindings import Bindings
+from ...compiler import ir
+from ...compiler.types import Type
+from ...dsl.limits import INT64_MAX, INT64_MIN
+from ..bindings import Bindings
+from ..store.columns import Column, EventTable, Store
 from .reference import Evaluator
-from .store import Column, EventTable, Store
 
 # |days_since| and |age| of any int64 time or int32 date: far inside int64 (2^63 µs is 1.07e8 days).
 _TIME_FUNCTION_BOUND = 2**40

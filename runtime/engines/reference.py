@@ -14,15 +14,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..compiler import ir
-from ..compiler.errors import DataError
-from ..compiler.passes import lower_points_in_time
-from ..compiler.types import INT64_MAX, INT64_MIN, Type
-from ..dsl.formatter import format_ir
-from .bindings import Bindings
-from .store import Column, EventTable, Store
+from ...compiler import ir
+from ...compiler.formatter import format_ir
+from ...compiler.passes import lower_points_in_time
+from ...compiler.types import Type
+from ...dsl.errors import DataError
+from ...dsl.limits import INT64_MAX, INT64_MIN
+from ..bindings import Bindings
+from ..store.columns import Column, EventTable, Store
+from ..timeutil import US_PER_DAY
 from .strings import OPS, string_table
-from .timeutil import US_PER_DAY
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..compiler import ir
-from .bindings import Bindings
-from .store import Strings
+from ...compiler import ir
+from ..bindings import Bindings
+from ..store.columns import Strings
 
 OPS = {"=": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 

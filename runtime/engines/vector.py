@@ -1,7 +1,7 @@
 """The fast path: a rule answered with no per-rule compilation, for first answers and one-off rules.
 
-A fused kernel (runtime/compiled.py) is the fastest way to evaluate a rule, but compiling it takes 0.3-2 s, which
-is too long for a rule a user has just typed. This engine composes per rule, at run time, a few generic Numba
+A fused kernel (runtime/engines/compiled.py) is the fastest way to evaluate a rule, but compiling it takes 0.3-2 s,
+which is too long for a rule a user has just typed. This engine composes per rule, at run time, a few generic Numba
 kernels that are compiled once per machine (Numba's disk cache, next to this file or in the user cache) and serve
 every rule. It keeps the reference evaluator's column-at-a-time logic for everything over contacts and over event
 filters, which is plain numpy, and replaces its two costly steps over events:
@@ -21,8 +21,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..compiler import ir
-from ..compiler.types import Type
+from ...compiler import ir
+from ...compiler.types import Type
 from .compiled import read_only, run_parallel
 from .reference import Evaluator, Vec, _column_vec
 

@@ -8,7 +8,8 @@ Layout (every array is a plain numpy array, possibly memory-mapped read-only):
   ``offsets`` (``int64``, length N+1) so that contact ``i``'s events are rows ``offsets[i]:offsets[i+1]`` (CSR),
   ``ts`` (``int64`` microseconds since epoch, UTC, never null) and one ``Column`` per property.
 
-Loading (``runtime/load.py``) and saving/opening (``runtime/persist.py``) build this; evaluation only reads it.
+Loading (``runtime/store/load.py``) and saving/opening (``runtime/store/persist.py``) build this; evaluation only reads
+it.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from functools import cached_property
 import numpy as np
 import pyarrow as pa
 
-from ..compiler.errors import DataError
-from ..compiler.schema import Schema
-from ..compiler.types import US_PER_DAY, Type
+from ...compiler.schema import Schema
+from ...compiler.types import US_PER_DAY, Type
+from ...dsl.errors import DataError
 
 # numpy storage of each stored type (see compiler/types.py).
 STORAGE_DTYPE = {

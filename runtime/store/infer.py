@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 import pyarrow as pa
 
-from ..compiler.errors import DataError
-from ..compiler.schema import Schema
+from ...compiler.schema import Schema
+from ...dsl.errors import DataError
 
 CATEGORY_LIMIT = 64  # a string column with at most this many distinct values becomes a category
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..compiler.errors import DataError
+from ...dsl.errors import DataError
 
 BLOCK = 1 << 20  # rows per block: temporaries of a few MB at most
 

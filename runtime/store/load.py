@@ -22,10 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..compiler.errors import DataError, SchemaError
-from ..compiler.schema import Field, Schema
-from ..compiler.types import US_PER_DAY, Type
-from .store import (
+from ...compiler.schema import Field, Schema
+from ...compiler.types import US_PER_DAY, Type
+from ...dsl.errors import DataError, SchemaError
+from .columns import (
     FIRST_DAY,
     FIRST_US,
     LAST_DAY,

@@ -16,7 +16,7 @@ files the old manifest listed. A process killed at any moment leaves the old sto
 folder are serialised by a lock on the folder, so a generation folder another save is writing is never removed.
 
 Opening checks the manifest's shape, its own checksum, every file's size and the checksum of every small file
-(dictionaries, and every file of a small store), then the arrays' invariants (``runtime/integrity.py``).
+(dictionaries, and every file of a small store), then the arrays' invariants (``runtime/store/integrity.py``).
 ``verify=True`` checks the checksum of every file too: that reads the whole store. Stores of format version 1 (the
 flat folder of named files) still open, without checksums.
 """
@@ -37,11 +37,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..compiler.errors import DataError, SchemaError
-from ..compiler.schema import Field, Schema
-from ..compiler.types import Type
+from ...compiler.schema import Field, Schema
+from ...compiler.types import Type
+from ...dsl.errors import DataError, SchemaError
 from . import integrity
-from .store import (
+from .columns import (
     FIRST_DAY,
     FIRST_US,
     LAST_DAY,

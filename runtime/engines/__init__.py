@@ -1,0 +1,3 @@
+"""The evaluators of a rule's plan over a store, each giving one bool mask per plan: ``reference`` (plain numpy, the
+oracle), ``vector`` (generic Numba kernels composed per rule) and ``compiled`` (a fused Numba kernel per rule shape,
+cached); ``strings`` holds what a string predicate means over a dictionary and ``gather`` turns masks into ids."""

@@ -27,6 +27,8 @@ from .dsl.errors import (
     SegmintError,
 )
 from .runtime.explain import Explanation
+from .runtime.live.refresh import RefreshReport
+from .runtime.live.registry import Change, Registry, RegistryError
 from .runtime.segment import Result, Segment, evaluate_many
 from .runtime.store.columns import Store
 
@@ -48,9 +50,13 @@ def format(rule: str, schema: Schema) -> str:
 
 
 __all__ = [
+    "Change",
     "DataError",
     "Explanation",
     "ParamError",
+    "RefreshReport",
+    "Registry",
+    "RegistryError",
     "Result",
     "RuleError",
     "RuleFormatError",

@@ -55,7 +55,9 @@ def column(field: Field, values: list) -> Column:
 def build_store(schema: Schema, contacts: list[dict], events: dict[str, list[dict]] | None = None) -> Store:
     """``contacts``: dicts with ``id`` and attributes (missing = null); ``events``: per event type, dicts with
     ``id`` (contact), ``ts`` and properties."""
-    ids = np.array([c["id"] for c in contacts])
+    # the store's contract: int64 ids, or an object array of str
+    text_ids = bool(contacts) and isinstance(contacts[0]["id"], str)
+    ids = np.array([c["id"] for c in contacts], dtype=object if text_ids else np.int64)
     row_of = {c["id"]: i for i, c in enumerate(contacts)}
     attributes = {
         name: column(f, [c.get(name) for c in contacts]) for name, f in schema.attributes.items()

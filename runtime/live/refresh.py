@@ -1,0 +1,226 @@
+"""A refresh: evaluate the registered segments at ``now``, compare with their stored membership, commit.
+
+Stages, timed separately so the slow one shows: *evaluate* (the segments in as few ``evaluate_many`` batches as
+their parameters allow: segments whose ``$parameters`` give one name two values go to different batches), *diff*
+(new membership against the old, carried over to this store's contacts by external id) and *commit* (one SQLite
+transaction: membership, one result row per segment with who entered and left, the refresh itself). Callbacks run
+after the commit; their failures are collected in the report, never lost and never undoing the commit.
+
+A segment that cannot be evaluated on this store (its rule reads a column the store lacks, a parameter no longer
+fits) keeps its membership, gets ``last_error`` and is reported; the others refresh. A segment edited while the
+refresh evaluated is left for the next refresh (its evaluation was of the old version).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from pyroaring import BitMap
+
+from ...dsl.errors import SegmintError
+from ..segment import Segment, evaluate_many
+from ..store.columns import Store
+from ..timeutil import coerce_now
+from .membership import Epoch, of_mask
+from .registry import Change, Definition, Registry, RegistryError, _stamp
+
+
+@dataclass(frozen=True)
+class SegmentReport:
+    name: str
+    size: int
+    entered: int
+    left: int
+    cause: str  # see registry.Change; "" when the segment was not refreshed
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    """What one refresh did: its sequence number, ``now``, per segment size/entered/left, time per stage."""
+
+    seq: int
+    now: str
+    segments: tuple[SegmentReport, ...]
+    seconds: Mapping[str, float]  # evaluate, diff, commit, callbacks
+    callback_errors: tuple[str, ...] = field(default=())
+
+    def __str__(self) -> str:
+        stages = ", ".join(f"{stage} {seconds:.3f}s" for stage, seconds in self.seconds.items())
+        lines = [f"refresh {self.seq} at {self.now}: {len(self.segments)} segment(s); {stages}"]
+        for s in self.segments:
+            detail = f"error: {s.error}" if s.error else f"size {s.size}, +{s.entered} -{s.left} ({s.cause})"
+            lines.append(f"  {s.name}: {detail}")
+        lines += [f"  callback failed: {e}" for e in self.callback_errors]
+        return "\n".join(lines)
+
+
+def refresh(registry: Registry, store: Store, now=None, *, names: Sequence[str] | None = None,
+            engine: str = "auto") -> RefreshReport:
+    now = coerce_now(now)
+    clock = _Clock()
+    definitions = [registry.get(name) for name in names] if names is not None else registry.list()
+    masks, errors = _evaluate(registry, definitions, store, now, engine)
+    clock.lap("evaluate")
+    epoch, digest = Epoch.of(store), store_digest(store)
+    reports, changes = [], []
+    with registry._write() as db:
+        diff_seconds = 0.0
+        now_text = now.isoformat().replace("+00:00", "Z")
+        seq = db.execute("INSERT INTO refreshes (now, at, seconds, epoch, store) VALUES (?, ?, 0, 0, ?)",
+                         (now_text, _stamp(), digest)).lastrowid
+        epoch_id = registry.epoch_id(epoch)
+        for definition in definitions:
+            current = db.execute("SELECT version FROM segments WHERE name = ?", (definition.name,)).fetchone()
+            if current is None or current[0] != definition.version:
+                continue  # removed or edited while this refresh evaluated: the next refresh takes it
+            error = errors.get(definition.name)
+            if error is not None:
+                db.execute("UPDATE segments SET last_error = ? WHERE name = ?", (error, definition.name))
+                reports.append(SegmentReport(definition.name, 0, 0, 0, "", error))
+                continue
+            started = time.perf_counter()
+            new = of_mask(masks[definition.name])
+            entered, left, gone, cause = _diff(registry, db, definition, new, epoch, digest)
+            diff_seconds += time.perf_counter() - started
+            db.execute(
+                "INSERT INTO membership (name, version, epoch, members, size, seq) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET version = excluded.version, epoch = excluded.epoch, "
+                "members = excluded.members, size = excluded.size, seq = excluded.seq",
+                (definition.name, definition.version, epoch_id, new.serialize(), len(new), seq),
+            )
+            db.execute(
+                "INSERT INTO results (seq, name, version, epoch, size, entered, left, cause, entered_rows, left_rows, "
+                "gone, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (seq, definition.name, definition.version, epoch_id, len(new), len(entered), len(left) + len(gone),
+                 cause, entered.serialize(), left.serialize(), json.dumps(gone), time.perf_counter() - started),
+            )
+            db.execute(
+                "UPDATE segments SET refreshed_seq = ?, refreshed_at = ?, refresh_seconds = ?, last_error = NULL "
+                "WHERE name = ?", (seq, _stamp(), clock.total(), definition.name))
+            reports.append(SegmentReport(definition.name, len(new), len(entered), len(left) + len(gone), cause))
+            if registry._callbacks:
+                changes.append((definition.name, entered, left, gone, cause))
+        db.execute("UPDATE refreshes SET seconds = ?, epoch = ? WHERE seq = ?", (clock.total(), epoch_id, seq))
+    clock.lap("commit")
+    seconds = dict(clock.laps)
+    seconds["diff"] = diff_seconds
+    seconds["commit"] -= diff_seconds
+    failures = _callbacks(registry, seq, now_text, epoch, changes)
+    seconds["callbacks"] = clock.lap("callbacks")
+    return RefreshReport(seq, now_text, tuple(reports), seconds, tuple(failures))
+
+
+def _evaluate(registry: Registry, definitions: list[Definition], store: Store, now: dt.datetime,
+              engine: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Each segment's mask, or its error; segments share batches where their parameters agree."""
+    segments, errors = {}, {}
+    for definition in definitions:
+        try:
+            segments[definition.name] = registry.segment_of(definition.rule, definition.params)
+        except SegmintError as error:
+            errors[definition.name] = str(error)
+    masks = {}
+    for batch, params in _batches(segments, {d.name: d.params for d in definitions}):
+        try:
+            results = evaluate_many([segments[n] for n in batch], store, now=now, params=params, engine=engine)
+            masks.update(zip(batch, (r.mask for r in results), strict=True))
+        except SegmintError:  # find out which segment it was
+            for name in batch:
+                try:
+                    wanted = {p: params[p] for p in segments[name].params}
+                    masks[name] = segments[name].evaluate(store, now=now, params=wanted, engine=engine).mask
+                except SegmintError as error:
+                    errors[name] = str(error)
+    return masks, errors
+
+
+def _batches(segments: Mapping[str, Segment], params: Mapping[str, Mapping]) -> list[tuple[list[str], dict]]:
+    """Segments grouped so that no parameter name has two values in one group (first fit, in name order)."""
+    groups: list[tuple[list[str], dict]] = []
+    for name in sorted(segments):
+        own = dict(params[name])
+        for members, merged in groups:
+            if all(merged.get(k, v) == v for k, v in own.items()):
+                members.append(name)
+                merged.update(own)
+                break
+        else:
+            groups.append(([name], own))
+    return groups
+
+
+def _diff(registry: Registry, db, definition: Definition, new: BitMap, epoch: Epoch,
+          digest: str) -> tuple[BitMap, BitMap, list, str]:
+    row = db.execute(
+        "SELECT m.version, m.epoch, m.members, f.store FROM membership m JOIN refreshes f ON f.seq = m.seq "
+        "WHERE m.name = ?", (definition.name,)).fetchone()
+    if row is None:
+        return new, BitMap(), [], "new"
+    version, old_epoch, members, old_digest = row
+    old, gone = epoch.rows_of(registry.epoch(old_epoch), BitMap.deserialize(members))
+    cause = "edit" if version != definition.version else "time" if old_digest == digest else "data"
+    return new - old, old - new, gone, cause
+
+
+def _callbacks(registry: Registry, seq: int, now: str, epoch: Epoch, changes: list) -> list[str]:
+    failures = []
+    for name, entered, left, gone, cause in changes:
+        for kind, ids in (("entered", epoch.ids_of(entered)), ("left", epoch.ids_of(left) + gone)):
+            for callback in registry._callbacks.get((name, kind), ()):
+                for contact in ids:
+                    try:
+                        callback(Change(seq, name, contact, kind, now, cause))
+                    except Exception as error:  # a callback's failure is reported, never lost or fatal
+                        failures.append(f"{name} {kind} {contact!r}: {type(error).__name__}: {error}")
+    return failures
+
+
+_digests: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def store_digest(store: Store) -> str:
+    """A hash of a store's contents (ids, attribute values, event times and properties), once per store object:
+    equal digests mean a refresh saw the same data, so whatever changed was caused by time."""
+    digest = _digests.get(store)
+    if digest is None:
+        hasher = hashlib.blake2b(digest_size=16)
+        hasher.update(Epoch.of(store).digest.encode())
+        columns = [*store.attributes.values()]
+        for name in sorted(store.events):
+            table = store.events[name]
+            hasher.update(name.encode())
+            hasher.update(np.ascontiguousarray(table.offsets).tobytes())
+            hasher.update(np.ascontiguousarray(table.ts).tobytes())
+            columns += [table.properties[p] for p in sorted(table.properties)]
+        for column in columns:
+            for part in (column.values, column.valid, column.offsets):
+                if part is not None:
+                    hasher.update(np.ascontiguousarray(part).tobytes())
+        digest = _digests[store] = hasher.hexdigest()
+    return digest
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, stage: str) -> float:
+        now = time.perf_counter()
+        self.laps[stage] = now - self.last
+        self.last = now
+        return self.laps[stage]
+
+    def total(self) -> float:
+        return time.perf_counter() - self.start
+
+
+__all__ = ["RefreshReport", "RegistryError", "SegmentReport", "refresh"]

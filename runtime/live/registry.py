@@ -1,0 +1,364 @@
+"""The segment registry: named segments kept live in an embedded SQLite database.
+
+A registry holds segment definitions (name, rule text, description, bound parameters; every change kept as a
+version), each segment's membership as of its last refresh, one result row per segment and refresh (size, who
+entered and who left, why), and the position of every consumer in that stream. ``refresh`` (``live/refresh.py``)
+evaluates the segments at a ``now`` and commits the new state in one transaction; ``changes`` and ``ack`` deliver
+who entered and left, at least once.
+
+The database runs in WAL mode with ``synchronous=FULL``: a committed refresh survives a crash, readers see the last
+committed state while a refresh runs, and a second refresher waits for the first (up to ``timeout`` seconds) and
+then fails with a clear message. One ``Registry`` object may be shared between threads (a lock serialises its use
+of the connection); several processes may open the same file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyroaring import BitMap
+
+from ...compiler.pipeline import compile_rule
+from ...compiler.schema import Schema
+from ...dsl.errors import SegmintError
+from ...dsl.lexicon import NAME
+from ..segment import Segment
+from .membership import Epoch
+
+FORMAT, VERSION = "segmint.registry", 1
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS segments (
+    name TEXT PRIMARY KEY, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    refreshed_seq INTEGER, refreshed_at TEXT, refresh_seconds REAL, last_error TEXT);
+CREATE TABLE IF NOT EXISTS versions (
+    name TEXT NOT NULL, version INTEGER NOT NULL, rule TEXT, description TEXT NOT NULL, params TEXT NOT NULL,
+    created_at TEXT NOT NULL, PRIMARY KEY (name, version));
+CREATE TABLE IF NOT EXISTS epochs (
+    epoch INTEGER PRIMARY KEY, digest TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, ids BLOB NOT NULL,
+    offsets BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS membership (
+    name TEXT PRIMARY KEY, version INTEGER NOT NULL, epoch INTEGER NOT NULL, members BLOB NOT NULL,
+    size INTEGER NOT NULL, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS refreshes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, now TEXT NOT NULL, at TEXT NOT NULL, seconds REAL NOT NULL,
+    epoch INTEGER NOT NULL, store TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS results (
+    seq INTEGER NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL, epoch INTEGER NOT NULL, size INTEGER NOT NULL,
+    entered INTEGER NOT NULL, left INTEGER NOT NULL, cause TEXT NOT NULL, entered_rows BLOB NOT NULL,
+    left_rows BLOB NOT NULL, gone TEXT NOT NULL, seconds REAL NOT NULL, PRIMARY KEY (seq, name));
+CREATE TABLE IF NOT EXISTS consumers (name TEXT PRIMARY KEY, acked INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A registered segment as it is now (``version`` counts its edits from 1)."""
+
+    name: str
+    rule: str
+    description: str
+    params: Mapping[str, object]
+    version: int
+    created_at: str
+    updated_at: str
+    refreshed_seq: int | None = None
+    refreshed_at: str | None = None
+    refresh_seconds: float | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """A contact that entered or left a segment at refresh ``seq`` (idempotency key: ``(seq, segment, id)``).
+
+    ``cause`` is ``new`` (the segment's first refresh), ``edit`` (its rule changed since the previous refresh),
+    ``data`` (the store changed: new contacts or events; time may have passed too) or ``time`` (same store, a later
+    ``now``: windows slid, ages turned)."""
+
+    seq: int
+    segment: str
+    id: object
+    change: str  # "entered" or "left"
+    now: str
+    cause: str
+
+    def to_dict(self) -> dict:
+        return {"seq": self.seq, "segment": self.segment, "id": self.id, "change": self.change, "now": self.now,
+                "cause": self.cause}
+
+
+@dataclass(frozen=True)
+class SizePoint:
+    """One refresh of one segment: its size after it, how many entered and left, why and how long it took."""
+
+    seq: int
+    now: str
+    version: int
+    size: int
+    entered: int
+    left: int
+    cause: str
+    seconds: float
+
+
+class RegistryError(SegmintError):
+    """A registry operation that cannot be done as asked (unknown or duplicate segment, busy, bad file)."""
+
+
+class Registry:
+    """Segments kept live. ``Registry(path, schema)``: ``path`` a file (created if missing) or ``":memory:"``."""
+
+    def __init__(self, path: str | Path, schema: Schema, *, timeout: float = 30.0) -> None:
+        self.path, self.schema = str(path), schema
+        self._lock = threading.RLock()
+        self._callbacks: dict[tuple[str, str], list[Callable[[Change], None]]] = {}
+        try:
+            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            with self._write():
+                for statement in _TABLES.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._check_format()
+        except sqlite3.DatabaseError as error:
+            raise RegistryError(f"cannot open the registry {self.path}: {error}") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- definitions ---------------------------------------------------------------------------------------------
+    def add(
+        self, name: str, rule: str, *, description: str = "", params: Mapping[str, object] | None = None
+    ) -> Definition:
+        """Register a segment; its rule is compiled against the schema now, so a bad rule is refused here."""
+        _check_name(name)
+        params = dict(params or {})
+        self.segment_of(rule, params)
+        with self._write():
+            if self._row(name) is not None:
+                raise RegistryError(f"a segment named '{name}' already exists (edit it with update)")
+            stamp = _stamp()
+            self._db.execute("INSERT INTO segments (name, version, created_at, updated_at) VALUES (?, 1, ?, ?)",
+                             (name, stamp, stamp))
+            self._version(name, 1, rule, description, params, stamp)
+        return self.get(name)
+
+    def update(self, name: str, *, rule: str | None = None, description: str | None = None,
+               params: Mapping[str, object] | None = None) -> Definition:
+        """Change a segment: a new version. Its next refresh recomputes it and reports who entered and left
+        against the old membership, with cause ``edit``."""
+        current = self.get(name)
+        rule = current.rule if rule is None else rule
+        params = dict(current.params if params is None else params)
+        description = current.description if description is None else description
+        self.segment_of(rule, params)
+        with self._write():
+            version = self._row(name)["version"] + 1
+            stamp = _stamp()
+            self._db.execute("UPDATE segments SET version = ?, updated_at = ? WHERE name = ?", (version, stamp, name))
+            self._version(name, version, rule, description, params, stamp)
+        return self.get(name)
+
+    def remove(self, name: str) -> None:
+        """Delete a segment and its membership; its versions and past results stay as history."""
+        with self._write():
+            if self._row(name) is None:
+                raise self._unknown(name)
+            self._version(name, self._row(name)["version"] + 1, None, "", {}, _stamp())
+            self._db.execute("DELETE FROM segments WHERE name = ?", (name,))
+            self._db.execute("DELETE FROM membership WHERE name = ?", (name,))
+
+    def get(self, name: str) -> Definition:
+        with self._lock:
+            row = self._row(name)
+            if row is None:
+                raise self._unknown(name)
+            version = self._db.execute(
+                "SELECT rule, description, params FROM versions WHERE name = ? AND version = ?", (name, row["version"])
+            ).fetchone()
+        return Definition(name, version[0], version[1], json.loads(version[2]), row["version"], row["created_at"],
+                          row["updated_at"], row["refreshed_seq"], row["refreshed_at"], row["refresh_seconds"],
+                          row["last_error"])
+
+    def list(self) -> list[Definition]:
+        with self._lock:
+            names = [r[0] for r in self._db.execute("SELECT name FROM segments ORDER BY name")]
+        return [self.get(name) for name in names]
+
+    def versions(self, name: str) -> list[dict]:
+        """Every version of a segment, oldest first (a removal is a version without a rule)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT version, rule, description, params, created_at FROM versions WHERE name = ? ORDER BY version",
+                (name,),
+            ).fetchall()
+        if not rows:
+            raise self._unknown(name)
+        return [{"version": v, "rule": r, "description": d, "params": json.loads(p), "created_at": c}
+                for v, r, d, p, c in rows]
+
+    def segment_of(self, rule: str, params: Mapping[str, object]) -> Segment:
+        """The compiled segment of a definition; its parameters must be exactly those the rule takes."""
+        segment = Segment(compile_rule(rule, self.schema), self.schema)
+        missing, unknown = set(segment.params) - set(params), set(params) - set(segment.params)
+        if missing or unknown:
+            raise RegistryError(
+                f"the rule takes {', '.join('$' + p for p in sorted(segment.params)) or 'no parameters'}"
+                f"; given {', '.join('$' + p for p in sorted(params)) or 'none'}"
+            )
+        return segment
+
+    # -- membership, history, delivery ---------------------------------------------------------------------------
+    def members(self, name: str) -> list:
+        """External ids of the segment's members as of its last refresh."""
+        with self._lock:
+            if self._row(name) is None:
+                raise self._unknown(name)
+            row = self._db.execute("SELECT epoch, members FROM membership WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                return []
+            return self.epoch(row[0]).ids_of(BitMap.deserialize(row[1]))
+
+    def history(self, name: str) -> list[SizePoint]:
+        """The segment's size after each refresh, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT r.seq, f.now, r.version, r.size, r.entered, r.left, r.cause, r.seconds FROM results r "
+                "JOIN refreshes f ON f.seq = r.seq WHERE r.name = ? ORDER BY r.seq",
+                (name,),
+            ).fetchall()
+        return [SizePoint(*row) for row in rows]
+
+    def changes(self, consumer: str, since: int | None = None, *, limit: int | None = None) -> Iterator[Change]:
+        """Who entered and left, in order (refresh, segment, entered before left, contact), after refresh ``since``
+        (default: the last refresh ``consumer`` acknowledged). Changes not acknowledged are delivered again."""
+        if since is None:
+            since = self.acked(consumer)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT r.seq, r.name, r.epoch, r.entered_rows, r.left_rows, r.gone, r.cause, f.now FROM results r "
+                "JOIN refreshes f ON f.seq = r.seq WHERE r.seq > ? AND (r.entered > 0 OR r.left > 0) "
+                "ORDER BY r.seq, r.name",
+                (since,),
+            ).fetchall()
+        given = 0
+        for seq, name, epoch_id, entered, left, gone, cause, now in rows:
+            epoch = self.epoch(epoch_id)
+            batches = (("entered", epoch.ids_of(BitMap.deserialize(entered))),
+                       ("left", epoch.ids_of(BitMap.deserialize(left)) + json.loads(gone)))
+            for change, ids in batches:
+                for contact in ids:
+                    if limit is not None and given >= limit:
+                        return
+                    given += 1
+                    yield Change(seq, name, contact, change, now, cause)
+
+    def ack(self, consumer: str, seq: int) -> None:
+        """``consumer`` has handled every change up to refresh ``seq``; acknowledgements never go back."""
+        with self._write():
+            self._db.execute(
+                "INSERT INTO consumers (name, acked) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET acked = max(acked, excluded.acked)",
+                (consumer, int(seq)),
+            )
+
+    def acked(self, consumer: str) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT acked FROM consumers WHERE name = ?", (consumer,)).fetchone()
+        return row[0] if row else 0
+
+    def on_enter(self, segment: str, callback: Callable[[Change], None]) -> None:
+        """Call ``callback`` for each contact entering ``segment``, after each refresh commits (in this process)."""
+        self._callbacks.setdefault((segment, "entered"), []).append(callback)
+
+    def on_leave(self, segment: str, callback: Callable[[Change], None]) -> None:
+        self._callbacks.setdefault((segment, "left"), []).append(callback)
+
+    def refresh(self, store, now=None, *, names: Sequence[str] | None = None, engine: str = "auto"):
+        """Evaluate the segments (all, or ``names``) at ``now`` and commit who entered and left: see live/refresh.py."""
+        from .refresh import refresh
+
+        return refresh(self, store, now, names=names, engine=engine)
+
+    # -- internals used by refresh -------------------------------------------------------------------------------
+    def epoch(self, epoch_id: int) -> Epoch:
+        row = self._db.execute("SELECT digest, kind, ids, offsets FROM epochs WHERE epoch = ?", (epoch_id,)).fetchone()
+        return Epoch.decode(*row)
+
+    def epoch_id(self, epoch: Epoch) -> int:
+        """The id of ``epoch`` in the database, stored on first use (call inside a write transaction)."""
+        row = self._db.execute("SELECT epoch FROM epochs WHERE digest = ?", (epoch.digest,)).fetchone()
+        if row:
+            return row[0]
+        kind, values, offsets = epoch.encode()
+        cursor = self._db.execute("INSERT INTO epochs (digest, kind, ids, offsets) VALUES (?, ?, ?, ?)",
+                                  (epoch.digest, kind, values, offsets))
+        return cursor.lastrowid
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (BEGIN IMMEDIATE), committed at the end or rolled back."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                if "locked" in str(error) or "busy" in str(error):
+                    raise RegistryError(
+                        f"the registry {self.path} is busy: another process is refreshing or writing it"
+                    ) from None
+                raise
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _row(self, name: str) -> sqlite3.Row | None:
+        cursor = self._db.execute(
+            "SELECT name, version, created_at, updated_at, refreshed_seq, refreshed_at, refresh_seconds, last_error "
+            "FROM segments WHERE name = ?", (name,))
+        row = cursor.fetchone()
+        return None if row is None else dict(zip([c[0] for c in cursor.description], row, strict=True))
+
+    def _version(self, name: str, version: int, rule: str | None, description: str, params: Mapping, stamp: str):
+        self._db.execute(
+            "INSERT INTO versions (name, version, rule, description, params, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (name, version, rule, description, json.dumps(params, sort_keys=True, default=str), stamp),
+        )
+
+    def _check_format(self) -> None:
+        found = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        if not found:
+            self._db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
+                                 [("format", FORMAT), ("version", str(VERSION))])
+        elif found.get("format") != FORMAT or found.get("version") != str(VERSION):
+            raise RegistryError(f"{self.path} is not a segmint registry of version {VERSION} (found {found})")
+
+    def _unknown(self, name: str) -> RegistryError:
+        return RegistryError(f"no segment named '{name}' in the registry")
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not NAME.match(name):
+        raise RegistryError(f"a segment name is a word of letters, digits and _ starting with a letter, not {name!r}")
+
+
+def _stamp() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -1,0 +1,257 @@
+"""Live segments: the registry's definitions, refreshes with who entered and left, delivery and acknowledgement.
+
+A tiny store of five contacts; times relative to NOW. Every refresh's entered/left must equal the difference of two
+reference evaluations, whatever moved the contacts: new data, time passing, an edit, a rebuilt store.
+"""
+
+import dataclasses
+import datetime as dt
+
+import numpy as np
+import pytest
+from conftest import NOW
+from storebuilder import build_store
+
+import segmint
+
+DAY = dt.timedelta(days=1)
+
+
+def ago(days: float) -> dt.datetime:
+    return NOW - days * DAY
+
+
+CONTACTS = [dict(id=i, city=city) for i, city in ((10, "Kyiv"), (20, "Lviv"), (30, "Kyiv"), (40, "Berlin"), (50, None))]
+OPENS = [dict(id=10, ts=ago(1), device="ios"), dict(id=20, ts=ago(6), device="ios"), dict(id=30, ts=ago(20),
+         device="android"), dict(id=40, ts=ago(8), device="ios")]
+
+
+def store_of(contacts=CONTACTS, opens=OPENS, schema=None):
+    return build_store(schema, contacts, {"email_open": opens})
+
+
+@pytest.fixture
+def store(schema):
+    return store_of(schema=schema)
+
+
+@pytest.fixture
+def registry(schema):
+    with segmint.Registry(":memory:", schema) as registry:
+        yield registry
+
+
+def members(segment_rule: str, schema, store, now) -> set:
+    result = segmint.compile(segment_rule, schema).evaluate(store, now=now, engine="reference")
+    return set(result.ids().tolist())
+
+
+def changes_of(registry, consumer="test", since=None) -> set:
+    return {(c.seq, c.segment, c.id, c.change, c.cause) for c in registry.changes(consumer, since=since)}
+
+
+# -- definitions ---------------------------------------------------------------------------------------------------
+
+
+def test_add_get_list_update_remove(registry):
+    added = registry.add("recent", "opened within 7d", description="opened this week")
+    assert (added.name, added.rule, added.version, added.description) == ("recent", "opened within 7d", 1,
+                                                                         "opened this week")
+    registry.add("kyiv", "city = Kyiv")
+    assert [d.name for d in registry.list()] == ["kyiv", "recent"]
+    edited = registry.update("recent", rule="opened within 3d")
+    assert (edited.rule, edited.version, edited.description) == ("opened within 3d", 2, "opened this week")
+    registry.remove("kyiv")
+    assert [d.name for d in registry.list()] == ["recent"]
+    assert [v["rule"] for v in registry.versions("kyiv")] == ["city = Kyiv", None]  # the removal is kept
+    assert [v["rule"] for v in registry.versions("recent")] == ["opened within 7d", "opened within 3d"]
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda r: r.add("x", "opned within 7d"), segmint.RuleError, "did you mean 'opened'"),
+        (lambda r: r.add("recent", "city = Kyiv"), segmint.RegistryError, "already exists"),
+        (lambda r: r.add("a b", "city = Kyiv"), segmint.RegistryError, "segment name"),
+        (lambda r: r.get("nope"), segmint.RegistryError, "no segment named 'nope'"),
+        (lambda r: r.update("nope", rule="city = Kyiv"), segmint.RegistryError, "no segment named"),
+        (lambda r: r.remove("nope"), segmint.RegistryError, "no segment named"),
+        (lambda r: r.add("p", "viewed category = $c"), segmint.RegistryError, r"takes \$c; given none"),
+        (lambda r: r.add("p", "city = Kyiv", params={"c": 1}), segmint.RegistryError, r"given \$c"),
+    ],
+)
+def test_bad_definitions_are_refused(registry, call, error, match):
+    registry.add("recent", "opened within 7d")
+    with pytest.raises(error, match=match):
+        call(registry)
+
+
+def test_a_file_that_is_not_a_registry_is_refused(schema, tmp_path):
+    path = tmp_path / "not.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(segmint.RegistryError, match="cannot open the registry"):
+        segmint.Registry(path, schema)
+
+
+# -- refresh -------------------------------------------------------------------------------------------------------
+
+
+def test_first_refresh_enters_every_member_as_new(registry, schema, store):
+    registry.add("recent", "opened within 7d")
+    report = registry.refresh(store, now=NOW)
+    assert [(s.name, s.size, s.entered, s.left, s.cause) for s in report.segments] == [("recent", 2, 2, 0, "new")]
+    assert set(registry.members("recent")) == {10, 20} == members("opened within 7d", schema, store, NOW)
+    assert changes_of(registry) == {(report.seq, "recent", 10, "entered", "new"),
+                                    (report.seq, "recent", 20, "entered", "new")}
+    assert set(report.seconds) == {"evaluate", "diff", "commit", "callbacks"}
+
+
+def test_time_alone_moves_contacts(registry, schema, store):
+    registry.add("recent", "opened within 7d")
+    first = registry.refresh(store, now=NOW)
+    later = NOW + 2 * DAY  # 20's open (6 days ago) leaves the window; nobody new
+    second = registry.refresh(store, now=later)
+    assert set(registry.members("recent")) == members("opened within 7d", schema, store, later) == {10}
+    assert changes_of(registry, since=first.seq) == {(second.seq, "recent", 20, "left", "time")}
+
+
+def test_a_refresh_with_nothing_new_changes_nothing(registry, store):
+    registry.add("recent", "opened within 7d")
+    first = registry.refresh(store, now=NOW)
+    again = registry.refresh(store, now=NOW)
+    assert [(s.entered, s.left, s.size) for s in again.segments] == [(0, 0, 2)]
+    assert changes_of(registry, since=first.seq) == set()
+
+
+def test_new_data_moves_contacts_and_membership_follows_ids(registry, schema, store):
+    """The rebuilt store has a new contact before the others (every row moves) and has lost contact 20."""
+    registry.add("recent", "opened within 7d")
+    first = registry.refresh(store, now=NOW)
+    contacts = [dict(id=5, city="Kyiv"), *[c for c in CONTACTS if c["id"] != 20]]
+    opens = [*[o for o in OPENS if o["id"] != 20], dict(id=5, ts=ago(2), device="ios"), dict(id=30, ts=ago(1),
+                                                                                            device="ios")]
+    rebuilt = store_of(contacts, opens, schema)
+    second = registry.refresh(rebuilt, now=NOW)
+    assert set(registry.members("recent")) == members("opened within 7d", schema, rebuilt, NOW) == {5, 10, 30}
+    assert changes_of(registry, since=first.seq) == {
+        (second.seq, "recent", 5, "entered", "data"),
+        (second.seq, "recent", 30, "entered", "data"),
+        (second.seq, "recent", 20, "left", "data"),  # gone from the store
+    }
+
+
+def test_an_edit_is_diffed_against_the_old_membership(registry, store):
+    registry.add("recent", "opened within 7d")
+    first = registry.refresh(store, now=NOW)
+    registry.update("recent", rule="opened within 30d")
+    second = registry.refresh(store, now=NOW)
+    assert changes_of(registry, since=first.seq) == {(second.seq, "recent", 30, "entered", "edit"),
+                                                     (second.seq, "recent", 40, "entered", "edit")}
+    assert registry.history("recent")[-1].version == 2
+
+
+def test_a_contact_that_leaves_and_comes_back_enters_again(registry, schema, store):
+    registry.add("recent", "opened within 7d")
+    registry.refresh(store, now=NOW)
+    registry.refresh(store, now=NOW + 2 * DAY)  # 20 leaves
+    third = registry.refresh(store_of(opens=[*OPENS, dict(id=20, ts=NOW + DAY, device="ios")], schema=schema),
+                             now=NOW + 2 * DAY)
+    assert (third.seq, "recent", 20, "entered", "data") in changes_of(registry)
+
+
+def test_parametric_segments_with_different_values_refresh_together(registry, schema, store):
+    registry.add("recent_ios", "opened device = $d within $w", params={"d": "ios", "w": "7d"})
+    registry.add("recent_android", "opened device = $d within $w", params={"d": "android", "w": "30d"})
+    registry.add("kyiv", "city = Kyiv")
+    report = registry.refresh(store, now=NOW)
+    assert {s.name: s.size for s in report.segments} == {"kyiv": 2, "recent_android": 1, "recent_ios": 2}
+    assert set(registry.members("recent_android")) == {30}
+
+
+def test_a_segment_that_does_not_fit_the_store_is_reported_and_the_others_refresh(registry, schema, store):
+    registry.add("recent", "opened within 7d")
+    registry.add("kyiv", "city = Kyiv")
+    store = dataclasses.replace(store, attributes={k: v for k, v in store.attributes.items() if k != "city"})
+    report = registry.refresh(store, now=NOW)
+    by_name = {s.name: s for s in report.segments}
+    assert "no attribute 'city'" in by_name["kyiv"].error and by_name["recent"].size == 2
+    assert "city" in registry.get("kyiv").last_error
+    assert registry.get("recent").last_error is None and registry.get("recent").refreshed_seq == report.seq
+
+
+def test_refresh_only_the_named_segments(registry, store):
+    registry.add("recent", "opened within 7d")
+    registry.add("kyiv", "city = Kyiv")
+    report = registry.refresh(store, now=NOW, names=["kyiv"])
+    assert [s.name for s in report.segments] == ["kyiv"] and registry.members("recent") == []
+
+
+# -- delivery ------------------------------------------------------------------------------------------------------
+
+
+def test_unacknowledged_changes_are_delivered_again(registry, store):
+    registry.add("recent", "opened within 7d")
+    first = registry.refresh(store, now=NOW)
+    assert len(list(registry.changes("mailer"))) == 2
+    assert len(list(registry.changes("mailer"))) == 2  # not acknowledged: again
+    registry.ack("mailer", first.seq)
+    assert list(registry.changes("mailer")) == []
+    second = registry.refresh(store, now=NOW + 2 * DAY)
+    assert [(c.seq, c.id, c.change) for c in registry.changes("mailer")] == [(second.seq, 20, "left")]
+    registry.ack("mailer", first.seq)  # acknowledgements never go back
+    assert registry.acked("mailer") == first.seq
+    assert len(list(registry.changes("other"))) == 3  # each consumer has its own position
+    assert len(list(registry.changes("other", limit=1))) == 1
+
+
+def test_callbacks_run_after_the_commit_and_their_failures_are_reported(registry, store):
+    registry.add("recent", "opened within 7d")
+    seen = []
+    registry.on_enter("recent", lambda change: seen.append((change.id, change.change)))
+    registry.on_enter("recent", lambda change: 1 / 0)
+    report = registry.refresh(store, now=NOW)
+    assert sorted(seen) == [(10, "entered"), (20, "entered")]
+    assert len(report.callback_errors) == 2 and "ZeroDivisionError" in report.callback_errors[0]
+    assert set(registry.members("recent")) == {10, 20}  # committed whatever the callbacks did
+
+
+def test_the_registry_survives_reopening(schema, store, tmp_path):
+    path = tmp_path / "segments.db"
+    with segmint.Registry(path, schema) as registry:
+        registry.add("recent", "opened within 7d")
+        seq = registry.refresh(store, now=NOW).seq
+    with segmint.Registry(path, schema) as registry:
+        assert set(registry.members("recent")) == {10, 20}
+        assert [p.size for p in registry.history("recent")] == [2]
+        assert {c.seq for c in registry.changes("x")} == {seq}
+
+
+def test_string_ids(schema):
+    contacts = [dict(c, id=f"c{c['id']}") for c in CONTACTS]
+    opens = [dict(o, id=f"c{o['id']}") for o in OPENS]
+    store = store_of(contacts, opens, schema)
+    with segmint.Registry(":memory:", schema) as registry:
+        registry.add("recent", "opened within 7d")
+        registry.refresh(store, now=NOW)
+        registry.refresh(store, now=NOW + 2 * DAY)
+        assert registry.members("recent") == ["c10"]
+        assert sorted((c.id, c.change) for c in registry.changes("x")) == [
+            ("c10", "entered"), ("c20", "entered"), ("c20", "left")]
+
+
+def test_refresh_sequence_equals_reference_differences(registry, schema, store):
+    """Over a month of daily refreshes, entered/left each day are exactly the difference of two evaluations."""
+    rules = {"recent": "opened within 7d", "ios": "opened device = ios within 10d", "quiet": "not opened within 5d"}
+    for name, rule in rules.items():
+        registry.add(name, rule)
+    previous = {name: set() for name in rules}
+    for day in range(30):
+        now = NOW + day * DAY - 10 * DAY
+        report = registry.refresh(store, now=now)
+        for name, rule in rules.items():
+            current = members(rule, schema, store, now)
+            got = {(c.id, c.change) for c in registry.changes("x", since=report.seq - 1) if c.segment == name}
+            assert got == {(i, "entered") for i in current - previous[name]} | {
+                (i, "left") for i in previous[name] - current}, (name, day)
+            previous[name] = current
+    assert np.diff([p.seq for p in registry.history("recent")]).tolist() == [1] * 29

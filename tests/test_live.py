@@ -255,3 +255,38 @@ def test_refresh_sequence_equals_reference_differences(registry, schema, store):
                 (i, "left") for i in previous[name] - current}, (name, day)
             previous[name] = current
     assert np.diff([p.seq for p in registry.history("recent")]).tolist() == [1] * 29
+
+
+# -- derived segments ----------------------------------------------------------------------------------------------
+
+
+def test_a_rule_may_name_other_segments_and_sees_their_fresh_membership(registry, schema, store):
+    registry.add("recent", "opened within 7d")
+    registry.add("kyiv", "city = Kyiv")
+    registry.add("recent_outside_kyiv", "recent and not kyiv")
+    report = registry.refresh(store, now=NOW, names=["recent_outside_kyiv"])  # its inputs are not refreshed
+    assert [(s.name, s.size) for s in report.segments] == [("recent_outside_kyiv", 1)]
+    assert registry.members("recent_outside_kyiv") == [20]
+    registry.update("kyiv", rule="city in (Kyiv, Lviv)")  # an input changes: the next refresh sees it
+    registry.refresh(store, now=NOW, names=["recent_outside_kyiv"])
+    assert registry.members("recent_outside_kyiv") == []
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda r: r.update("recent", rule="opened within 7d and recent_kyiv"), "cycle"),
+        (lambda r: r.remove("kyiv"), "used by recent_kyiv"),
+        (lambda r: r.add("city", "opened"), "schema's names"),  # an attribute's name
+        (lambda r: r.add("uses_param", "recent and by_device"), "segments with parameters"),
+        (lambda r: r.update("kyiv", rule="city = $c", params={"c": "Kyiv"}), "recent_kyiv use it"),
+    ],
+)
+def test_derived_segments_refuse_cycles_removals_and_parameters(registry, call, match):
+    registry.add("recent", "opened within 7d")
+    registry.add("kyiv", "city = Kyiv")
+    registry.add("recent_kyiv", "recent and kyiv")
+    registry.add("by_device", "opened device = $d", params={"d": "ios"})
+    with pytest.raises(segmint.SegmintError, match=match):
+        call(registry)
+    assert [d.version for d in registry.list()] == [1, 1, 1, 1]  # nothing changed

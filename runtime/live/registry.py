@@ -14,6 +14,7 @@ of the connection); several processes may open the same file.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import sqlite3
@@ -25,9 +26,10 @@ from pathlib import Path
 
 from pyroaring import BitMap
 
+from ...compiler import ir
 from ...compiler.pipeline import compile_rule
 from ...compiler.schema import Schema
-from ...dsl.errors import SegmintError
+from ...dsl.errors import SchemaError, SegmintError
 from ...dsl.lexicon import NAME
 from ..segment import Segment
 from .membership import Epoch
@@ -121,6 +123,7 @@ class Registry:
         self.path, self.schema = str(path), schema
         self._lock = threading.RLock()
         self._callbacks: dict[tuple[str, str], list[Callable[[Change], None]]] = {}
+        self._rules_schema: Schema | None = None
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -149,10 +152,13 @@ class Registry:
         """Register a segment; its rule is compiled against the schema now, so a bad rule is refused here."""
         _check_name(name)
         params = dict(params or {})
-        self.segment_of(rule, params)
+        if self._row(name) is not None:
+            raise RegistryError(f"a segment named '{name}' already exists (edit it with update)")
+        self.segment_of(rule, params, self.rules_schema({name: rule}))
         with self._write():
             if self._row(name) is not None:
                 raise RegistryError(f"a segment named '{name}' already exists (edit it with update)")
+            self._rules_schema = None
             stamp = _stamp()
             self._db.execute("INSERT INTO segments (name, version, created_at, updated_at) VALUES (?, 1, ?, ?)",
                              (name, stamp, stamp))
@@ -167,8 +173,11 @@ class Registry:
         rule = current.rule if rule is None else rule
         params = dict(current.params if params is None else params)
         description = current.description if description is None else description
-        self.segment_of(rule, params)
+        self.segment_of(rule, params, self.rules_schema({name: rule}))  # a cycle through other segments fails here
+        if params and self.users(name):
+            raise RegistryError(f"segment '{name}' cannot take parameters: {', '.join(self.users(name))} use it")
         with self._write():
+            self._rules_schema = None
             version = self._row(name)["version"] + 1
             stamp = _stamp()
             self._db.execute("UPDATE segments SET version = ?, updated_at = ? WHERE name = ?", (version, stamp, name))
@@ -177,9 +186,15 @@ class Registry:
 
     def remove(self, name: str) -> None:
         """Delete a segment and its membership; its versions and past results stay as history."""
+        if self._row(name) is None:
+            raise self._unknown(name)
+        users = self.users(name)
+        if users:
+            raise RegistryError(f"segment '{name}' is used by {', '.join(users)}: change or remove them first")
         with self._write():
             if self._row(name) is None:
                 raise self._unknown(name)
+            self._rules_schema = None
             self._version(name, self._row(name)["version"] + 1, None, "", {}, _stamp())
             self._db.execute("DELETE FROM segments WHERE name = ?", (name,))
             self._db.execute("DELETE FROM membership WHERE name = ?", (name,))
@@ -213,9 +228,16 @@ class Registry:
         return [{"version": v, "rule": r, "description": d, "params": json.loads(p), "created_at": c}
                 for v, r, d, p, c in rows]
 
-    def segment_of(self, rule: str, params: Mapping[str, object]) -> Segment:
-        """The compiled segment of a definition; its parameters must be exactly those the rule takes."""
-        segment = Segment(compile_rule(rule, self.schema), self.schema)
+    def segment_of(self, rule: str, params: Mapping[str, object], schema: Schema | None = None) -> Segment:
+        """The compiled segment of a definition; its parameters must be exactly those the rule takes. Names of
+        other segments in the rule are their rules (derived segments: always as fresh as the data)."""
+        schema = schema or self.rules_schema()
+        segment = Segment(compile_rule(rule, schema), schema)
+        parametric = sorted(n for n in _uses(segment) if n in self._parametric())
+        if parametric:
+            raise RegistryError(
+                f"a rule cannot use segments with parameters ({', '.join(parametric)}): use their rule with values"
+            )
         missing, unknown = set(segment.params) - set(params), set(params) - set(segment.params)
         if missing or unknown:
             raise RegistryError(
@@ -223,6 +245,35 @@ class Registry:
                 f"; given {', '.join('$' + p for p in sorted(params)) or 'none'}"
             )
         return segment
+
+    def rules_schema(self, changed: Mapping[str, str | None] | None = None) -> Schema:
+        """The registry's schema with every segment as a definition (``changed``: segments' rules as they are about
+        to be, None for a removal), so rules can name segments; cached until a definition changes."""
+        with self._lock:
+            if changed is None and self._rules_schema is not None:
+                return self._rules_schema
+            rules = dict(self._db.execute(
+                "SELECT s.name, v.rule FROM segments s JOIN versions v ON v.name = s.name AND v.version = s.version"
+            ).fetchall())
+            for name, rule in (changed or {}).items():
+                if rule is None:
+                    rules.pop(name, None)
+                else:
+                    rules[name] = rule
+            try:
+                schema = dataclasses.replace(self.schema, definitions={**self.schema.definitions, **rules},
+                                             cache={})
+            except SchemaError as error:
+                raise RegistryError(f"segment names share the schema's names: {error}") from None
+            if changed is None:
+                self._rules_schema = schema
+            return schema
+
+    def users(self, name: str) -> list[str]:
+        """The segments whose rules name segment ``name``."""
+        schema = self.rules_schema()
+        return sorted(other.name for other in self.list()
+                      if other.name != name and name in _uses(self.segment_of(other.rule, other.params, schema)))
 
     # -- membership, history, delivery ---------------------------------------------------------------------------
     def members(self, name: str) -> list:
@@ -351,8 +402,19 @@ class Registry:
         elif found.get("format") != FORMAT or found.get("version") != str(VERSION):
             raise RegistryError(f"{self.path} is not a segmint registry of version {VERSION} (found {found})")
 
+    def _parametric(self) -> set[str]:
+        rows = self._db.execute(
+            "SELECT s.name FROM segments s JOIN versions v ON v.name = s.name AND v.version = s.version "
+            "WHERE v.params != '{}'").fetchall()
+        return {r[0] for r in rows}
+
     def _unknown(self, name: str) -> RegistryError:
         return RegistryError(f"no segment named '{name}' in the registry")
+
+
+def _uses(segment: Segment) -> set[str]:
+    """Names of definitions (segments among them) that the segment's rule uses, directly."""
+    return {node.name for node in ir.walk(segment.ir) if isinstance(node, ir.Ref)}
 
 
 def _check_name(name: str) -> None:

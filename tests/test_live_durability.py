@@ -1,0 +1,87 @@
+"""A refresh is all or nothing: the writer, a real process, is killed with SIGKILL at random moments while it
+refreshes, many times; the registry must reopen with every refresh it acknowledged, and its membership must always be
+what replaying its committed changes from nothing gives (no refresh half applied).
+
+SEGMINT_KILL_RUNS sets the number of kills (6 by default, in CI; try 200 locally).
+"""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import segmint
+
+RUNS = int(os.environ.get("SEGMINT_KILL_RUNS", "6"))
+TESTS = Path(__file__).parent
+
+WRITER = textwrap.dedent("""
+    import datetime as dt, sys
+    sys.path.insert(0, {tests!r})
+    import segmint
+    from conftest import DEMO_SCHEMA, NOW
+    from test_live import store_of
+    schema = segmint.Schema.from_toml(DEMO_SCHEMA)
+    store = store_of(schema=schema)
+    registry = segmint.Registry({path!r}, schema)
+    for name, rule in (("recent", "opened within 7d"), ("ios", "opened device = ios within 10d"),
+                       ("quiet", "not opened within 5d"), ("both", "recent and ios")):
+        if name not in {{d.name for d in registry.list()}}:
+            registry.add(name, rule)
+    print("ready", flush=True)
+    day = len(registry.history("recent"))
+    while True:
+        report = registry.refresh(store, now=NOW + dt.timedelta(hours=7 * day) - dt.timedelta(days=10),
+                                  engine="reference")
+        print("committed", report.seq, flush=True)
+        day += 1
+""")
+
+
+def replayed(registry) -> dict[str, set]:
+    members: dict[str, set] = {}
+    for change in registry.changes("replay", since=0):
+        group = members.setdefault(change.segment, set())
+        if change.change == "entered":
+            assert change.id not in group, change
+            group.add(change.id)
+        else:
+            assert change.id in group, change
+            group.discard(change.id)
+    return members
+
+
+@pytest.mark.parametrize("run", range(RUNS))
+def test_refreshes_survive_sigkill(schema, tmp_path_factory, run):
+    path = tmp_path_factory.getbasetemp() / "killed.db"  # one registry for every run: kills accumulate
+    rng = random.Random(run)
+    child = subprocess.Popen([sys.executable, "-c", WRITER.format(tests=str(TESTS), path=str(path))],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    acknowledged = 0
+    os.set_blocking(child.stdout.fileno(), False)
+    deadline = rng.uniform(0.05, 1.5)
+    started = time.monotonic()
+    while time.monotonic() - started < deadline:
+        line = child.stdout.readline()
+        if line.startswith("committed"):
+            acknowledged = int(line.split()[1])
+        time.sleep(0.005)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    for line in child.stdout.read().splitlines():  # acknowledged before the kill, read after it
+        if line.startswith("committed"):
+            acknowledged = int(line.split()[1])
+    with segmint.Registry(path, schema) as registry:
+        last = max((p.seq for p in registry.history("recent")), default=0)
+        assert last >= acknowledged
+        replay = {name: ids for name, ids in replayed(registry).items() if ids}
+        assert replay == {d.name: set(registry.members(d.name)) for d in registry.list() if registry.members(d.name)}
+        seqs = {d.refreshed_seq for d in registry.list()}
+        assert len(seqs) == 1  # every segment was refreshed by the same (last) refresh, or none was

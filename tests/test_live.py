@@ -13,6 +13,7 @@ from conftest import NOW
 from storebuilder import build_store
 
 import segmint
+from segmint.runtime.live.splits import buckets
 
 DAY = dt.timedelta(days=1)
 
@@ -290,3 +291,78 @@ def test_derived_segments_refuse_cycles_removals_and_parameters(registry, call, 
     with pytest.raises(segmint.SegmintError, match=match):
         call(registry)
     assert [d.version for d in registry.list()] == [1, 1, 1, 1]  # nothing changed
+
+
+# -- splits and alerts ---------------------------------------------------------------------------------------------
+
+
+def test_buckets_are_a_pure_function_of_id_and_salt():
+    ids = np.arange(-5, 100_000, dtype=np.int64)
+    once = buckets(ids, "spring")
+    assert np.array_equal(once, buckets(ids, "spring"))
+    assert np.array_equal(once[1000:2000], buckets(ids[1000:2000], "spring"))  # not a function of position
+    assert not np.array_equal(once, buckets(ids, "autumn"))
+    assert once.min() >= 0 and once.max() < 10_000
+    counts = np.bincount(once // 1000, minlength=10)  # ten equal ranges: ~10,000 each
+    assert np.all(np.abs(counts - len(ids) / 10) < 5 * np.sqrt(len(ids) / 10))
+    text = np.array([f"c{i}" for i in range(1000)], dtype=object)
+    assert np.array_equal(buckets(text, "s"), buckets(text[::-1], "s")[::-1])
+
+
+def test_the_bucket_function_is_pinned():
+    """Changing the bucket function would move every contact to another group: pinned to known values."""
+    assert buckets(np.array([0, 7, -1, 2**62], dtype=np.int64), "salt").tolist() == PINNED
+    assert buckets(np.array(["alice@example.com"], dtype=object), "spring").tolist() == PINNED_TEXT
+
+
+PINNED = [4942, 5982, 2038, 8764]
+PINNED_TEXT = [3364]
+
+
+@pytest.mark.parametrize(
+    ("shares", "match"),
+    [({"A": 50, "B": 40}, "add up to 90%"), ({"A": 50.005, "B": 49.995}, "two decimals"),
+     ({"A": 0, "B": 100}, "above 0"), ({"a b": 100}, "group name"), ({}, "at least one group")],
+)
+def test_bad_splits_are_refused(registry, shares, match):
+    registry.add("recent", "opened within 7d")
+    with pytest.raises(segmint.RegistryError, match=match):
+        registry.split("recent", shares)
+
+
+def test_split_groups_partition_the_segment_and_stay_stable(schema):
+    contacts = [dict(id=i, city="Kyiv" if i % 3 else "Lviv") for i in range(1, 3001)]
+    store = store_of(contacts, [], schema)
+    with segmint.Registry(":memory:", schema) as registry:
+        registry.add("kyiv", "city = Kyiv")
+        registry.split("kyiv", {"A": 45, "B": 45, "control": 10}, salt="test-1")
+        first = registry.refresh(store, now=NOW)
+        sizes = {s.name: s.size for s in first.segments}
+        assert sizes["kyiv"] == 2000 and sizes["kyiv.A"] + sizes["kyiv.B"] + sizes["kyiv.control"] == 2000
+        for group, share in (("A", 0.45), ("B", 0.45), ("control", 0.10)):
+            expected = 2000 * share
+            assert abs(sizes[f"kyiv.{group}"] - expected) < 4 * np.sqrt(expected * (1 - share)), group
+        groups = {g: set(registry.members(f"kyiv.{g}")) for g in ("A", "B", "control")}
+        assert set().union(*groups.values()) == set(registry.members("kyiv"))
+        registry.update("kyiv", rule="city in (Kyiv, Lviv)")  # the segment grows: nobody changes group
+        second = registry.refresh(store, now=NOW)
+        for g, before in groups.items():
+            assert before <= set(registry.members(f"kyiv.{g}"))
+        assert {s.cause for s in second.segments if s.name.startswith("kyiv.")} == {"edit"}
+        delivered = {c.segment for c in registry.changes("x")}
+        assert delivered == {"kyiv", "kyiv.A", "kyiv.B", "kyiv.control"}
+
+
+def test_alerts_fire_on_thresholds_and_sharp_changes(registry, schema, store):
+    registry.add("recent", "opened within 7d")
+    registry.alert("recent", below=2, change=0.4)
+    first = registry.refresh(store, now=NOW)
+    assert first.segments[0].alerts == ()  # 2 members: not below 2; no previous size
+    second = registry.refresh(store, now=NOW + 2 * DAY)  # 2 -> 1
+    assert second.segments[0].alerts == ("size 1 is below 2", "size changed from 2 to 1 (-50%)")
+    assert registry.history("recent")[-1].alerts == second.segments[0].alerts
+    assert "ALERT size 1 is below 2" in str(second)
+    registry.alert("recent")  # cleared
+    assert registry.refresh(store, now=NOW + 2 * DAY).segments[0].alerts == ()
+    with pytest.raises(segmint.RegistryError, match="no segment named 'nope'"):
+        registry.alert("nope", below=1)

@@ -40,6 +40,7 @@ class SegmentReport:
     left: int
     cause: str  # see registry.Change; "" when the segment was not refreshed
     error: str | None = None
+    alerts: tuple[str, ...] = ()  # the segment's alerts that fired (registry.alert)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class RefreshReport:
         lines = [f"refresh {self.seq} at {self.now}: {len(self.segments)} segment(s); {stages}"]
         for s in self.segments:
             detail = f"error: {s.error}" if s.error else f"size {s.size}, +{s.entered} -{s.left} ({s.cause})"
+            detail += "".join(f"; ALERT {alert}" for alert in s.alerts)
             lines.append(f"  {s.name}: {detail}")
         lines += [f"  callback failed: {e}" for e in self.callback_errors]
         return "\n".join(lines)
@@ -68,15 +70,15 @@ def refresh(registry: Registry, store: Store, now=None, *, names: Sequence[str] 
     clock = _Clock()
     definitions = [registry.get(name) for name in names] if names is not None else registry.list()
     masks, errors = _evaluate(registry, definitions, store, now, engine)
+    splits = registry.splits()
     clock.lap("evaluate")
     epoch, digest = Epoch.of(store), store_digest(store)
-    reports, changes = [], []
+    reports = []
     with registry._write() as db:
-        diff_seconds = 0.0
         now_text = now.isoformat().replace("+00:00", "Z")
         seq = db.execute("INSERT INTO refreshes (now, at, seconds, epoch, store) VALUES (?, ?, 0, 0, ?)",
                          (now_text, _stamp(), digest)).lastrowid
-        epoch_id = registry.epoch_id(epoch)
+        commit = _Commit(registry, db, seq, epoch, registry.epoch_id(epoch), digest)
         for definition in definitions:
             current = db.execute("SELECT version FROM segments WHERE name = ?", (definition.name,)).fetchone()
             if current is None or current[0] != definition.version:
@@ -86,36 +88,70 @@ def refresh(registry: Registry, store: Store, now=None, *, names: Sequence[str] 
                 db.execute("UPDATE segments SET last_error = ? WHERE name = ?", (error, definition.name))
                 reports.append(SegmentReport(definition.name, 0, 0, 0, "", error))
                 continue
-            started = time.perf_counter()
-            new = of_mask(masks[definition.name])
-            entered, left, gone, cause = _diff(registry, db, definition, new, epoch, digest)
-            diff_seconds += time.perf_counter() - started
-            db.execute(
-                "INSERT INTO membership (name, version, epoch, members, size, seq) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET version = excluded.version, epoch = excluded.epoch, "
-                "members = excluded.members, size = excluded.size, seq = excluded.seq",
-                (definition.name, definition.version, epoch_id, new.serialize(), len(new), seq),
-            )
-            db.execute(
-                "INSERT INTO results (seq, name, version, epoch, size, entered, left, cause, entered_rows, left_rows, "
-                "gone, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (seq, definition.name, definition.version, epoch_id, len(new), len(entered), len(left) + len(gone),
-                 cause, entered.serialize(), left.serialize(), json.dumps(gone), time.perf_counter() - started),
-            )
+            mask = masks[definition.name]
+            reports.append(commit.membership(definition.name, definition.version, mask))
+            split = splits.get(definition.name)
+            if split is not None:
+                for group, in_group in split.split.masks(store.ids).items():
+                    reports.append(commit.membership(f"{definition.name}.{group}", split.version, mask & in_group))
             db.execute(
                 "UPDATE segments SET refreshed_seq = ?, refreshed_at = ?, refresh_seconds = ?, last_error = NULL "
                 "WHERE name = ?", (seq, _stamp(), clock.total(), definition.name))
-            reports.append(SegmentReport(definition.name, len(new), len(entered), len(left) + len(gone), cause))
-            if registry._callbacks:
-                changes.append((definition.name, entered, left, gone, cause))
-        db.execute("UPDATE refreshes SET seconds = ?, epoch = ? WHERE seq = ?", (clock.total(), epoch_id, seq))
+        db.execute("UPDATE refreshes SET seconds = ?, epoch = ? WHERE seq = ?", (clock.total(), commit.epoch_id, seq))
     clock.lap("commit")
     seconds = dict(clock.laps)
-    seconds["diff"] = diff_seconds
-    seconds["commit"] -= diff_seconds
-    failures = _callbacks(registry, seq, now_text, epoch, changes)
+    seconds["diff"] = commit.diff_seconds
+    seconds["commit"] -= commit.diff_seconds
+    failures = _callbacks(registry, seq, now_text, epoch, commit.changes)
     seconds["callbacks"] = clock.lap("callbacks")
     return RefreshReport(seq, now_text, tuple(reports), seconds, tuple(failures))
+
+
+class _Commit:
+    """Writes one membership (a segment's, or a group's of a split) and its result row, inside the refresh's
+    transaction."""
+
+    def __init__(self, registry: Registry, db, seq: int, epoch: Epoch, epoch_id: int, digest: str) -> None:
+        self.registry, self.db, self.seq, self.epoch, self.epoch_id, self.digest = (
+            registry, db, seq, epoch, epoch_id, digest)
+        self.alerts = registry.alerts()
+        self.diff_seconds = 0.0
+        self.changes: list[tuple] = []
+
+    def membership(self, name: str, version: int, mask: np.ndarray) -> SegmentReport:
+        started = time.perf_counter()
+        new = of_mask(mask)
+        entered, left, gone, cause, before = self.diff(name, version, new)
+        self.diff_seconds += time.perf_counter() - started
+        fired = self.alerts[name].check(before, len(new)) if name in self.alerts else ()
+        self.db.execute(
+            "INSERT INTO membership (name, version, epoch, members, size, seq) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET version = excluded.version, epoch = excluded.epoch, "
+            "members = excluded.members, size = excluded.size, seq = excluded.seq",
+            (name, version, self.epoch_id, new.serialize(), len(new), self.seq),
+        )
+        self.db.execute(
+            "INSERT INTO results (seq, name, version, epoch, size, entered, left, cause, entered_rows, left_rows, "
+            "gone, seconds, alerts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (self.seq, name, version, self.epoch_id, len(new), len(entered), len(left) + len(gone), cause,
+             entered.serialize(), left.serialize(), json.dumps(gone), time.perf_counter() - started,
+             json.dumps(list(fired))),
+        )
+        if self.registry._callbacks:
+            self.changes.append((name, entered, left, gone, cause))
+        return SegmentReport(name, len(new), len(entered), len(left) + len(gone), cause, alerts=tuple(fired))
+
+    def diff(self, name: str, version: int, new: BitMap) -> tuple[BitMap, BitMap, list, str, int | None]:
+        """Who entered and left against the stored membership, why, and the size before."""
+        row = self.db.execute(
+            "SELECT m.version, m.epoch, m.members, m.size, f.store FROM membership m "
+            "JOIN refreshes f ON f.seq = m.seq WHERE m.name = ?", (name,)).fetchone()
+        if row is None:
+            return new, BitMap(), [], "new", None
+        old_version, old_epoch, members, size, old_digest = row
+        old, gone = self.epoch.rows_of(self.registry.epoch(old_epoch), BitMap.deserialize(members))
+        cause = "edit" if old_version != version else "time" if old_digest == self.digest else "data"
+        return new - old, old - new, gone, cause, size
 
 
 def _evaluate(registry: Registry, definitions: list[Definition], store: Store, now: dt.datetime,
@@ -155,19 +191,6 @@ def _batches(segments: Mapping[str, Segment], params: Mapping[str, Mapping]) -> 
         else:
             groups.append(([name], own))
     return groups
-
-
-def _diff(registry: Registry, db, definition: Definition, new: BitMap, epoch: Epoch,
-          digest: str) -> tuple[BitMap, BitMap, list, str]:
-    row = db.execute(
-        "SELECT m.version, m.epoch, m.members, f.store FROM membership m JOIN refreshes f ON f.seq = m.seq "
-        "WHERE m.name = ?", (definition.name,)).fetchone()
-    if row is None:
-        return new, BitMap(), [], "new"
-    version, old_epoch, members, old_digest = row
-    old, gone = epoch.rows_of(registry.epoch(old_epoch), BitMap.deserialize(members))
-    cause = "edit" if version != definition.version else "time" if old_digest == digest else "data"
-    return new - old, old - new, gone, cause
 
 
 def _callbacks(registry: Registry, seq: int, now: str, epoch: Epoch, changes: list) -> list[str]:

@@ -33,6 +33,7 @@ from ...dsl.errors import SchemaError, SegmintError
 from ...dsl.lexicon import NAME
 from ..segment import Segment
 from .membership import Epoch
+from .splits import Split
 
 FORMAT, VERSION = "segmint.registry", 1
 
@@ -56,7 +57,11 @@ CREATE TABLE IF NOT EXISTS refreshes (
 CREATE TABLE IF NOT EXISTS results (
     seq INTEGER NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL, epoch INTEGER NOT NULL, size INTEGER NOT NULL,
     entered INTEGER NOT NULL, left INTEGER NOT NULL, cause TEXT NOT NULL, entered_rows BLOB NOT NULL,
-    left_rows BLOB NOT NULL, gone TEXT NOT NULL, seconds REAL NOT NULL, PRIMARY KEY (seq, name));
+    left_rows BLOB NOT NULL, gone TEXT NOT NULL, seconds REAL NOT NULL, alerts TEXT NOT NULL,
+    PRIMARY KEY (seq, name));
+CREATE TABLE IF NOT EXISTS splits (name TEXT PRIMARY KEY, shares TEXT NOT NULL, salt TEXT NOT NULL,
+    version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS alerts (name TEXT PRIMARY KEY, below INTEGER, above INTEGER, change REAL);
 CREATE TABLE IF NOT EXISTS consumers (name TEXT PRIMARY KEY, acked INTEGER NOT NULL);
 """
 
@@ -100,7 +105,8 @@ class Change:
 
 @dataclass(frozen=True)
 class SizePoint:
-    """One refresh of one segment: its size after it, how many entered and left, why and how long it took."""
+    """One refresh of one segment: its size after it, how many entered and left, why, how long it took, and the
+    alerts that fired."""
 
     seq: int
     now: str
@@ -110,7 +116,39 @@ class SizePoint:
     left: int
     cause: str
     seconds: float
+    alerts: tuple[str, ...] = ()
 
+
+@dataclass(frozen=True)
+class Alert:
+    """Thresholds on a segment's size, checked at every refresh: below ``below``, above ``above``, or a change of
+    more than ``change`` (a fraction: 0.2 = 20%) against the size after the previous refresh."""
+
+    below: int | None = None
+    above: int | None = None
+    change: float | None = None
+
+    def check(self, before: int | None, size: int) -> list[str]:
+        fired = []
+        if self.below is not None and size < self.below:
+            fired.append(f"size {size} is below {self.below}")
+        if self.above is not None and size > self.above:
+            fired.append(f"size {size} is above {self.above}")
+        if self.change is not None and before is not None and before != size:
+            moved = abs(size - before) / before if before else float("inf")
+            if moved > self.change:
+                fired.append(f"size changed from {before} to {size} ({(size - before) / before:+.0%})" if before
+                             else f"size changed from 0 to {size}")
+        return fired
+
+
+@dataclass(frozen=True)
+class SplitOf:
+    """A segment's split as stored: the groups and salt (live/splits.py) and a version that changes whenever the
+    split or the segment's rule does (its groups' changes then have cause ``edit``)."""
+
+    split: Split
+    version: int
 
 class RegistryError(SegmintError):
     """A registry operation that cannot be done as asked (unknown or duplicate segment, busy, bad file)."""
@@ -181,6 +219,7 @@ class Registry:
             version = self._row(name)["version"] + 1
             stamp = _stamp()
             self._db.execute("UPDATE segments SET version = ?, updated_at = ? WHERE name = ?", (version, stamp, name))
+            self._db.execute("UPDATE splits SET version = version + 1 WHERE name = ?", (name,))
             self._version(name, version, rule, description, params, stamp)
         return self.get(name)
 
@@ -197,7 +236,10 @@ class Registry:
             self._rules_schema = None
             self._version(name, self._row(name)["version"] + 1, None, "", {}, _stamp())
             self._db.execute("DELETE FROM segments WHERE name = ?", (name,))
-            self._db.execute("DELETE FROM membership WHERE name = ?", (name,))
+            self._db.execute("DELETE FROM splits WHERE name = ?", (name,))
+            for table in ("membership", "alerts"):  # the segment's, and its groups'
+                self._db.execute(f"DELETE FROM {table} WHERE name = ? OR name LIKE ? ESCAPE '\\'",
+                                 (name, name.replace("_", "\\_") + ".%"))
 
     def get(self, name: str) -> Definition:
         with self._lock:
@@ -279,8 +321,7 @@ class Registry:
     def members(self, name: str) -> list:
         """External ids of the segment's members as of its last refresh."""
         with self._lock:
-            if self._row(name) is None:
-                raise self._unknown(name)
+            self._check_known(name)
             row = self._db.execute("SELECT epoch, members FROM membership WHERE name = ?", (name,)).fetchone()
             if row is None:
                 return []
@@ -289,12 +330,59 @@ class Registry:
     def history(self, name: str) -> list[SizePoint]:
         """The segment's size after each refresh, oldest first."""
         with self._lock:
+            self._check_known(name)
             rows = self._db.execute(
-                "SELECT r.seq, f.now, r.version, r.size, r.entered, r.left, r.cause, r.seconds FROM results r "
-                "JOIN refreshes f ON f.seq = r.seq WHERE r.name = ? ORDER BY r.seq",
+                "SELECT r.seq, f.now, r.version, r.size, r.entered, r.left, r.cause, r.seconds, r.alerts FROM results r"
+                " JOIN refreshes f ON f.seq = r.seq WHERE r.name = ? ORDER BY r.seq",
                 (name,),
             ).fetchall()
-        return [SizePoint(*row) for row in rows]
+        return [SizePoint(*row[:-1], tuple(json.loads(row[-1]))) for row in rows]
+
+    # -- splits and alerts -------------------------------------------------------------------------------------
+    def split(self, name: str, shares: Mapping[str, float], *, salt: str | None = None) -> Split:
+        """Split segment ``name`` into groups by share (``{"A": 45, "B": 45, "control": 10}``), available after the
+        next refresh as segments ``name.A``, ``name.B``, ... A contact's group depends only on its id and ``salt``
+        (default: the segment's name): see live/splits.py. Splitting again replaces the groups."""
+        try:
+            split = Split.of(dict(shares), name if salt is None else salt)
+        except ValueError as error:
+            raise RegistryError(f"split of '{name}': {error}") from None
+        with self._write():
+            self._check_known(name, groups=False)
+            old = self._db.execute("SELECT shares FROM splits WHERE name = ?", (name,)).fetchone()
+            self._db.execute(
+                "INSERT INTO splits (name, shares, salt, version) VALUES (?, ?, ?, 1) ON CONFLICT (name) DO UPDATE "
+                "SET shares = excluded.shares, salt = excluded.salt, version = version + 1",
+                (name, json.dumps(split.shares()), split.salt),
+            )
+            dropped = set(json.loads(old[0])) - set(split.shares()) if old else set()
+            for group in dropped:
+                self._db.execute("DELETE FROM membership WHERE name = ?", (f"{name}.{group}",))
+        return split
+
+    def splits(self) -> dict[str, SplitOf]:
+        with self._lock:
+            rows = self._db.execute("SELECT name, shares, salt, version FROM splits").fetchall()
+        return {name: SplitOf(Split.of(json.loads(shares), salt), version) for name, shares, salt, version in rows}
+
+    def alert(self, name: str, *, below: int | None = None, above: int | None = None,
+              change: float | None = None) -> None:
+        """Set (or, with no thresholds, clear) the alerts of a segment or group: see ``Alert``."""
+        with self._write():
+            self._check_known(name)
+            if below is None and above is None and change is None:
+                self._db.execute("DELETE FROM alerts WHERE name = ?", (name,))
+            else:
+                self._db.execute(
+                    "INSERT INTO alerts (name, below, above, change) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE "
+                    "SET below = excluded.below, above = excluded.above, change = excluded.change",
+                    (name, below, above, change),
+                )
+
+    def alerts(self) -> dict[str, Alert]:
+        with self._lock:
+            rows = self._db.execute("SELECT name, below, above, change FROM alerts").fetchall()
+        return {name: Alert(below, above, change) for name, below, above, change in rows}
 
     def changes(self, consumer: str, since: int | None = None, *, limit: int | None = None) -> Iterator[Change]:
         """Who entered and left, in order (refresh, segment, entered before left, contact), after refresh ``since``
@@ -407,6 +495,17 @@ class Registry:
             "SELECT s.name FROM segments s JOIN versions v ON v.name = s.name AND v.version = s.version "
             "WHERE v.params != '{}'").fetchall()
         return {r[0] for r in rows}
+
+    def _check_known(self, name: str, *, groups: bool = True) -> None:
+        """``name`` is a segment, or (``groups``) a group of a segment's split: ``segment.group``."""
+        if self._row(name) is not None:
+            return
+        segment, _, group = name.partition(".")
+        if groups and group:
+            row = self._db.execute("SELECT shares FROM splits WHERE name = ?", (segment,)).fetchone()
+            if row is not None and group in json.loads(row[0]):
+                return
+        raise self._unknown(name)
 
     def _unknown(self, name: str) -> RegistryError:
         return RegistryError(f"no segment named '{name}' in the registry")

@@ -6,6 +6,7 @@ reference evaluations, whatever moved the contacts: new data, time passing, an e
 
 import dataclasses
 import datetime as dt
+import threading
 
 import numpy as np
 import pytest
@@ -366,3 +367,31 @@ def test_alerts_fire_on_thresholds_and_sharp_changes(registry, schema, store):
     assert registry.refresh(store, now=NOW + 2 * DAY).segments[0].alerts == ()
     with pytest.raises(segmint.RegistryError, match="no segment named 'nope'"):
         registry.alert("nope", below=1)
+
+
+def test_concurrent_refreshers_never_corrupt(schema, store, tmp_path):
+    """Two registries on one file refresh at once from two threads: refreshes serialise, every change chains."""
+    path = tmp_path / "shared.db"
+    with segmint.Registry(path, schema) as registry:
+        registry.add("recent", "opened within 7d")
+        registry.add("ios", "opened device = ios within 10d")
+
+    def refresher(offset: int) -> None:
+        with segmint.Registry(path, schema) as mine:
+            for day in range(8):
+                mine.refresh(store, now=NOW + (day * 2 + offset) * DAY / 2, engine="reference")
+
+    threads = [threading.Thread(target=refresher, args=(offset,)) for offset in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with segmint.Registry(path, schema) as registry:
+        assert len(registry.history("recent")) == 16
+        for name in ("recent", "ios"):
+            replay: set = set()
+            for change in registry.changes("x", since=0):
+                if change.segment == name:
+                    assert (change.id in replay) == (change.change == "left")
+                    (replay.add if change.change == "entered" else replay.discard)(change.id)
+            assert replay == set(registry.members(name))

@@ -167,11 +167,6 @@ def _check_text_tests(plan: ir.Expr, source: str) -> None:
                 )
 
 
-def format_rule(rule: str, schema: Schema) -> str:
-    """The canonical text of ``rule``."""
-    return compile_rule(rule, schema).text
-
-
 def _from_document(document: Mapping, schema: Schema) -> tuple[str, ir.Expr]:
     """Read a rule document and check it against the schema by binding its canonical text again: the rule is what
     that text binds to, so nothing in the document reaches the engines unless the text says it too."""

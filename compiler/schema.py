@@ -50,10 +50,6 @@ class Field:
     type: Type
     values: tuple[str, ...] | None = None
 
-    @property
-    def is_category(self) -> bool:
-        return self.values is not None
-
 
 @dataclass(frozen=True, slots=True)
 class EventType:
@@ -80,9 +76,6 @@ class Schema:
     @property
     def verbs(self) -> dict[str, EventType]:
         return {event.verb: event for event in self.events.values()}
-
-    def event_by_verb(self, verb: str) -> EventType | None:
-        return self.verbs.get(verb)
 
     # -- construction --------------------------------------------------------------------------------------
     @classmethod

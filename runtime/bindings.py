@@ -41,9 +41,6 @@ class Bindings:
             return (raw - dt.date(1970, 1, 1)).days
         return raw
 
-    def duration(self, node: ir.Const | ir.Param) -> ir.Duration:
-        return self.value(node)
-
     def instant_bounds(self, node: ir.Const | ir.Param) -> tuple[int, int]:
         """A point in time as [first µs, last µs]: a whole day for a date, one instant for a timestamp (the
         meaning of dates against timestamps everywhere: ``passes.whole_days``)."""
@@ -61,9 +58,9 @@ class Bindings:
             case ir.AllTime():
                 lo, hi = INT64_MIN, now
             case ir.Within(duration=d):  # a start before every instant a store can hold is all time
-                lo, hi = max(minus_us(self.now, self.duration(d)) + 1, INT64_MIN), now
+                lo, hi = max(minus_us(self.now, self.value(d)) + 1, INT64_MIN), now
             case ir.BeforeAgo(duration=d):  # an end before every such instant selects nothing
-                lo, hi = INT64_MIN, minus_us(self.now, self.duration(d))
+                lo, hi = INT64_MIN, minus_us(self.now, self.value(d))
                 if hi < INT64_MIN:
                     lo, hi = INT64_MIN + 1, INT64_MIN
             case ir.Since(start=p):

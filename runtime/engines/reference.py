@@ -97,12 +97,12 @@ class Evaluator:
             case ir.Const() | ir.Param():
                 return self.constant(node)
             case ir.Attr(name=name):
-                return _column_vec(self.store.attributes[name])
+                return column_vec(self.store.attributes[name])
             case ir.Prop(name=name):
                 assert scope is not None, "a property outside an event filter"
                 if name not in scope.properties:
                     raise KeyError(name)
-                return _column_vec(scope.properties[name])
+                return column_vec(scope.properties[name])
             case ir.Count(events=events):
                 counts = self.counts(events)
                 return Vec(counts, np.ones(self.n, bool))
@@ -230,7 +230,7 @@ class Evaluator:
         if node.function in ("first", "last"):
             rows, values = table.contact_rows[mask], table.ts[mask]
         else:
-            prop = _column_vec(table.properties[node.prop.name])
+            prop = column_vec(table.properties[node.prop.name])
             keep = mask & prop.valid
             rows, values = table.contact_rows[keep], prop.data[keep]
         n = self.n
@@ -287,7 +287,8 @@ def _sum_at(rows: np.ndarray, n: int):
     return total
 
 
-def _column_vec(column: Column) -> Vec:
+def column_vec(column: Column) -> Vec:
+    """A stored column as the values the evaluators compute with (the vector engine reads properties this way)."""
     valid = column.validity()
     if column.type is Type.TAGS:
         return Vec(np.zeros(len(column), np.int32), valid, column=column)
@@ -301,7 +302,4 @@ def _month_day(days: np.ndarray) -> np.ndarray:
     day = (days - months).astype(np.int64) + 1
     return month * 100 + day
 
-
-def evaluate(node: ir.Expr, store: Store, bindings: Bindings, definitions=None) -> np.ndarray:
-    return Evaluator(store, bindings, definitions).mask(node)
 

@@ -24,7 +24,7 @@ import numpy as np
 from ...compiler import ir
 from ...compiler.types import Type
 from .compiled import read_only, run_parallel
-from .reference import Evaluator, Vec, _column_vec
+from .reference import Evaluator, Vec, column_vec
 
 SUM, MIN, MAX = 0, 1, 2
 
@@ -83,7 +83,7 @@ class VectorEvaluator(Evaluator):
             ts = _int64(table.ts)
             run_parallel(lambda a, b: _first_last(first, last, flags, ts, pick_last, a, b, out, present), self.n)
             return Vec(out, present)
-        values = read_only(_column_vec(table.properties[node.prop.name]).data)
+        values = read_only(column_vec(table.properties[node.prop.name]).data)
         keep = self.keep(events, node.prop)
         flags = _flags(keep)
         if node.function in ("sum", "avg"):
@@ -99,10 +99,6 @@ class VectorEvaluator(Evaluator):
         op = MIN if node.function == "min" else MAX
         run_parallel(lambda a, b: _fold(first, last, flags, values, op, a, b, out, n), self.n)
         return Vec(out, n > 0)
-
-
-def evaluate(node: ir.Expr, store, bindings, definitions=None) -> np.ndarray:
-    return VectorEvaluator(store, bindings, definitions).mask(node)
 
 
 def _int64(array: np.ndarray) -> np.ndarray:

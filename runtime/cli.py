@@ -129,7 +129,21 @@ def _console(stderr: bool) -> Console:
     """A console for stdout or stderr. ``NO_COLOR`` (https://no-color.org) turns off every style, bold and dim
     included, even where ``FORCE_COLOR`` asks for them; rich alone only drops the colours."""
     plain = bool(os.environ.get("NO_COLOR"))
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, color_system=None if plain else "auto")
+    stream = sys.stderr if stderr else sys.stdout
+    # Into a file or a pipe, rich would lay tables out for 80 columns and cut every header ("co…"): lay them out for
+    # their full width instead (a terminal keeps its own width).
+    width = None if _is_terminal(stream) else PIPE_WIDTH
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, color_system=None if plain else "auto", width=width)
+
+
+PIPE_WIDTH = 240  # columns of tables written to a file or a pipe: the widest of segmint's tables fits
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no real stream (captured output) or a closed one
+        return False
 
 
 def _wants_json(argv: Sequence[str]) -> bool:

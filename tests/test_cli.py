@@ -498,3 +498,15 @@ def test_running_out_of_memory_is_said_plainly(capsys, monkeypatch):
     monkeypatch.setattr(cli, "cmd_check", exhausted)
     code, out, err = run(capsys, "check", "vip", "--json")
     assert code == 2 and "out of memory" in err and json.loads(out)["error"]["error"] == "MemoryError"
+
+
+def test_tables_into_a_pipe_keep_their_full_width(capsys):
+    """Into a file or a pipe (not a terminal), a table is laid out for its full width: rich's 80 columns cut every
+    header of `segmint bench > results.txt` to "co…"."""
+    from rich.table import Table
+
+    table = Table(*(f"column {i} with a long header" for i in range(6)))
+    table.add_row(*(f"value {i}" for i in range(6)))
+    cli._console(stderr=False).print(table)
+    out = capsys.readouterr().out
+    assert "…" not in out and "column 5 with a long header" in out

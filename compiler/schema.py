@@ -168,8 +168,13 @@ def _mapping(value: Any, where: str) -> Mapping:
 
 
 def _text(value: Any, where: str) -> str:
+    """A name or value of the schema: text that data can hold (UTF-8: a lone surrogate is not text)."""
     if not isinstance(value, str):
         raise SchemaError(f"{where} must be a string, not {_kind(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SchemaError(f"{where} is not valid text (it holds a lone surrogate): {value!r}") from None
     return value
 
 
@@ -197,6 +202,8 @@ def _field(name: str, spec: Any, what: str) -> Field:
             raise SchemaError(f"{what} '{name}': 'values' is only for category (string) fields, not {type_}")
         if not isinstance(values, list | tuple) or not all(isinstance(v, str) for v in values):
             raise SchemaError(f"{what} '{name}': 'values' must be a list of strings")
+        for value in values:
+            _text(value, f"{what} '{name}': a value")
         if len(set(values)) != len(values):
             raise SchemaError(f"{what} '{name}': 'values' lists a value twice")
         values = tuple(values)

@@ -156,3 +156,18 @@ def test_any_file_content_gives_a_schema_or_a_schema_error(tmp_path_factory, con
     path.write_bytes(content)
     with contextlib.suppress(segmint.SchemaError):
         segmint.Schema.from_toml(path)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"contacts": {"attributes": {}, "id": "\ud800"}},
+        {"contacts": {"attributes": {"g": {"type": "category", "values": ["f", "\ud800"]}}}},
+        {"events": {"a": {"timestamp": "t\udfff"}}},
+    ],
+)
+def test_names_and_values_must_be_text_data_can_hold(data):
+    """Found by the long fuzz run: a lone surrogate (not UTF-8) in a column name or category value was accepted, and
+    no Arrow table can hold it."""
+    with pytest.raises(segmint.SchemaError, match="lone surrogate"):
+        segmint.Schema.from_dict(data)

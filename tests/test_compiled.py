@@ -12,9 +12,8 @@ from pathlib import Path
 import numba
 import numpy as np
 import pytest
-from conftest import NOW
+from data import CASES, CONTACTS, EVENTS, NOW
 from storebuilder import build_store
-from test_examples import CASES, CONTACTS, EVENTS
 
 import segmint
 from segmint.compiler import ir
@@ -102,9 +101,8 @@ def test_new_process_loads_the_kernel_from_disk(tmp_path):
         f"""
         import sys, time
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from conftest import DEMO_SCHEMA, NOW
+        from data import CONTACTS, DEMO_SCHEMA, EVENTS, NOW
         from storebuilder import build_store
-        from test_examples import CONTACTS, EVENTS
         import segmint
         schema = segmint.Schema.from_toml(DEMO_SCHEMA)
         store = build_store(schema, CONTACTS, EVENTS)

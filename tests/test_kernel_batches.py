@@ -3,9 +3,8 @@ within it, repeated shapes share one kernel, what cannot be cut goes to the vect
 
 import numpy as np
 import pytest
-from conftest import NOW
+from data import CASES, CONTACTS, EVENTS, NOW
 from storebuilder import build_store
-from test_examples import CASES, CONTACTS, EVENTS
 
 import segmint
 from segmint.runtime.engines import kernel_batches

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import NOW
+from data import CONTACTS, EVENTS, NOW
 from storebuilder import build_store
-from test_examples import CONTACTS, EVENTS
 
 import segmint
 from segmint.runtime.engines.compiled import COMPILED, KernelCache
@@ -29,9 +28,8 @@ FRESH = textwrap.dedent(
     f"""
     import json, sys
     sys.path.insert(0, {str(Path(__file__).parent)!r})
-    from conftest import DEMO_SCHEMA, NOW
+    from data import CONTACTS, DEMO_SCHEMA, EVENTS, NOW
     from storebuilder import build_store
-    from test_examples import CONTACTS, EVENTS
     import segmint
     schema = segmint.Schema.from_toml(DEMO_SCHEMA)
     store = build_store(schema, CONTACTS, EVENTS)

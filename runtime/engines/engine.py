@@ -11,7 +11,8 @@ from ..store.columns import Store
 
 class Engine:
     """An evaluator of plans over a store. ``answer`` also says, per plan, which engine computed its mask: itself,
-    unless it hands parts to another (``compiled`` gives a part too large for any kernel to ``vector``)."""
+    unless it hands parts to another (``compiled`` gives a part too large for any kernel to ``vector``). An engine
+    defines ``masks``, or ``answer`` when it hands parts on; the base class gives the other."""
 
     name: str
 

@@ -134,7 +134,7 @@ def describe(
     """``bytes_read``, array by array, in the order of the kernel's inputs."""
     segments = [segment] if isinstance(segment, Segment) else list(segment)
     plans = tuple(s.rule.plan for s in segments)
-    kernel = compiled.kernel_for(plans, store)  # the kernel evaluate/evaluate_many would run
+    kernel = compiled.COMPILED.kernels.kernel_for(plans, store)  # the kernel evaluate/evaluate_many would run
     bindings = bind(ir.And(plans), now, params)  # as evaluate_many binds: ``now`` and every segment's parameters
     needs = _pass_rows(plans, store, bindings)
     reached = _reached(plans, store, bindings, kernel)

@@ -115,7 +115,7 @@ def point(kind: str, size: int, contacts: int, engine: str) -> dict:
         "first_cpu_seconds": cpu,
         "warm_seconds": warm,
         "answered_by": sorted({r.engine for r in results}),
-        "kernels": len(compiled._loaded),
+        "kernels": compiled.COMPILED.kernels.loaded(),
         "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "rss_before": before,
         "matches": sum(r.count for r in results),

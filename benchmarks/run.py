@@ -48,6 +48,7 @@ from rich.console import Console
 from rich.table import Table
 
 import segmint
+from segmint.compiler.types import iso_z
 from segmint.runtime.demo import generate as demo
 from segmint.runtime.store.columns import Store
 
@@ -120,7 +121,7 @@ def bench_size(options: Options, contacts: int, log: Callable[[str], None], full
     directory = demo.demo_dir(contacts, seed=options.seed, cache_dir=options.cache_dir, progress=True)
     bench.seconds["data"] = time.perf_counter() - started
     now = _meta_now(directory)
-    bench.now = now.isoformat().replace("+00:00", "Z")
+    bench.now = iso_z(now)
 
     answers: dict[str, np.ndarray] = {}  # rule -> segmint compiled's answer: sorted contact ids
     rows = {

@@ -12,7 +12,7 @@ Run them with::
 which imports Polars (in the test and bench extras).
 
 The store has CONTACTS demo contacts (``runtime/demo/generate.py``, ~26 events each), generated in memory once per
-module: small enough for CI, large enough that each kernel runs on all of Numba's threads (``compiled.MIN_PER_THREAD``).
+module: small enough for CI, large enough that each kernel runs on all of Numba's threads (``threads.MIN_PER_THREAD``).
 It fits in the CPU caches, so these times are not memory-bound; benchmarks/bound.py's bound is for large stores.
 
 What is timed is ``Segment.evaluate(..., engine="compiled")`` as a user calls it: binding ``now`` and parameters,

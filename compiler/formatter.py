@@ -7,14 +7,13 @@ parentheses that keep the meaning.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 
 from ..dsl.lexicon import is_name
 from . import ir
 from .schema import Schema
-from .types import Type
+from .types import Type, iso_z
 
 # Binding strength, loosest first: a child printed where a stronger level is needed gets parentheses.
 OR, AND, NOT, CONDITION, SUM, PRODUCT, UNARY, ATOM = range(8)
@@ -156,14 +155,9 @@ def _const(const: ir.Const, bare: bool = True) -> str:
         case Type.DATE:
             return value.isoformat()
         case Type.TIMESTAMP:
-            return format_timestamp(value)
+            return iso_z(value)
         case Type.DURATION:
             return str(value)
     raise TypeError(f"cannot format constant {const!r}")
 
-
-def format_timestamp(value: dt.datetime) -> str:
-    # isoformat, not strftime: %Y gives "5" for the year 5 on some platforms, which does not parse back
-    value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value.isoformat(timespec="microseconds" if value.microsecond else "seconds") + "Z"
 

@@ -15,7 +15,7 @@ from typing import Any
 from ..dsl.errors import SegmintError
 from ..dsl.limits import MAX_DOCUMENT_DEPTH
 from . import ir
-from .types import Type, in_utc
+from .types import Type, in_utc, iso_z
 
 FORMAT = "segmint.rule"
 VERSION = 1
@@ -47,7 +47,7 @@ def to_json(node) -> Any:
     if isinstance(node, ir.Duration):
         return {"duration": str(node)}
     if isinstance(node, dt.datetime):
-        return {"timestamp": node.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")}
+        return {"timestamp": iso_z(node)}
     if isinstance(node, dt.date):
         return {"date": node.isoformat()}
     if dataclasses.is_dataclass(node):

@@ -60,6 +60,13 @@ def in_utc(moment: dt.datetime) -> dt.datetime:
     except OverflowError:
         raise ValueError(f"{moment.isoformat()} is outside years 1 to 9999 in UTC") from None
 
+
+def iso_z(moment: dt.datetime, timespec: str = "auto") -> str:
+    """``moment`` in UTC as ISO 8601 with a "Z" (``2026-10-01T12:00:00Z``; microseconds only when it has some,
+    unless ``timespec`` says otherwise): how segmint writes every timestamp, in rules, documents and reports.
+    isoformat, not strftime: %Y gives "5" for the year 5 on some platforms, which does not parse back."""
+    return in_utc(moment).isoformat(timespec=timespec).replace("+00:00", "Z")
+
 # Types a schema may declare for attributes and event properties ("category" is a string with a closed value set).
 
 STORABLE = (Type.BOOL, Type.INT, Type.FLOAT, Type.STRING, Type.DATE, Type.TIMESTAMP, Type.TAGS)

@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..compiler.schema import Schema
-from ..compiler.types import in_utc
+from ..compiler.types import in_utc, iso_z
 from ..dsl.errors import ParamError, RuleError, SegmintError, printable
 from .segment import ENGINES, Result, Segment
 from .store.columns import Store
@@ -401,7 +401,7 @@ def cmd_eval(args: argparse.Namespace, out: Console, err: Console) -> int:
             "engine": result.engine,
             "count": result.count,
             "contacts": store.n_contacts,
-            "now": _iso(now),
+            "now": iso_z(now),
             "ids": ids,
             "seconds": {key: timer.seconds.get(key, 0.0) for key in ("compile", "load", "evaluate")},
         }
@@ -421,7 +421,7 @@ def cmd_eval(args: argparse.Namespace, out: Console, err: Console) -> int:
     out.print(f"rule:     {seg.text}", markup=False)
     if params:
         out.print(_safe("params:   " + ", ".join(f"${k}={v}" for k, v in params.items())), markup=False)
-    out.print(f"now:      {_iso(now)}", markup=False)
+    out.print(f"now:      {iso_z(now)}", markup=False)
     s = timer.seconds
     out.print(
         f"time:     compile {_duration(s.get('compile', 0))}, load {_duration(s.get('load', 0))}, "
@@ -445,7 +445,7 @@ def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
     now = _meta_now(directory) or dt.datetime.now(dt.UTC)
     s = timer.seconds
     out.print(
-        f"demo data set: {store.n_contacts:,} contacts, {store.n_events:,} events, now = {_iso(now)}",
+        f"demo data set: {store.n_contacts:,} contacts, {store.n_events:,} events, now = {iso_z(now)}",
         style="bold",
         markup=False,
     )
@@ -526,10 +526,6 @@ def _meta_now(directory: Path) -> dt.datetime | None:
         return parse_now(meta["now"])
     except (OSError, ValueError, KeyError, TypeError, UsageError):
         return None
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _share(count: int, total: int) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 from ..compiler import ir
 from ..compiler.formatter import format_ir
 from ..compiler.schema import Schema
-from ..compiler.types import Type
+from ..compiler.types import Type, iso_z
 from .bindings import Bindings
 from .engines.reference import Evaluator
 from .store.columns import Store
@@ -87,7 +87,7 @@ def _value_at(evaluator: Evaluator, node: ir.Expr, row: int) -> object:
     if v.dictionary is not None:
         return v.dictionary[int(value)]
     if node.type is Type.TIMESTAMP:
-        return from_us(int(value)).isoformat().replace("+00:00", "Z")
+        return iso_z(from_us(int(value)))
     if node.type is Type.DATE:
         return str(np.datetime64(int(value), "D"))
     return value.item() if hasattr(value, "item") else value

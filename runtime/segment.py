@@ -16,16 +16,20 @@ from ..compiler.serial import to_document
 from ..compiler.types import Type
 from ..dsl.errors import DataError, SegmintError
 from .bindings import bind
-from .engines import compiled, gather, kernel_batches, overflow, vector
+from .engines import gather, vector
+from .engines.auto import AUTO
+from .engines.compiled import COMPILED, Kernel
+from .engines.engine import Engine
 from .engines.gather import matching
 from .engines.kernel_cache import check_caches_of
-from .engines.reference import Evaluator
-from .engines.vector import VectorEvaluator
+from .engines.reference import REFERENCE
+from .engines.vector import VECTOR
 from .explain import Explanation, explain
 from .store import load
 from .store.columns import Store
 
-ENGINES = ("auto", "compiled", "vector", "reference")
+_ENGINES: dict[str, Engine] = {engine.name: engine for engine in (AUTO, COMPILED, VECTOR, REFERENCE)}
+ENGINES = tuple(_ENGINES)
 
 check_caches_of(library, gather, load, vector)  # before any of their functions runs: segmint imports this module
 
@@ -111,10 +115,10 @@ class Segment:
         masks, used = _run((plan,), store, bindings, engine)
         return Result(masks[0], store, bindings.now, time.perf_counter() - started, used[0])
 
-    def kernel(self, store: Store) -> compiled.Kernel:
+    def kernel(self, store: Store) -> Kernel:
         """The generated kernel of this segment for ``store``: ``.source``, and ``.plan`` (prints as an EXPLAIN)."""
         check_store(self.rule.plan, store)
-        return compiled.kernel_for((self.rule.plan,), store)
+        return COMPILED.kernels.kernel_for((self.rule.plan,), store)
 
     def explain(self, store: Store, contact_id, now=None, params: Mapping[str, object] | None = None) -> Explanation:
         """Why a contact is in or out: the value of every part of the rule for that contact."""
@@ -180,39 +184,7 @@ def evaluate_many(
 def _run(plans: tuple[ir.Expr, ...], store: Store, bindings, engine: str) -> tuple[np.ndarray, list[str]]:
     """The masks of ``plans`` (a row each) and the engine that computed each."""
     _check_engine(engine)
-    if engine != "reference":  # which computes integers exactly itself; the others add in int64
-        overflow.check(plans, store, bindings)
-    if engine in ("vector", "reference"):
-        evaluator = (VectorEvaluator if engine == "vector" else Evaluator)(store, bindings)
-        masks = np.array([evaluator.mask(plan) for plan in plans]).reshape(len(plans), len(store))
-        return masks, [engine] * len(plans)
-    strict = engine == "compiled"
-    if not strict:
-        compiled.usable_folder(strict=False)  # warns, in the caller's thread, of a cache folder it cannot write
-    work = kernel_batches.split(plans)
-    batches = kernel_batches.kernel_batches(work, lambda part: compiled.kernel_for((part,), store).key)
-    whole = list(range(len(plans)))
-    if work.trees == whole and batches == [whole] and (strict or compiled.ready(compiled.kernel_for(plans, store))):
-        return compiled.evaluate(plans, store, bindings, strict), ["compiled"] * len(plans)  # the usual case
-    masks, later = {}, []
-    for batch in batches:
-        parts = tuple(work.parts[k] for k in batch)
-        if strict or compiled.ready(compiled.kernel_for(parts, store)):
-            masks.update(zip(batch, compiled.evaluate(parts, store, bindings, strict), strict=True))
-        else:
-            later.append(parts)
-    rest = [k for k in range(len(work.parts)) if k not in masks]
-    if rest:  # parts too large for a kernel, and (auto) parts whose kernel is not ready
-        evaluator = VectorEvaluator(store, bindings)
-        masks.update((k, evaluator.mask(work.parts[k])) for k in rest)
-    # Only now: Numba's compiler holds the GIL most of the time, and the answer should not wait for it.
-    for parts in later:
-        compiled.compile_in_background(parts, store, bindings)
-    out = np.empty((len(plans), len(store)), dtype=np.bool_)
-    for row, tree in zip(out, work.trees, strict=True):
-        row[:] = kernel_batches.combine(tree, masks)
-    by_vector = set(rest)
-    return out, ["vector" if by_vector.intersection(kernel_batches.parts_of(t)) else "compiled" for t in work.trees]
+    return _ENGINES[engine].answer(plans, store, bindings)
 
 
 def _check_engine(engine: str) -> None:

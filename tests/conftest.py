@@ -1,4 +1,3 @@
-import datetime as dt
 import os
 import sys
 from pathlib import Path
@@ -9,14 +8,13 @@ from hypothesis import HealthCheck, settings
 import segmint
 
 sys.path.insert(0, str(Path(__file__).parent))
+from data import DEMO_SCHEMA
 
 # Hypothesis: CI runs more examples than a quick local run, always without deadlines (shared, noisy machines).
 settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
-DEMO_SCHEMA = Path(__file__).parent.parent / "runtime" / "demo" / "schema.toml"
-NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="session")

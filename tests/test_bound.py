@@ -8,7 +8,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import NOW
+from data import NOW
 from storebuilder import build_store
 
 import segmint

@@ -12,16 +12,17 @@ from pathlib import Path
 import numba
 import numpy as np
 import pytest
-from conftest import NOW
+from data import CASES, CONTACTS, EVENTS, NOW
 from storebuilder import build_store
-from test_examples import CASES, CONTACTS, EVENTS
 
 import segmint
 from segmint.compiler import ir
 from segmint.compiler.kernels import plan as kp
 from segmint.runtime.bindings import bind
 from segmint.runtime.engines import compile_worker, compiled
+from segmint.runtime.engines import threads as thread_ranges
 from segmint.runtime.engines.compile_worker import compile_elsewhere
+from segmint.runtime.engines.compiled import COMPILED, KernelCache
 
 HOSTILE = segmint.Schema.from_dict(
     {
@@ -45,8 +46,7 @@ def store(schema):
 
 def forget_kernels(monkeypatch) -> None:
     """As in a new process: only the disk cache knows the kernels."""
-    monkeypatch.setattr(compiled, "_loaded", {})
-    monkeypatch.setattr(compiled, "_compiled", set())
+    monkeypatch.setattr(COMPILED, "kernels", KernelCache())
 
 
 def test_user_text_never_reaches_the_source():
@@ -101,9 +101,8 @@ def test_new_process_loads_the_kernel_from_disk(tmp_path):
         f"""
         import sys, time
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from conftest import DEMO_SCHEMA, NOW
+        from data import CONTACTS, DEMO_SCHEMA, EVENTS, NOW
         from storebuilder import build_store
-        from test_examples import CONTACTS, EVENTS
         import segmint
         schema = segmint.Schema.from_toml(DEMO_SCHEMA)
         store = build_store(schema, CONTACTS, EVENTS)
@@ -151,7 +150,7 @@ def test_threads_share_segments_safely(schema, store, engine):
 
 @pytest.mark.parametrize("engine", ["compiled", "vector"])
 def test_results_do_not_depend_on_the_thread_count(schema, store, monkeypatch, engine):
-    monkeypatch.setattr(compiled, "MIN_PER_THREAD", 1)  # split even this small store across threads
+    monkeypatch.setattr(thread_ranges, "MIN_PER_THREAD", 1)  # split even this small store across threads
     segments = [segmint.compile(rule, schema) for rule, _ in CASES]
     masks = {}
     for threads in (1, numba.config.NUMBA_NUM_THREADS):
@@ -170,10 +169,10 @@ def test_auto_answers_at_once_and_compiles_in_the_background(schema, store, tmp_
     assert first.engine == "vector" and np.array_equal(first.mask, expected)
     kernel = seg.kernel(store)
     deadline = time.monotonic() + 120
-    while not compiled.ready(kernel) and time.monotonic() < deadline:
+    while not COMPILED.kernels.ready(kernel) and time.monotonic() < deadline:
         time.sleep(0.05)
     # compiled in a child process (runtime/engines/compile_worker.py), into the disk cache, where this process finds it
-    assert compiled.ready(kernel) and list(tmp_path.glob("__pycache__/*.nbi")), "the kernel was not compiled"
+    assert COMPILED.kernels.ready(kernel) and list(tmp_path.glob("__pycache__/*.nbi")), "the kernel was not compiled"
     later = seg.evaluate(store, now=NOW)
     assert later.engine == "compiled" and np.array_equal(later.mask, expected)
 
@@ -186,14 +185,14 @@ def test_a_child_process_compiles_into_the_disk_cache(schema, store, tmp_path, m
     seg = segmint.compile("count(clicked within 60d) >= 1 and loyalty_points > 5", schema)
     plans, bindings = (seg.rule.plan,), bind(seg.rule.plan, NOW, None)
     kernel = seg.kernel(store)
-    arguments = (0, 0, np.empty((1, 1), np.bool_), *compiled._inputs(kernel, plans, store, bindings))
+    arguments = (0, 0, np.empty((1, 1), np.bool_), *compiled.kernel_inputs(kernel, plans, store, bindings))
     signature = tuple(map(numba.typeof, arguments))
-    assert not compiled.ready(kernel)
-    assert compile_elsewhere(compiled._name(compiled._key(kernel)), kernel.source, tmp_path, signature) == "compiled"
-    assert compiled.ready(kernel)
-    function = compiled.load(kernel)
+    assert not COMPILED.kernels.ready(kernel)
+    assert compile_elsewhere(compiled.module_name(kernel), kernel.source, tmp_path, signature) == "compiled"
+    assert COMPILED.kernels.ready(kernel)
+    function = COMPILED.kernels.load(kernel)
     expected = seg.evaluate(store, NOW, engine="reference").mask
-    assert np.array_equal(compiled.evaluate(plans, store, bindings)[0], expected)
+    assert np.array_equal(COMPILED.kernels.run(plans, store, bindings)[0], expected)
     assert function.stats.cache_hits and not function.stats.cache_misses, "this process compiled the kernel again"
 
 
@@ -202,12 +201,12 @@ def test_a_compile_over_its_memory_limit_fails_alone(schema, store, tmp_path, mo
     monkeypatch.setattr(compile_worker, "COMPILE_MEMORY", 64 * 2**20)  # less than Python with Numba needs
     seg = segmint.compile("count(clicked within 30d) >= 2 or loyalty_points > 15", schema)
     kernel = seg.kernel(store)
-    arguments = (0, 0, np.empty((1, 1), np.bool_), *compiled._inputs(kernel, (seg.rule.plan,), store,
+    arguments = (0, 0, np.empty((1, 1), np.bool_), *compiled.kernel_inputs(kernel, (seg.rule.plan,), store,
                                                                     bind(seg.rule.plan, NOW, None)))
     signature = tuple(map(numba.typeof, arguments))
-    name = compiled._name(compiled._key(kernel))
+    name = compiled.module_name(kernel)
     assert compile_worker.compile_elsewhere(name, kernel.source, tmp_path, signature) == "failed"
-    assert not compiled.ready(kernel)
+    assert not COMPILED.kernels.ready(kernel)
 
 
 def test_without_a_child_process_the_compiler_thread_compiles(schema, store, tmp_path, monkeypatch):
@@ -216,8 +215,9 @@ def test_without_a_child_process_the_compiler_thread_compiles(schema, store, tmp
     monkeypatch.setattr(compiled, "compile_elsewhere", lambda *args: "unavailable")
     seg = segmint.compile("max(bought.quantity within 90d) > 1 or clicked device = web", schema)
     assert seg.evaluate(store, now=NOW).engine == "vector"
-    compiled._background.submit(lambda: None).result()
-    assert len(compiled.load(seg.kernel(store)).signatures) == 1, "the compiler thread did not compile the kernel"
+    COMPILED.kernels.wait_for_background()
+    compiled_by_thread = COMPILED.kernels.load(seg.kernel(store))
+    assert len(compiled_by_thread.signatures) == 1, "the compiler thread did not compile the kernel"
     assert seg.evaluate(store, now=NOW).engine == "compiled"
 
 
@@ -226,7 +226,6 @@ def test_a_failed_background_compile_leaves_the_rule_to_the_vector_engine(schema
     evaluation: auto keeps answering with the vector engine."""
     monkeypatch.setenv("SEGMINT_KERNEL_CACHE", str(tmp_path))
     forget_kernels(monkeypatch)
-    monkeypatch.setattr(compiled, "_failed", set())
     attempts = []
     monkeypatch.setattr(compiled, "compile_elsewhere", lambda *args: attempts.append(args[0]) or "failed")
     seg = segmint.compile("min(bought.amount within 90d) < 40 or opened device = android", schema)
@@ -234,7 +233,7 @@ def test_a_failed_background_compile_leaves_the_rule_to_the_vector_engine(schema
     for _ in range(3):
         result = seg.evaluate(store, now=NOW)
         assert result.engine == "vector" and np.array_equal(result.mask, expected)
-        compiled._background.submit(lambda: None).result()  # the compiler thread has done what was asked of it
+        COMPILED.kernels.wait_for_background()  # the compiler thread has done what was asked of it
     assert len(attempts) == 1
 
 
@@ -254,7 +253,7 @@ def test_loaded_and_opened_stores_share_one_compile(schema, store, tmp_path):
     for s in (store, opened):
         assert np.array_equal(seg.evaluate(s, now=NOW, engine="compiled").mask, expected)
     assert expected.any()
-    assert len(compiled.load(seg.kernel(store)).signatures) == 1
+    assert len(COMPILED.kernels.load(seg.kernel(store)).signatures) == 1
 
 
 def with_strings(store, change, types=(segmint.Type.STRING,)):
@@ -363,7 +362,7 @@ def test_every_suite_rule_prints_its_kernel_plan(schema, store):
             *(f"kf[{n}]" for n in range(len(kernel.floats))),
         ]
         assert " object at 0x" not in text
-    batch = compiled.kernel_for(tuple(s.rule.plan for s in segments), store)
+    batch = COMPILED.kernels.kernel_for(tuple(s.rule.plan for s in segments), store)
     assert str(batch.plan).startswith(f"kernel plan: {len(segments)} rules")
 
 
@@ -372,7 +371,7 @@ def test_a_batch_works_out_what_its_segments_share_once(schema, store):
     reached works it out, the other reads its answer."""
     segments = [segmint.compile(rule, schema) for rule in ("opened > 2 within 90d and bought brand = Apple",
                                                            "bought brand = Apple or opened > 2 within 90d")]
-    plan = compiled.kernel_for(tuple(s.rule.plan for s in segments), store).plan
+    plan = COMPILED.kernels.kernel_for(tuple(s.rule.plan for s in segments), store).plan
     assert [(test.how, test.uses) for test in plan.tests] == [("at least", 2), ("scan", 2)]
     assert [plan.memoized(test.node) for test in plan.tests] == [0, 1]
     batch = segmint.evaluate_many(segments, store, now=NOW, engine="compiled")
@@ -385,7 +384,7 @@ def test_blocked_and_per_contact_passes_agree(schema, store, monkeypatch, per_co
     """Sparse event types (about one event per contact or fewer) are measured per block of contacts; moving the
     threshold so that no type, or every type, is measured that way changes no answer."""
     monkeypatch.setattr(compiled, "SPARSE_EVENTS_PER_CONTACT", per_contact)
-    compiled._generated.clear()
+    monkeypatch.setattr(COMPILED, "kernels", KernelCache())  # kernels generated with the threshold stay here
     rules = [rule for rule, _ in CASES] + [
         "sum(bought.amount within 365d) > 5 and avg(bought.amount within 365d) > 1",
         "count(viewed category = iPhones within 30d) >= 2 or bought brand = Apple",
@@ -403,4 +402,3 @@ def test_blocked_and_per_contact_passes_agree(schema, store, monkeypatch, per_co
         assert np.array_equal(result.mask, segment.evaluate(store, now=NOW, engine="reference").mask)
     plan = segmint.compile(rules[-4], schema).kernel(store).plan
     assert bool(plan.blocked) is (per_contact > 0)
-    compiled._generated.clear()

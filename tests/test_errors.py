@@ -3,6 +3,7 @@ tests/golden/errors.txt. After a deliberate change of wording, regenerate with S
 the diff like any other change."""
 
 import datetime as dt
+import json
 import os
 import sys
 from pathlib import Path
@@ -122,7 +123,12 @@ def test_every_error_points_into_the_rule(schema, rule):
     error = info.value
     if rule:
         assert error.line == 1 and 1 <= error.column <= len(rule) + 1
-    assert error.to_dict()["message"] == error.message
+    document = error.to_dict()
+    assert json.loads(json.dumps(document)) == document  # JSON-ready, as tools read it
+    assert document["error"] == type(error).__name__ and printable(document["message"]) in str(error)
+    assert (document["line"], document["column"]) == (error.line, error.column)
+    if document["start"] is not None and "\n" not in rule:  # the span starts where line and column point
+        assert document["start"] == document["column"] - 1 <= document["end"] <= len(rule) + 1  # + 1: end of input
 
 
 def test_error_in_definition_names_it(schema):

@@ -12,11 +12,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from data import CONTACTS, EVENTS
 from fuzzgen import ENGINES, NOW, SCHEMA, attempt, fuzz, refused, shown
 from hypothesis import given
 from hypothesis import strategies as st
 from storebuilder import build_store
-from test_examples import CONTACTS, EVENTS
 from test_fuzz_json import JSON_VALUES, _put, places
 
 import segmint

@@ -11,7 +11,7 @@ from segmint.runtime.engines.gather import matching
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 60_000), st.sampled_from([0.0, 0.001, 0.3, 0.999, 1.0]), st.integers(0, 2**32 - 1))
 def test_matching_is_flatnonzero(n, share, seed):
-    """Sizes above 20,000 run on every thread (compiled.MIN_PER_THREAD); empty ranges, a match at a range's last
+    """Sizes above 20,000 run on every thread (threads.MIN_PER_THREAD); empty ranges, a match at a range's last
     row and masks with no or every row set included."""
     rng = np.random.default_rng(seed)
     mask = rng.random(n) < share

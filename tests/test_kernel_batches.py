@@ -3,12 +3,12 @@ within it, repeated shapes share one kernel, what cannot be cut goes to the vect
 
 import numpy as np
 import pytest
-from conftest import NOW
+from data import CASES, CONTACTS, EVENTS, NOW
 from storebuilder import build_store
-from test_examples import CASES, CONTACTS, EVENTS
 
 import segmint
-from segmint.runtime.engines import compiled, kernel_batches
+from segmint.runtime.engines import kernel_batches
+from segmint.runtime.engines.compiled import COMPILED
 from segmint.runtime.engines.kernel_batches import cost
 
 BIG_RULE = " or ".join(
@@ -25,13 +25,13 @@ def store(schema):
 @pytest.fixture
 def kernels_run(monkeypatch) -> list[tuple]:
     """The plans of every kernel the compiled engine runs during a test."""
-    runs, evaluate = [], compiled.evaluate
+    runs, run = [], COMPILED.kernels.run
 
     def spy(plans, *args, **kwargs):
         runs.append(plans)
-        return evaluate(plans, *args, **kwargs)
+        return run(plans, *args, **kwargs)
 
-    monkeypatch.setattr(compiled, "evaluate", spy)
+    monkeypatch.setattr(COMPILED.kernels, "run", spy)
     return runs
 
 
@@ -85,7 +85,7 @@ def test_what_cannot_be_cut_goes_to_the_vector_engine(schema, store, monkeypatch
     monkeypatch.setattr(kernel_batches, "KERNEL_BUDGET", 3)
     segment = segmint.compile("loyalty_points in (0, 5, 7) or city = Kyiv", schema)
     started = []
-    monkeypatch.setattr(compiled, "compile_in_background", lambda plans, *args: started.append(plans))
+    monkeypatch.setattr(COMPILED.kernels, "compile_in_background", lambda plans, *args: started.append(plans))
     for engine in ("compiled", "auto"):
         result = segment.evaluate(store, now=NOW, engine=engine)
         assert result.engine == "vector" and np.array_equal(result.mask, reference(segment, store))
@@ -103,7 +103,7 @@ def test_a_batch_over_the_budget_compiles_a_kernel_per_shape(schema, store, monk
     results = segmint.evaluate_many(segments, store, now=NOW, engine="compiled")
     for segment, result in zip(segments, results, strict=True):
         assert result.engine == "compiled" and np.array_equal(result.mask, reference(segment, store)), segment.text
-    sources = {compiled.kernel_for(plans, store).source for plans in kernels_run}
+    sources = {COMPILED.kernels.kernel_for(plans, store).source for plans in kernels_run}
     assert len(kernels_run) == len(repeated) + 1  # one run per value set, and the other four in one kernel
     assert len(sources) == 2
 

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import NOW
+from data import CONTACTS, EVENTS, NOW
 from storebuilder import build_store
-from test_examples import CONTACTS, EVENTS
 
 import segmint
-from segmint.runtime.engines import compiled
+from segmint.runtime.engines.compiled import COMPILED, KernelCache
 from segmint.runtime.engines.kernel_cache import KernelCacheError, KernelCacheWarning
 
 RULE = "sum(bought.amount within 365d) > 500 and clicked"
@@ -29,9 +28,8 @@ FRESH = textwrap.dedent(
     f"""
     import json, sys
     sys.path.insert(0, {str(Path(__file__).parent)!r})
-    from conftest import DEMO_SCHEMA, NOW
+    from data import CONTACTS, DEMO_SCHEMA, EVENTS, NOW
     from storebuilder import build_store
-    from test_examples import CONTACTS, EVENTS
     import segmint
     schema = segmint.Schema.from_toml(DEMO_SCHEMA)
     store = build_store(schema, CONTACTS, EVENTS)
@@ -123,8 +121,7 @@ def test_processes_compiling_the_same_kernel_at_once_leave_a_sound_cache(tmp_pat
 
 def forget_kernels(monkeypatch) -> None:
     """As in a new process: only the disk cache knows the kernels."""
-    monkeypatch.setattr(compiled, "_loaded", {})
-    monkeypatch.setattr(compiled, "_compiled", set())
+    monkeypatch.setattr(COMPILED, "kernels", KernelCache())
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +176,7 @@ def test_auto_warns_once_and_keeps_kernels_in_memory(schema, store, unwritable):
     assert first.engine == "vector" and np.array_equal(first.mask, expected)
     kernel = segment.kernel(store)
     deadline = time.monotonic() + 120
-    while not compiled.ready(kernel) and time.monotonic() < deadline:
+    while not COMPILED.kernels.ready(kernel) and time.monotonic() < deadline:
         time.sleep(0.05)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -10,7 +10,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import NOW
+from data import NOW
 from storebuilder import build_store
 
 import segmint

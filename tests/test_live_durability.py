@@ -25,7 +25,7 @@ WRITER = textwrap.dedent("""
     import datetime as dt, sys
     sys.path.insert(0, {tests!r})
     import segmint
-    from conftest import DEMO_SCHEMA, NOW
+    from data import DEMO_SCHEMA, NOW
     from test_live import store_of
     schema = segmint.Schema.from_toml(DEMO_SCHEMA)
     store = store_of(schema=schema)

@@ -6,12 +6,11 @@ import duckdb
 import numpy as np
 import oracle
 import pytest
-from conftest import NOW
+from data import CASES, CONTACTS, EVENTS, NOW
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rulegen import DATES, DAY, DURATIONS, MICRO, OFFSETS, params_for, rules, stores
 from storebuilder import build_store
-from test_examples import CASES, CONTACTS, EVENTS
 
 import segmint
 from segmint.runtime.bindings import bind

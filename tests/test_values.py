@@ -11,7 +11,7 @@ import re
 import numpy as np
 import oracle
 import pytest
-from conftest import NOW
+from data import NOW
 from storebuilder import build_store
 
 import segmint

@@ -1,14 +1,14 @@
-"""The compiled evaluator: a plan's kernel is generated (compiler/kernels/), compiled by Numba or loaded from
-the cache, fed the store's arrays and this evaluation's numbers, and run over all contacts in parallel.
+"""The compiled engine: a plan's kernel is generated (compiler/kernels/), compiled by Numba or loaded from the cache,
+fed the store's arrays and this evaluation's numbers, and run over all contacts in parallel. A rule or a batch over
+the kernel budget runs as several kernels, and a part that cannot be cut on the vector engine (kernel_batches.py).
 
-Kernel cache: in memory per process, and on disk (runtime/engines/kernel_cache.py) so a new process loads a compiled
-kernel instead of compiling it again.
+Kernel cache (``KernelCache``, one per process: ``COMPILED.kernels``): in memory, and on disk
+(runtime/engines/kernel_cache.py) so a new process loads a compiled kernel instead of compiling it again.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import threading
 from collections.abc import Callable
@@ -24,39 +24,204 @@ from ...compiler.types import Type
 from ..bindings import Bindings
 from ..store.columns import Store
 from ..timeutil import last_birth_day
+from . import kernel_batches, overflow
 from .compile_worker import compile_elsewhere
+from .engine import Engine
 from .kernel_cache import cache_folder, import_kernel, sound, usable_folder
 from .strings import string_table
+from .threads import read_only, run_parallel
+from .vector import VectorEvaluator
 
-_lock = threading.Lock()
+GENERATED_KEPT = 512  # generated kernels kept per process (per plans and store shape)
 
 
-__all__ = ["cache_folder", "evaluate", "kernel_for", "load", "ready", "usable_folder"]
+class KernelCache:
+    """This process's kernels: generated, loaded (their modules imported, from the disk cache or compiled), run, being
+    compiled by the compiler thread, or failed to compile there. One per process (``COMPILED.kernels``); a fresh one
+    knows no kernel but those in the disk cache, as a new process would."""
 
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._generated: dict[tuple, Kernel] = {}
+        self._loaded: dict[str, Future] = {}  # kernel modules, imported (their functions compile on first call)
+        self._compiled: set[str] = set()  # kernels that have run in this process
+        self._compiling: set[str] = set()  # kernels the compiler thread is working on
+        self._failed: set[str] = set()  # kernels whose background compile failed (auto does not try them again)
+        self._background: ThreadPoolExecutor | None = None
 
-def kernel_for(plans: tuple[ir.Expr, ...], store: Store) -> Kernel:
-    """The kernel of ``plans`` for this store, generated once per plans and store shape (kept for reuse)."""
-    key = (plans, _shape(plans, store))
-    with _lock:
-        kernel = _generated.get(key)
-    if kernel is None:
-        kernel = generate(
-            plans,
-            StoreFacts(
-                nullable=lambda column: column_of(store, column).valid is not None,
-                code_dtype=lambda column: str(column_of(store, column).values.dtype),
-                dictionary_size=lambda column: len(column_of(store, column).dictionary),
-                sparse=lambda event: _sparse(store, event),
-            ),
+    def kernel_for(self, plans: tuple[ir.Expr, ...], store: Store) -> Kernel:
+        """The kernel of ``plans`` for this store, generated once per plans and store shape (kept for reuse)."""
+        key = (plans, _shape(plans, store))
+        with self._lock:
+            kernel = self._generated.get(key)
+        if kernel is None:
+            kernel = generate(
+                plans,
+                StoreFacts(
+                    nullable=lambda column: column_of(store, column).valid is not None,
+                    code_dtype=lambda column: str(column_of(store, column).values.dtype),
+                    dictionary_size=lambda column: len(column_of(store, column).dictionary),
+                    sparse=lambda event: _sparse(store, event),
+                ),
+            )
+            with self._lock:
+                self._generated[key] = kernel
+                while len(self._generated) > GENERATED_KEPT:
+                    self._generated.pop(next(iter(self._generated)))
+        return kernel
+
+    def load(self, kernel: Kernel, strict: bool = True) -> Callable:
+        """The compiled kernel function: from memory, from the disk cache, or compiled now (on its first call).
+
+        A cache folder that cannot be written raises KernelCacheError when ``strict`` (``engine="compiled"``), else
+        warns once and keeps the kernel in memory (kernel_cache.usable_folder). The lock is not held while compiling:
+        a thread compiling one kernel (say, in the background) does not hold up threads that want others. Threads that
+        want the same kernel wait for the one that compiles it.
+        """
+        key = _key(kernel)
+        with self._lock:
+            future = self._loaded.get(key)
+            mine = future is None
+            if mine:
+                future = self._loaded[key] = Future()
+        if mine:
+            try:
+                future.set_result(_import(kernel, key, usable_folder(strict)))
+            except BaseException as error:
+                with self._lock:
+                    del self._loaded[key]  # the next caller tries again
+                future.set_exception(error)
+        return future.result()
+
+    def loaded(self) -> int:
+        """How many kernel modules this process has imported."""
+        with self._lock:
+            return len(self._loaded)
+
+    def ready(self, kernel: Kernel) -> bool:
+        """Whether running ``kernel`` starts at once: compiled in this process, or in the disk cache with every file of
+        it sound (should the cache not hold these argument types, the run compiles them, correctly but slowly)."""
+        key = _key(kernel)
+        with self._lock:
+            if key in self._compiled:
+                return True
+            if key in self._compiling:
+                return False
+        folder = cache_folder()
+        return folder is not None and any(
+            sound(index) for index in (folder / "__pycache__").glob(f"{module_name(kernel)}.kernel-*.nbi")
         )
-        with _lock:
-            _generated[key] = kernel
-            while len(_generated) > 512:
-                _generated.pop(next(iter(_generated)))
-    return kernel
+
+    def run(self, plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings, strict: bool = True) -> np.ndarray:
+        """The masks of ``plans`` (one row each) from one kernel run. ``strict``: a cache folder that cannot be
+        written is an error (see ``load``), even for a kernel already in memory."""
+        if strict:
+            usable_folder(strict=True)
+        kernel = self.kernel_for(plans, store)
+        function, inputs = self.load(kernel, strict), kernel_inputs(kernel, plans, store, bindings)
+        out = np.empty((len(plans), len(store)), dtype=np.bool_)
+        run_parallel(lambda start, stop: function(start, stop, out, *inputs), len(store))
+        with self._lock:
+            self._compiled.add(_key(kernel))
+        return out
+
+    def compile_in_background(self, plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> None:
+        """Compile the kernel of ``plans`` for this store's argument types, unless it is compiled, being compiled or
+        failed to compile before. segmint's compiler thread hands the work to a child process
+        (runtime/engines/compile_worker.py) that compiles into the disk cache; with no usable disk cache, the thread
+        compiles it itself (Numba compiles when a kernel is first called, so the thread calls it over no contacts)."""
+        kernel = self.kernel_for(plans, store)
+        key = _key(kernel)
+        with self._lock:
+            if key in self._compiled or key in self._compiling or key in self._failed:
+                return
+            self._compiling.add(key)
+            if self._background is None:
+                self._background = ThreadPoolExecutor(
+                    1, thread_name_prefix="segmint-compile", initializer=_lower_priority
+                )
+            self._background.submit(self._compile, kernel, plans, store, bindings)
+
+    def wait_for_background(self) -> None:
+        """Return when the compiler thread has done what it was asked so far."""
+        with self._lock:
+            background = self._background
+        if background is not None:
+            background.submit(lambda: None).result()
+
+    def _compile(self, kernel: Kernel, plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> None:
+        key = _key(kernel)
+        try:
+            with contextlib.suppress(Exception):  # a failure shows where it can be seen: in the next foreground run
+                arguments = (0, 0, np.empty((len(plans), 1), np.bool_), *kernel_inputs(kernel, plans, store, bindings))
+                folder, outcome = usable_folder(strict=False), "unavailable"
+                if folder is not None:
+                    signature = tuple(map(numba.typeof, arguments))
+                    outcome = compile_elsewhere(module_name(kernel), kernel.source, folder, signature)
+                if outcome in ("compiled", "unavailable"):
+                    # Compiled: loaded from the disk cache now (milliseconds), wherever Numba's locator put the files
+                    # (NUMBA_CACHE_DIR moves them out of the cache folder). Unavailable: compiled here.
+                    self.load(kernel, strict=False)(*arguments)
+                    with self._lock:
+                        self._compiled.add(key)
+                elif outcome == "failed":
+                    with self._lock:
+                        self._failed.add(key)  # over the child's limits: the vector engine answers for it
+        finally:
+            with self._lock:
+                self._compiling.discard(key)
 
 
-_generated: dict[tuple, Kernel] = {}
+class CompiledEngine(Engine):
+    """Fused kernels within the budget (kernel_batches.py); a part too large for any kernel on the vector engine."""
+
+    name = "compiled"
+
+    def __init__(self, kernels: KernelCache) -> None:
+        self.kernels = kernels
+
+    def answer(self, plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> tuple[np.ndarray, list[str]]:
+        overflow.check(plans, store, bindings)  # kernels add in int64
+        masks, engines, _ = self.run(plans, store, bindings, run_now=None)
+        return masks, engines
+
+    def run(
+        self,
+        plans: tuple[ir.Expr, ...],
+        store: Store,
+        bindings: Bindings,
+        run_now: Callable[[Kernel], bool] | None,
+    ) -> tuple[np.ndarray, list[str], list[tuple[ir.Expr, ...]]]:
+        """The masks of ``plans``, the engine that computed each, and the batches of parts left to the vector engine
+        because ``run_now(kernel)`` said no (None: every kernel runs now, compiled if need be, with a cache folder
+        that cannot be written an error)."""
+        strict = run_now is None
+        kernels = self.kernels
+        work = kernel_batches.split(plans)
+        batches = kernel_batches.kernel_batches(work, lambda part: kernels.kernel_for((part,), store).key)
+        whole = list(range(len(plans)))
+        if work.trees == whole and batches == [whole] and (strict or run_now(kernels.kernel_for(plans, store))):
+            return kernels.run(plans, store, bindings, strict), [self.name] * len(plans), []  # the usual case
+        masks, later = {}, []
+        for batch in batches:
+            parts = tuple(work.parts[k] for k in batch)
+            if strict or run_now(kernels.kernel_for(parts, store)):
+                masks.update(zip(batch, kernels.run(parts, store, bindings, strict), strict=True))
+            else:
+                later.append(parts)
+        rest = [k for k in range(len(work.parts)) if k not in masks]
+        if rest:  # parts too large for a kernel, and parts whose kernel is not to run now
+            evaluator = VectorEvaluator(store, bindings)
+            masks.update((k, evaluator.mask(work.parts[k])) for k in rest)
+        out = np.empty((len(plans), len(store)), dtype=np.bool_)
+        for row, tree in zip(out, work.trees, strict=True):
+            row[:] = kernel_batches.combine(tree, masks)
+        by_vector = set(rest)
+        engines = ["vector" if by_vector.intersection(kernel_batches.parts_of(t)) else self.name for t in work.trees]
+        return out, engines, later
+
+
+COMPILED = CompiledEngine(KernelCache())
 
 
 def _shape(plans: tuple[ir.Expr, ...], store: Store) -> tuple:
@@ -92,85 +257,6 @@ def _small(store: Store, column: kp.Column) -> bool:
     return dictionary is not None and len(dictionary) <= MASK_BITS
 
 
-def load(kernel: Kernel, strict: bool = True) -> Callable:
-    """The compiled kernel function: from memory, from the disk cache, or compiled now (on its first call).
-
-    A cache folder that cannot be written raises KernelCacheError when ``strict`` (``engine="compiled"``), else
-    warns once and keeps the kernel in memory (kernel_cache.usable_folder). The lock is not held while compiling:
-    a thread compiling one kernel (say, in the background) does not hold up threads that want others. Threads that
-    want the same kernel wait for the one that compiles it.
-    """
-    key = _key(kernel)
-    with _lock:
-        future = _loaded.get(key)
-        mine = future is None
-        if mine:
-            future = _loaded[key] = Future()
-    if mine:
-        try:
-            future.set_result(_import(kernel, key, usable_folder(strict)))
-        except BaseException as error:
-            with _lock:
-                del _loaded[key]  # the next caller tries again
-            future.set_exception(error)
-    return future.result()
-
-
-def ready(kernel: Kernel) -> bool:
-    """Whether running ``kernel`` starts at once: compiled in this process, or in the disk cache with every file of
-    it sound (should the cache not hold these argument types, the run compiles them, correctly but slowly)."""
-    key = _key(kernel)
-    with _lock:
-        if key in _compiled:
-            return True
-        if key in _compiling:
-            return False
-    folder = cache_folder()
-    return folder is not None and any(
-        sound(index) for index in (folder / "__pycache__").glob(f"{_name(key)}.kernel-*.nbi")
-    )
-
-
-def compile_in_background(plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> None:
-    """Compile the kernel of ``plans`` for this store's argument types, unless it is compiled, being compiled or
-    failed to compile before. segmint's compiler thread hands the work to a child process
-    (runtime/engines/compile_worker.py) that compiles into the disk cache; with no usable disk cache, the thread
-    compiles it itself (Numba compiles when a kernel is first called, so the thread calls it over no contacts)."""
-    kernel = kernel_for(plans, store)
-    key = _key(kernel)
-    with _lock:
-        if key in _compiled or key in _compiling or key in _failed:
-            return
-        _compiling.add(key)
-        global _background
-        if _background is None:
-            _background = ThreadPoolExecutor(1, thread_name_prefix="segmint-compile", initializer=_lower_priority)
-        _background.submit(_compile, kernel, plans, store, bindings)
-
-
-def _compile(kernel: Kernel, plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> None:
-    key = _key(kernel)
-    try:
-        with contextlib.suppress(Exception):  # a failure shows where it can be seen: in the next foreground run
-            arguments = (0, 0, np.empty((len(plans), 1), np.bool_), *_inputs(kernel, plans, store, bindings))
-            folder, outcome = usable_folder(strict=False), "unavailable"
-            if folder is not None:
-                signature = tuple(map(numba.typeof, arguments))
-                outcome = compile_elsewhere(_name(key), kernel.source, folder, signature)
-            if outcome in ("compiled", "unavailable"):
-                # Compiled: loaded from the disk cache now (milliseconds), wherever Numba's locator put the files
-                # (NUMBA_CACHE_DIR moves them out of the cache folder). Unavailable: compiled here.
-                load(kernel, strict=False)(*arguments)
-                with _lock:
-                    _compiled.add(key)
-            elif outcome == "failed":
-                with _lock:
-                    _failed.add(key)  # over the child's limits: the vector engine answers for it
-    finally:
-        with _lock:
-            _compiling.discard(key)
-
-
 def _lower_priority() -> None:
     """The compiler thread yields the CPU to the application's threads (when it compiles itself). One thread, so one
     background compile at a time."""
@@ -182,19 +268,13 @@ def _key(kernel: Kernel) -> str:
     return f"{kernel.key}_{numba.__version__.replace('.', '_')}"
 
 
-_loaded: dict[str, Future] = {}  # kernel modules, imported (their functions compile on first call)
-_compiled: set[str] = set()  # kernels that have run in this process
-_compiling: set[str] = set()  # kernels the compiler thread is working on
-_failed: set[str] = set()  # kernels whose background compile failed (auto does not try them again)
-_background: ThreadPoolExecutor | None = None
-
-
-def _name(key: str) -> str:
-    return f"segmint_kernel_{key}"
+def module_name(kernel: Kernel) -> str:
+    """The name of the kernel's module (and of its files in the disk cache) for this Numba."""
+    return f"segmint_kernel_{_key(kernel)}"
 
 
 def _import(kernel: Kernel, key: str, folder) -> Callable:
-    name = _name(key)
+    name = module_name(kernel)
     if folder is None:
         namespace: dict = {}
         exec(compile(kernel.source.replace("cache=True", "cache=False"), name, "exec"), namespace)
@@ -202,21 +282,7 @@ def _import(kernel: Kernel, key: str, folder) -> Callable:
     return import_kernel(name, kernel.source, folder)
 
 
-def evaluate(plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings, strict: bool = True) -> np.ndarray:
-    """The masks of ``plans`` (one row each) from one kernel run. ``strict``: a cache folder that cannot be written
-    is an error (see ``load``), even for a kernel already in memory."""
-    if strict:
-        usable_folder(strict=True)
-    kernel = kernel_for(plans, store)
-    function, inputs = load(kernel, strict), _inputs(kernel, plans, store, bindings)
-    out = np.empty((len(plans), len(store)), dtype=np.bool_)
-    run_parallel(lambda start, stop: function(start, stop, out, *inputs), len(store))
-    with _lock:
-        _compiled.add(_key(kernel))
-    return out
-
-
-def _inputs(kernel: Kernel, plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> list:
+def kernel_inputs(kernel: Kernel, plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> list:
     """The kernel's arguments after ``out``: its numbers (ints, floats), then its arrays."""
     arrays = [read_only(input_value(item, store, plans, bindings)) for item in kernel.arrays]
     ints = np.array([input_value(item, store, plans, bindings) for item in kernel.ints] or [0], dtype=np.int64)
@@ -224,39 +290,7 @@ def _inputs(kernel: Kernel, plans: tuple[ir.Expr, ...], store: Store, bindings: 
     return [ints, floats, *arrays]
 
 
-def run_parallel(work: Callable[[int, int], None], n: int) -> None:
-    """``work(start, stop)`` over [0, n) in as many ranges as Numba has threads; kernels release the GIL."""
-    threads = numba.get_num_threads()
-    if threads == 1 or n < MIN_PER_THREAD * 2:
-        work(0, n)
-        return
-    bounds = [n * k // threads for k in range(threads + 1)]
-    pool = _pool(threads)
-    for future in [pool.submit(work, a, b) for a, b in itertools.pairwise(bounds)]:
-        future.result()
-
-
-MIN_PER_THREAD = 10_000
-_pools: dict[int, ThreadPoolExecutor] = {}
-
-
-def _pool(threads: int) -> ThreadPoolExecutor:
-    with _lock:
-        if threads not in _pools:
-            _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="segmint")
-        return _pools[threads]
-
-
 # -- filling the inputs --------------------------------------------------------------------------------------
-def read_only(array: np.ndarray) -> np.ndarray:
-    """A read-only plain-ndarray view: Numba compiles a kernel once per combination of argument types, and
-    writable (loaded) and read-only (opened, memory-mapped) stores would otherwise each get their own compile."""
-    if not array.flags.writeable and type(array) is np.ndarray:
-        return array
-    view = array.view(np.ndarray)
-    view.flags.writeable = False
-    return view
-
 def column_of(store: Store, column: kp.Column):
     """The store's column that a kernel plan's column names."""
     match column:

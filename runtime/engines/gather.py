@@ -13,7 +13,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .compiled import run_parallel
+from .threads import run_parallel
 
 
 def matching(mask: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:

@@ -23,6 +23,7 @@ from ...dsl.limits import INT64_MAX, INT64_MIN
 from ..bindings import Bindings
 from ..store.columns import Column, EventTable, Store
 from ..timeutil import US_PER_DAY
+from .engine import Engine
 from .strings import OPS, string_table
 
 
@@ -303,3 +304,16 @@ def _month_day(days: np.ndarray) -> np.ndarray:
     return month * 100 + day
 
 
+
+
+class ReferenceEngine(Engine):
+    """The reference evaluator as an engine: exact integers itself, so no overflow check."""
+
+    name = "reference"
+
+    def masks(self, plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> np.ndarray:
+        evaluator = Evaluator(store, bindings)
+        return np.array([evaluator.mask(plan) for plan in plans]).reshape(len(plans), len(store))
+
+
+REFERENCE = ReferenceEngine()

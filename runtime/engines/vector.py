@@ -23,8 +23,12 @@ import numpy as np
 
 from ...compiler import ir
 from ...compiler.types import Type
-from .compiled import read_only, run_parallel
+from ..bindings import Bindings
+from ..store.columns import Store
+from . import overflow
+from .engine import Engine
 from .reference import Evaluator, Vec, column_vec
+from .threads import read_only, run_parallel
 
 SUM, MIN, MAX = 0, 1, 2
 
@@ -99,6 +103,18 @@ class VectorEvaluator(Evaluator):
         op = MIN if node.function == "min" else MAX
         run_parallel(lambda a, b: _fold(first, last, flags, values, op, a, b, out, n), self.n)
         return Vec(out, n > 0)
+
+
+class VectorEngine(Engine):
+    name = "vector"
+
+    def masks(self, plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> np.ndarray:
+        overflow.check(plans, store, bindings)  # it adds in int64
+        evaluator = VectorEvaluator(store, bindings)
+        return np.array([evaluator.mask(plan) for plan in plans]).reshape(len(plans), len(store))
+
+
+VECTOR = VectorEngine()
 
 
 def _int64(array: np.ndarray) -> np.ndarray:

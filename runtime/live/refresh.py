@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pyroaring import BitMap
 
+from ...compiler.types import iso_z
 from ...dsl.errors import SegmintError
 from ..segment import Segment, evaluate_many
 from ..store.columns import Store
@@ -75,7 +76,7 @@ def refresh(registry: Registry, store: Store, now=None, *, names: Sequence[str] 
     epoch, digest = Epoch.of(store), store_digest(store)
     reports = []
     with registry._write() as db:
-        now_text = now.isoformat().replace("+00:00", "Z")
+        now_text = iso_z(now)
         seq = db.execute("INSERT INTO refreshes (now, at, seconds, epoch, store) VALUES (?, ?, 0, 0, ?)",
                          (now_text, _stamp(), digest)).lastrowid
         commit = _Commit(registry, db, seq, epoch, registry.epoch_id(epoch), digest)

@@ -29,6 +29,7 @@ from pyroaring import BitMap
 from ...compiler import ir
 from ...compiler.pipeline import compile_rule
 from ...compiler.schema import Schema
+from ...compiler.types import iso_z
 from ...dsl.errors import SchemaError, SegmintError
 from ...dsl.lexicon import NAME
 from ..segment import Segment
@@ -522,4 +523,4 @@ def _check_name(name: str) -> None:
 
 
 def _stamp() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return iso_z(dt.datetime.now(dt.UTC), timespec="microseconds")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -110,6 +111,16 @@ class Segment:
         bindings = bind(plan, now, params, store.schema)
         masks, used = _run((plan,), store, bindings, engine)
         return Result(masks[0], store, bindings.now, time.perf_counter() - started, used[0])
+
+    def next_change(self, store: Store, now=None, params: Mapping[str, object] | None = None,
+                    engine: str = "auto") -> dt.datetime | None:
+        """The first instant after ``now`` at which membership changes with no new data (a window edge passing an
+        event, a birthday, a day turning over); None if it never does. Never late: see live/nextchange.py."""
+        from .live.nextchange import next_change  # the live room builds on this module, not the reverse
+
+        check_store(self.rule.plan, store)
+        return next_change(self.rule.plan, store, now, params,
+                           lambda at: self.evaluate(store, now=at, params=params, engine=engine).mask)
 
     def kernel(self, store: Store) -> compiled.Kernel:
         """The generated kernel of this segment for ``store``: ``.source``, and ``.plan`` (prints as an EXPLAIN)."""

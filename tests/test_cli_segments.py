@@ -164,3 +164,16 @@ def test_without_data_the_demo_and_the_current_folder(capsys, small_demo, tmp_pa
     code, doc = run_json(capsys, "segments", "refresh", "--engine", "vector")
     assert code == 0 and doc["now"] == NOW_TEXT
     assert 0 < doc["segments"][0]["size"] < 2_000
+
+
+def test_next_and_the_refresh_report(seg):
+    seg("add", "recent", "opened within 7d")  # contact 1's last open, a day before NOW, leaves 6 days on
+    code, doc = seg("next", "recent", "--now", NOW_TEXT, "--engine", "reference", json_=True)
+    assert code == 0 and doc == {"segment": "recent", "now": NOW_TEXT, "next_change": "2026-11-07T00:00:00Z"}
+    code, out, err = seg("next", "recent", "--now", NOW_TEXT, "--engine", "reference")
+    assert code == 0 and out == "2026-11-07T00:00:00Z\n" and "unless new data" in err
+    report = seg("refresh", "--now", NOW_TEXT, "--engine", "reference", json_=True)[1]
+    assert report["segments"][0]["next_change"] <= "2026-11-07T00:00:00Z"  # the cheap bound: never later
+    seg("add", "kyiv", "city = Kyiv")
+    assert seg("next", "kyiv", "--now", NOW_TEXT, json_=True)[1]["next_change"] is None
+    assert seg("next", "nope")[0] == 2

@@ -87,6 +87,11 @@ def add_commands(commands, formatter) -> None:
     p.add_argument("--now", metavar="T", help="ISO 8601; default: the data's meta.json 'now', else the current time")
     p.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE, help=f"evaluator (default {DEFAULT_ENGINE})")
 
+    p = command("next", "print the first instant segment NAME changes without new data (refresh then)", cmd_next, True)
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--now", metavar="T", help="ISO 8601; default: the data's meta.json 'now', else the current time")
+    p.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE, help=f"evaluator (default {DEFAULT_ENGINE})")
+
     p = command("changes", "print who entered and left as JSON lines, after what the consumer acknowledged",
                 cmd_changes)
     p.add_argument("--consumer", metavar="C", default=DEFAULT_CONSUMER, help=f"default {DEFAULT_CONSUMER!r}")
@@ -265,23 +270,42 @@ def cmd_refresh(args: argparse.Namespace, out: Console, err: Console) -> int:
         store = _store(args, schema)
         report = registry.refresh(store, now or _now(args), names=args.names or None, engine=args.engine)
     segments = [{"name": s.name, "size": s.size, "entered": s.entered, "left": s.left, "cause": s.cause,
-                 "alerts": list(s.alerts), "error": s.error} for s in report.segments]
+                 "alerts": list(s.alerts), "error": s.error, "next_change": s.next_change} for s in report.segments]
     if args.json:
         _print_json(out, {"seq": report.seq, "now": report.now, "segments": segments, "seconds": report.seconds,
                           "callback_errors": list(report.callback_errors)})
         return EXIT_OK
     table = Table(title=f"refresh {report.seq} at {report.now}", title_justify="left")
-    for column in ("segment", "size", "entered", "left", "cause", "alerts"):
+    for column in ("segment", "size", "entered", "left", "cause", "next change by", "alerts"):
         table.add_column(column, justify="right" if column in ("size", "entered", "left") else "left",
                          overflow="fold")
     for s in report.segments:
         if s.error:
-            table.add_row(s.name, "", "", "", "error", s.error)
+            table.add_row(s.name, "", "", "", "error", "", s.error)
         else:
-            table.add_row(s.name, f"{s.size:,}", f"+{s.entered:,}", f"-{s.left:,}", s.cause, "; ".join(s.alerts))
+            table.add_row(s.name, f"{s.size:,}", f"+{s.entered:,}", f"-{s.left:,}", s.cause, s.next_change or "never",
+                          "; ".join(s.alerts))
     out.print(table)
     stages = ", ".join(f"{stage} {seconds:.3f}s" for stage, seconds in report.seconds.items())
     err.print(f"time: {stages}", style="dim", markup=False)
+    return EXIT_OK
+
+
+def cmd_next(args: argparse.Namespace, out: Console, err: Console) -> int:
+    schema = _schema(args)
+    now = parse_now(args.now) if args.now else None
+    with _registry(args, schema) as registry:
+        registry.get(args.name.partition(".")[0])  # an unknown name fails before the data is loaded
+        store = _store(args, schema)
+        now = now or _now(args)
+        found = registry.next_change(args.name, store, now, engine=args.engine)
+    shown = None if found is None else found.isoformat().replace("+00:00", "Z")
+    if args.json:
+        _print_json(out, {"segment": args.name, "now": now.isoformat().replace("+00:00", "Z"), "next_change": shown})
+    else:
+        out.print(shown or "never", markup=False)
+        err.print(_safe(f"{args.name} changes {'at ' + shown if shown else 'never'} unless new data arrives"),
+                  style="dim", markup=False)
     return EXIT_OK
 
 

@@ -34,7 +34,7 @@ import numpy as np
 from ...compiler import ir
 from ...compiler.types import US_PER_DAY, Type
 from ..bindings import Bindings, bind
-from ..store.columns import Store
+from ..store.columns import Column, Store
 from ..timeutil import from_us, to_us
 
 CHECKS = 16  # evaluations next_change may spend to pass candidates at which nothing changes
@@ -50,11 +50,15 @@ class Candidates:
     def __init__(self, plan: ir.Expr, store: Store, bindings: Bindings) -> None:
         nodes = list(ir.walk(plan))
         events = {n.event for n in nodes if isinstance(n, ir.EventSet)}
-        bases = [_values(store, n) for n in nodes if isinstance(n, ir.Attr | ir.Prop) and n.type in _TIME_TYPES]
-        bases += [_constant(bindings, n) for n in nodes if isinstance(n, ir.Const | ir.Param) and n.type in _TIME_TYPES]
-        # sorted unique time arrays: the event times (shared by every rule on the store) and the rest, joined
+        columns = {id(c): c for c in (_column(store, n) for n in nodes if isinstance(n, ir.Attr | ir.Prop)
+                                      and n.type in _TIME_TYPES) if c is not None}
+        constants = [_constant(bindings, n) for n in nodes
+                     if isinstance(n, ir.Const | ir.Param) and n.type in _TIME_TYPES]
+        # sorted distinct times: of each event type and time column (kept with the store: every rule on it shares
+        # them), and of the rule's constants
         self.sorted = [_event_times(store, event) for event in sorted(events) if event in store.events]
-        self.sorted.append(_usable(np.concatenate([np.zeros(0, np.int64), *bases])))
+        self.sorted += [_column_times(column) for column in columns.values()]
+        self.sorted.append(_usable(np.concatenate([np.zeros(0, np.int64), *constants])))
         durations = [bindings.value(n.duration) for n in nodes if isinstance(n, ir.Within | ir.BeforeAgo)]
         self.offsets = sorted({0, *(o for d in durations for o in _offsets(d))})
         if any(d.unit in _CALENDAR_DAYS for d in durations):
@@ -74,11 +78,10 @@ class Candidates:
                 index = np.searchsorted(times, now_us - offset, side="right")
                 if index < len(times):
                     found.append(int(times[index]) + offset)
-            if self.days_since:  # a time + k days, the first such after now
-                steps = (now_us - times) // US_PER_DAY + 1
-                found.append(int((times + steps * US_PER_DAY).min()))
+            if self.days_since:  # a time + k days, the first such after now: the next time of day of one
+                found.append(_next_time_of_day(_derived(times, "times_of_day", _times_of_day), now_us))
             if self.age:
-                found.append(_next_birthday(times, now_us))
+                found.append(_next_birthday(_derived(times, "midnights", _midnights), now_us))
         found = [f for f in found if now_us < f <= _LAST]
         return min(found) if found else None
 
@@ -119,23 +122,60 @@ def _event_times(store: Store, event: str) -> np.ndarray:
     return times
 
 
+_DERIVED: dict[tuple[int, str], tuple[weakref.ref, np.ndarray]] = {}
+
+
+def _derived(times: np.ndarray, name: str, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``compute(times)``, kept while ``times`` lives: the event times are shared by every rule on a store, so a
+    refresh of many segments sorts them once."""
+    key = (id(times), name)
+    known = _DERIVED.get(key)
+    if known is not None and known[0]() is times:
+        return known[1]
+    value = compute(times)
+    _DERIVED[key] = (weakref.ref(times, lambda _, key=key: _DERIVED.pop(key, None)), value)
+    return value
+
+
+def _times_of_day(times: np.ndarray) -> np.ndarray:
+    return np.unique(times % US_PER_DAY)
+
+
+def _midnights(times: np.ndarray) -> np.ndarray:
+    return np.unique(times // US_PER_DAY) * US_PER_DAY
+
+
+def _next_time_of_day(times_of_day: np.ndarray, now_us: int) -> int:
+    """The first instant after ``now_us`` whose time of day is one of ``times_of_day`` (sorted)."""
+    midnight, into_day = divmod(now_us, US_PER_DAY)
+    index = np.searchsorted(times_of_day, into_day, side="right")
+    if index < len(times_of_day):
+        return midnight * US_PER_DAY + int(times_of_day[index])
+    return (midnight + 1) * US_PER_DAY + int(times_of_day[0])
+
+
 def _usable(times: np.ndarray) -> np.ndarray:
     """Sorted distinct times within the calendar's range (offsets added to them stay inside int64)."""
     return np.unique(times[(times >= _FIRST) & (times <= _LAST)])
 
 
-def _values(store: Store, node: ir.Attr | ir.Prop) -> np.ndarray:
+def _column(store: Store, node: ir.Attr | ir.Prop) -> Column | None:
     if isinstance(node, ir.Attr):
-        column = store.attributes.get(node.name)
-    else:
-        table = store.events.get(node.event)
-        column = None if table is None else table.properties.get(node.name)
-    if column is None:
-        return np.zeros(0, np.int64)
-    values = np.asarray(column.values, np.int64)[column.validity()]
-    if node.type is Type.DATE:
-        return _whole_days(values)
-    return values
+        return store.attributes.get(node.name)
+    table = store.events.get(node.event)
+    return None if table is None else table.properties.get(node.name)
+
+
+_COLUMN_TIMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _column_times(column: Column) -> np.ndarray:
+    """The distinct times of a timestamp or date column, sorted (a date as its whole day); kept while it lives."""
+    times = _COLUMN_TIMES.get(column)
+    if times is None:
+        values = np.asarray(column.values, np.int64)[column.validity()]
+        times = _COLUMN_TIMES[column] = _usable(_whole_days(values) if column.type is Type.DATE else values)
+    return times
 
 
 def _constant(bindings: Bindings, node: ir.Const | ir.Param) -> np.ndarray:

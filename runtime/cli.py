@@ -104,11 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args, out, err)
     except (RuleError, ParamError) as error:
         return _fail(error, EXIT_RULE, out, err, as_json)
-    except (SegmintError, UsageError, OSError) as error:
-        return _fail(error, EXIT_ERROR, out, err, as_json)
     except BrokenPipeError:  # `segmint eval ... | head`: the reader has gone, which is not an error
         _silence_stdout()
         return EXIT_OK
+    except (SegmintError, UsageError, OSError) as error:  # after BrokenPipeError, an OSError too
+        return _fail(error, EXIT_ERROR, out, err, as_json)
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)
         return 130
@@ -150,7 +150,7 @@ def _wants_json(argv: Sequence[str]) -> bool:
     """Whether a command line that argparse refused asked for ``--json`` output (``bench --json FILE`` writes a
     file: its errors stay text)."""
     command = next((word for word in argv if not word.startswith("-")), None)
-    return command in ("eval", "check") and "--json" in argv
+    return command in ("eval", "check", "segments") and "--json" in argv
 
 
 def _fail(error: BaseException, code: int, out: Console, err: Console, as_json: bool, prefix: str = "error") -> int:
@@ -283,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--engine", choices=ENGINES, default=DEMO_ENGINE, help=f"evaluator (default {DEMO_ENGINE})")
     de.set_defaults(run=cmd_demo)
 
+    from .live.commands import add_commands  # here, not at the top: live/commands.py uses this module's helpers
+
+    add_commands(commands, formatter)
     for entry in importlib.metadata.entry_points(group="segmint.commands"):  # e.g. bench (benchmarks/command.py)
         entry.load()(commands, formatter)
     return parser

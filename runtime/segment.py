@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from .engines.kernel_cache import check_caches_of
 from .engines.reference import REFERENCE
 from .engines.vector import VECTOR
 from .explain import Explanation, explain
+from .nextchange import next_change
 from .store import load
 from .store.columns import Store
 
@@ -114,6 +116,14 @@ class Segment:
         bindings = bind(plan, now, params, store.schema)
         masks, used = _run((plan,), store, bindings, engine)
         return Result(masks[0], store, bindings.now, time.perf_counter() - started, used[0])
+
+    def next_change(self, store: Store, now=None, params: Mapping[str, object] | None = None,
+                    engine: str = "auto") -> dt.datetime | None:
+        """The first instant after ``now`` at which membership changes with no new data (a window edge passing an
+        event, a birthday, a day turning over); None if it never does. Never late: see runtime/nextchange.py."""
+        check_store(self.rule.plan, store)
+        return next_change(self.rule.plan, store, now, params,
+                           lambda at: self.evaluate(store, now=at, params=params, engine=engine).mask)
 
     def kernel(self, store: Store) -> Kernel:
         """The generated kernel of this segment for ``store``: ``.source``, and ``.plan`` (prints as an EXPLAIN)."""

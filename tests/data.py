@@ -6,7 +6,11 @@ to NOW = 2026-11-01T00:00:00Z. Tests import these from here, never from one anot
 """
 
 import datetime as dt
+import json
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 DEMO_SCHEMA = Path(__file__).parent.parent / "runtime" / "demo" / "schema.toml"
 NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
@@ -158,3 +162,87 @@ CASES = [
     ("not gender = f and city = Kyiv", set()),  # not binds tighter than and
     ("gender == f", {1, 3, 5}),
 ]
+
+
+# == the command line's data: five contacts in a Parquet folder, and running the CLI in process ==================
+
+NOW_TEXT = "2026-11-01T00:00:00Z"
+
+CLI_SCHEMA = """
+[contacts]
+id = "contact_id"
+
+[contacts.attributes]
+city = { type = "category", values = ["Kyiv", "Lviv"] }
+vip = "bool"
+
+[events.purchase]
+verb = "bought"
+[events.purchase.properties]
+amount = "float"
+
+[events.email_open]
+verb = "opened"
+"""
+
+
+# contact: city, vip; purchases (days ago, amount); opens (days ago)
+#   1: Kyiv, vip      bought 100 (5d), 50 (40d)   opened 1d, 2d, 3d
+#   2: Lviv, not vip  bought 700 (10d)
+#   3: Kyiv, vip null no events
+#   4: no city, vip                              opened 100d
+#   5: Lviv, not vip  bought 20 (200d)
+CLI_CONTACTS = {"contact_id": [1, 2, 3, 4, 5], "city": ["Kyiv", "Lviv", "Kyiv", None, "Lviv"],
+            "vip": [True, False, None, True, False]}  # fmt: skip
+CLI_PURCHASES = [(1, 40, 50.0), (1, 5, 100.0), (2, 10, 700.0), (5, 200, 20.0)]
+CLI_OPENS = [(1, 3), (1, 2), (1, 1), (4, 100)]
+CLI_TIMESTAMP = pa.timestamp("us", tz="UTC")
+REF = ("--engine", "reference")
+
+
+
+def write_cli_data(directory: Path) -> Path:
+    """The command line tests' five contacts as a Parquet folder with its schema.toml, in ``directory``."""
+    (directory / "events").mkdir()
+    contacts = pa.table(
+        {
+            "contact_id": pa.array(CLI_CONTACTS["contact_id"], pa.int64()),
+            "city": pa.array(CLI_CONTACTS["city"], pa.string()),
+            "vip": pa.array(CLI_CONTACTS["vip"], pa.bool_()),
+        }
+    )
+    purchases = pa.table(
+        {
+            "contact_id": pa.array([c for c, _, _ in CLI_PURCHASES], pa.int64()),
+            "timestamp": pa.array([ago(d) for _, d, _ in CLI_PURCHASES], CLI_TIMESTAMP),
+            "amount": pa.array([a for _, _, a in CLI_PURCHASES], pa.float64()),
+        }
+    )
+    opens = pa.table(
+        {
+            "contact_id": pa.array([c for c, _ in CLI_OPENS], pa.int64()),
+            "timestamp": pa.array([ago(d) for _, d in CLI_OPENS], CLI_TIMESTAMP),
+        }
+    )
+    pq.write_table(contacts, directory / "contacts.parquet")
+    pq.write_table(purchases, directory / "events" / "purchase.parquet")
+    pq.write_table(opens, directory / "events" / "email_open.parquet")
+    (directory / "schema.toml").write_text(CLI_SCHEMA, encoding="utf-8")
+    return directory
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    from segmint.runtime import cli
+
+    code = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, captured.out, captured.err
+
+
+def run_json(capsys, *argv: str) -> tuple[int, dict]:
+    code, out, _ = run(capsys, *argv, "--json")
+    assert out.endswith("\n") and out.count("\n") == 1, "--json prints exactly one line"
+    return code, json.loads(out)
+
+

@@ -6,101 +6,13 @@ NOW = 2026-11-01T00:00:00Z.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
-from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from data import CLI_SCHEMA, NOW_TEXT, REF, run, run_json
 
 from segmint.runtime import cli
-from segmint.runtime.demo import generate as demo
-from segmint.runtime.engines import compiled
-
-NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
-NOW_TEXT = "2026-11-01T00:00:00Z"
-
-SCHEMA = """
-[contacts]
-id = "contact_id"
-
-[contacts.attributes]
-city = { type = "category", values = ["Kyiv", "Lviv"] }
-vip = "bool"
-
-[events.purchase]
-verb = "bought"
-[events.purchase.properties]
-amount = "float"
-
-[events.email_open]
-verb = "opened"
-"""
-
-
-def ago(days: float) -> dt.datetime:
-    return NOW - dt.timedelta(days=days)
-
-
-# contact: city, vip; purchases (days ago, amount); opens (days ago)
-#   1: Kyiv, vip      bought 100 (5d), 50 (40d)   opened 1d, 2d, 3d
-#   2: Lviv, not vip  bought 700 (10d)
-#   3: Kyiv, vip null no events
-#   4: no city, vip                              opened 100d
-#   5: Lviv, not vip  bought 20 (200d)
-CONTACTS = {"contact_id": [1, 2, 3, 4, 5], "city": ["Kyiv", "Lviv", "Kyiv", None, "Lviv"],
-            "vip": [True, False, None, True, False]}  # fmt: skip
-PURCHASES = [(1, 40, 50.0), (1, 5, 100.0), (2, 10, 700.0), (5, 200, 20.0)]
-OPENS = [(1, 3), (1, 2), (1, 1), (4, 100)]
-TIMESTAMP = pa.timestamp("us", tz="UTC")
-REF = ("--engine", "reference")
-
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("cli-data")
-    (directory / "events").mkdir()
-    contacts = pa.table(
-        {
-            "contact_id": pa.array(CONTACTS["contact_id"], pa.int64()),
-            "city": pa.array(CONTACTS["city"], pa.string()),
-            "vip": pa.array(CONTACTS["vip"], pa.bool_()),
-        }
-    )
-    purchases = pa.table(
-        {
-            "contact_id": pa.array([c for c, _, _ in PURCHASES], pa.int64()),
-            "timestamp": pa.array([ago(d) for _, d, _ in PURCHASES], TIMESTAMP),
-            "amount": pa.array([a for _, _, a in PURCHASES], pa.float64()),
-        }
-    )
-    opens = pa.table(
-        {
-            "contact_id": pa.array([c for c, _ in OPENS], pa.int64()),
-            "timestamp": pa.array([ago(d) for _, d in OPENS], TIMESTAMP),
-        }
-    )
-    pq.write_table(contacts, directory / "contacts.parquet")
-    pq.write_table(purchases, directory / "events" / "purchase.parquet")
-    pq.write_table(opens, directory / "events" / "email_open.parquet")
-    (directory / "schema.toml").write_text(SCHEMA, encoding="utf-8")
-    return directory
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    return code, captured.out, captured.err
-
-
-def run_json(capsys, *argv: str) -> tuple[int, dict]:
-    code, out, _ = run(capsys, *argv, "--json")
-    assert out.endswith("\n") and out.count("\n") == 1, "--json prints exactly one line"
-    return code, json.loads(out)
 
 
 def evaluate(capsys, data, rule: str, *extra: str, engine: str = "reference") -> tuple[int, dict]:
@@ -185,7 +97,7 @@ def test_now_defaults_to_the_data_sets_meta_json(capsys, data, tmp_path):
 
 def test_explicit_schema_file(capsys, data, tmp_path):
     schema = tmp_path / "other.toml"
-    schema.write_text(SCHEMA.replace('verb = "bought"', 'verb = "purchased"'), encoding="utf-8")
+    schema.write_text(CLI_SCHEMA.replace('verb = "bought"', 'verb = "purchased"'), encoding="utf-8")
     _, doc = evaluate(capsys, data, "purchased within 30d", "--schema", schema)
     assert doc["ids"] == [1, 2]
 
@@ -292,7 +204,7 @@ def test_missing_data_dir_exits_2(capsys, tmp_path):
 
 def test_data_that_does_not_fit_the_schema_exits_2(capsys, data, tmp_path):
     schema = tmp_path / "more.toml"
-    schema.write_text(SCHEMA.replace('vip = "bool"', 'vip = "bool"\nloyalty = "int"'), encoding="utf-8")
+    schema.write_text(CLI_SCHEMA.replace('vip = "bool"', 'vip = "bool"\nloyalty = "int"'), encoding="utf-8")
     code, out, err = run(capsys, "eval", "loyalty > 3", "--data", data, "--schema", schema)
     assert code == 2 and out == "" and "loyalty" in err
 
@@ -342,17 +254,6 @@ def test_no_color(capsys, monkeypatch):
 
 
 # -- demo -----------------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def small_demo(tmp_path, monkeypatch):
-    """The demo data set cached under tmp_path, and ``eval`` without --data using a 2,000-contact one."""
-    kernels = compiled.cache_folder()  # compiled kernels stay where they are, shared between runs
-    monkeypatch.setenv("SEGMINT_KERNEL_CACHE", str(kernels) if kernels else "off")
-    monkeypatch.setenv("SEGMINT_CACHE", str(tmp_path / "cache"))
-    full = demo.demo_dir
-    monkeypatch.setattr(demo, "demo_dir", lambda contacts=2_000, **kw: full(contacts=contacts, **kw))
-    return tmp_path / "cache"
 
 
 def test_demo_runs_the_showcase(capsys, small_demo):

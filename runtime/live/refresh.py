@@ -26,6 +26,7 @@ from pyroaring import BitMap
 
 from ...compiler.types import iso_z
 from ...dsl.errors import SegmintError
+from ..nextchange import bound
 from ..segment import Segment, evaluate_many
 from ..store.columns import Store
 from ..timeutil import coerce_now
@@ -42,6 +43,7 @@ class SegmentReport:
     cause: str  # see registry.Change; "" when the segment was not refreshed
     error: str | None = None
     alerts: tuple[str, ...] = ()  # the segment's alerts that fired (registry.alert)
+    next_change: str | None = None  # the earliest instant membership may change without new data (nextchange.bound)
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class RefreshReport:
     seq: int
     now: str
     segments: tuple[SegmentReport, ...]
-    seconds: Mapping[str, float]  # evaluate, diff, commit, callbacks
+    seconds: Mapping[str, float]  # evaluate, next, diff, commit, callbacks
     callback_errors: tuple[str, ...] = field(default=())
 
     def __str__(self) -> str:
@@ -59,6 +61,7 @@ class RefreshReport:
         lines = [f"refresh {self.seq} at {self.now}: {len(self.segments)} segment(s); {stages}"]
         for s in self.segments:
             detail = f"error: {s.error}" if s.error else f"size {s.size}, +{s.entered} -{s.left} ({s.cause})"
+            detail += f"; next change by {s.next_change}" if s.next_change else ""
             detail += "".join(f"; ALERT {alert}" for alert in s.alerts)
             lines.append(f"  {s.name}: {detail}")
         lines += [f"  callback failed: {e}" for e in self.callback_errors]
@@ -70,9 +73,12 @@ def refresh(registry: Registry, store: Store, now=None, *, names: Sequence[str] 
     now = coerce_now(now)
     clock = _Clock()
     definitions = [registry.get(name) for name in names] if names is not None else registry.list()
-    masks, errors = _evaluate(registry, definitions, store, now, engine)
+    masks, errors, segments = _evaluate(registry, definitions, store, now, engine)
     splits = registry.splits()
     clock.lap("evaluate")
+    nexts = {d.name: _iso(bound(segments[d.name].rule.plan, store, now, d.params)) for d in definitions
+             if d.name in masks}
+    clock.lap("next")
     epoch, digest = Epoch.of(store), store_digest(store)
     reports = []
     with registry._write() as db:
@@ -90,11 +96,13 @@ def refresh(registry: Registry, store: Store, now=None, *, names: Sequence[str] 
                 reports.append(SegmentReport(definition.name, 0, 0, 0, "", error))
                 continue
             mask = masks[definition.name]
-            reports.append(commit.membership(definition.name, definition.version, mask))
+            soon = nexts[definition.name]  # a group's membership is the segment's and a fixed bucket: the same bound
+            reports.append(commit.membership(definition.name, definition.version, mask, soon))
             split = splits.get(definition.name)
             if split is not None:
                 for group, in_group in split.split.masks(store.ids).items():
-                    reports.append(commit.membership(f"{definition.name}.{group}", split.version, mask & in_group))
+                    reports.append(commit.membership(f"{definition.name}.{group}", split.version, mask & in_group,
+                                                     soon))
             db.execute(
                 "UPDATE segments SET refreshed_seq = ?, refreshed_at = ?, refresh_seconds = ?, last_error = NULL "
                 "WHERE name = ?", (seq, _stamp(), clock.total(), definition.name))
@@ -119,7 +127,7 @@ class _Commit:
         self.diff_seconds = 0.0
         self.changes: list[tuple] = []
 
-    def membership(self, name: str, version: int, mask: np.ndarray) -> SegmentReport:
+    def membership(self, name: str, version: int, mask: np.ndarray, next_change: str | None) -> SegmentReport:
         started = time.perf_counter()
         new = of_mask(mask)
         entered, left, gone, cause, before = self.diff(name, version, new)
@@ -140,7 +148,8 @@ class _Commit:
         )
         if self.registry._callbacks:
             self.changes.append((name, entered, left, gone, cause))
-        return SegmentReport(name, len(new), len(entered), len(left) + len(gone), cause, alerts=tuple(fired))
+        return SegmentReport(name, len(new), len(entered), len(left) + len(gone), cause, alerts=tuple(fired),
+                             next_change=next_change)
 
     def diff(self, name: str, version: int, new: BitMap) -> tuple[BitMap, BitMap, list, str, int | None]:
         """Who entered and left against the stored membership, why, and the size before."""
@@ -156,8 +165,9 @@ class _Commit:
 
 
 def _evaluate(registry: Registry, definitions: list[Definition], store: Store, now: dt.datetime,
-              engine: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Each segment's mask, or its error; segments share batches where their parameters agree."""
+              engine: str) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, Segment]]:
+    """Each segment's mask, or its error, and the compiled segments; segments share batches where their
+    parameters agree."""
     segments, errors = {}, {}
     for definition in definitions:
         try:
@@ -176,7 +186,7 @@ def _evaluate(registry: Registry, definitions: list[Definition], store: Store, n
                     masks[name] = segments[name].evaluate(store, now=now, params=wanted, engine=engine).mask
                 except SegmintError as error:
                     errors[name] = str(error)
-    return masks, errors
+    return masks, errors, segments
 
 
 def _batches(segments: Mapping[str, Segment], params: Mapping[str, Mapping]) -> list[tuple[list[str], dict]]:
@@ -248,3 +258,7 @@ class _Clock:
 
 
 __all__ = ["RefreshReport", "RegistryError", "SegmentReport", "refresh"]
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")

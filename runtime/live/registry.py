@@ -436,6 +436,17 @@ class Registry:
 
         return refresh(self, store, now, names=names, engine=engine)
 
+    def next_change(self, name: str, store, now=None, *, engine: str = "auto") -> dt.datetime | None:
+        """The first instant after ``now`` at which segment ``name`` changes on ``store`` with no new data, None if
+        never: refresh then (runtime/nextchange.py: never late). A split's group (``name.A``) changes at most when its
+        segment does, so it gets its segment's time (possibly early)."""
+        with self._lock:
+            self._check_known(name)
+            is_segment = self._row(name) is not None
+        definition = self.get(name if is_segment else name.partition(".")[0])
+        segment = self.segment_of(definition.rule, definition.params)
+        return segment.next_change(store, now, definition.params or None, engine=engine)
+
     # -- internals used by refresh -------------------------------------------------------------------------------
     def epoch(self, epoch_id: int) -> Epoch:
         row = self._db.execute("SELECT digest, kind, ids, offsets FROM epochs WHERE epoch = ?", (epoch_id,)).fetchone()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from storebuilder import build_store
 
 DEMO_SCHEMA = Path(__file__).parent.parent / "runtime" / "demo" / "schema.toml"
 NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
@@ -246,3 +247,15 @@ def run_json(capsys, *argv: str) -> tuple[int, dict]:
     return code, json.loads(out)
 
 
+# == live segments: five contacts who open e-mails ================================================================
+
+LIVE_CONTACTS = [
+    dict(id=i, city=city) for i, city in ((10, "Kyiv"), (20, "Lviv"), (30, "Kyiv"), (40, "Berlin"), (50, None))
+]
+LIVE_OPENS = [dict(id=10, ts=ago(1), device="ios"), dict(id=20, ts=ago(6), device="ios"), dict(id=30, ts=ago(20),
+         device="android"), dict(id=40, ts=ago(8), device="ios")]
+
+
+def live_store(contacts=LIVE_CONTACTS, opens=LIVE_OPENS, schema=None):
+    """The live segments' tiny store: five contacts and their e-mail opens, relative to NOW."""
+    return build_store(schema, contacts, {"email_open": opens})

@@ -14,6 +14,7 @@ a local run of an hour or more (``SEGMINT_FUZZ=long python -m pytest tests/ -k f
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 from pathlib import Path
@@ -26,6 +27,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 import segmint
+from segmint.compiler.serial import _NODES
 from segmint.dsl.lexicon import KEYWORDS
 from segmint.runtime.bindings import bind
 from segmint.runtime.store.columns import Store
@@ -523,3 +525,199 @@ def shown(store: Store) -> ShownStore:
 def small_stores(draw) -> ShownStore:
     """tests/rulegen.py's small stores (nulls, ties, events on window edges and after now), printed readably."""
     return shown(draw(rulegen.stores(SCHEMA)))
+
+
+# == shared by the fuzz tests: accepted rules' promises, parameters, hostile rule shapes, JSON places ============
+
+
+def check_accepted(segment: segmint.Segment, schema) -> None:
+    """An accepted rule prints, and its canonical text and JSON document compile back to the same rule."""
+    segment.text.encode("utf-8")
+    again = segmint.compile(segment.text, schema)
+    assert again.ir == segment.ir, f"canonical text {segment.text!r} means another rule"
+    assert again.text == segment.text, f"canonical text {segment.text!r} is not a fixed point: {again.text!r}"
+    document = json.loads(json.dumps(segment.to_json()))
+    assert segmint.compile(document, schema).ir == segment.ir, f"the JSON document of {segment.text!r} differs"
+
+
+@st.composite
+def parameters(draw, segment: segmint.Segment) -> dict:
+    """A value for each of the rule's parameters: a sensible one or a hostile one."""
+    sensible = rulegen.PARAMS
+    return {
+        name: sensible[name] if name in sensible and draw(st.booleans()) else draw(param_values())
+        for name in segment.params
+    }
+
+
+SHAPES = [
+    "loyalty_points > {int}",
+    "loyalty_points * {int} + {int} >= {int}",
+    "loyalty_points between {int} and {int}",
+    "-loyalty_points < {number}",
+    "loyalty_points in ({int}, {int})",
+    "sum(bought.amount{window}) > {number}",
+    "sum(bought.quantity{window}) * {int} > {int}",
+    "avg(viewed.price{window}) <= {number}",
+    "max(bought.amount) > {number} or min(bought.amount) < {number}",
+    "count(opened{window}) >= {int}",
+    "opened > {int} times{window}",
+    "bought amount > {number}, quantity = {int}{window}",
+    "created_at {op} {point}",
+    "created_at between {point} and {point}",
+    "first(bought) between {point} and {point}",
+    "last(opened) {op} {point}",
+    "birth_date {op} {date}",
+    "age(birth_date) {op} {int}",
+    "days_since(last(bought)) {op} {int}",
+    "opened{window}",
+    "created_at{window}",
+    "email {match} {string}",
+    "count(clicked{window}) / count(opened{window}) > {number}",
+]
+INTS = [
+    "0",
+    "1",
+    "2",
+    "7",
+    "2026",
+    "10000",
+    str(2**31),
+    str(2**53 + 1),
+    str(2**62),
+    str(2**63 - 1),
+    str(2**63),
+    str(2**64),
+    "9" * 30,
+    "-1",
+    f"-{2**63 - 1}",
+    f"-{2**63}",
+]
+HOLES = {
+    "int": INTS,
+    "number": INTS + [n for n in NUMBERS if "." in n or "e" in n],
+    "date": DATES,
+    "point": DATES + TIMESTAMPS,
+    "duration": DURATIONS,
+    "string": STRINGS,
+    "op": ["=", "!=", "<", "<=", ">", ">="],
+    "match": ["contains", "startswith", "endswith"],
+    "window": [
+        "",
+        " within {duration}",
+        " since {point}",
+        " before {point}",
+        " before {duration} ago",
+        " between {point} and {point}",
+    ],
+}
+
+
+@st.composite
+def hostile_rules(draw) -> str:
+    """A rule of one of ``SHAPES`` whose every hole holds a drawn value (mostly extreme)."""
+    text = draw(st.sampled_from(SHAPES))
+    while "{" in text:
+        head, _, rest = text.partition("{")
+        hole, _, tail = rest.partition("}")
+        text = head + draw(st.sampled_from(HOLES[hole])) + tail
+    return text
+
+
+def places(value, path=()):
+    """Every place in a JSON value: the paths of its dict values and list items, the value itself first."""
+    yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from places(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from places(item, (*path, index))
+
+
+def put(document, path, value):
+    """``document`` with ``value`` at ``path`` (the whole document for the empty path)."""
+    if not path:
+        return value
+    parent = document
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    return document
+
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=8),
+    st.sampled_from(
+        [
+            *_NODES,
+            "int",
+            "float",
+            "date",
+            "timestamp",
+            "duration",
+            "string",
+            "tags",
+            "bool",
+            "count",
+            "sum",
+            "age",
+            "days_since",
+            "any",
+            "all",
+            "contains",
+            ">",
+            "=",
+            "+",
+            "/",
+            "opened",
+            "email_open",
+            "amount",
+            "city",
+            "Kyiv",
+            "90d",
+            "2026-10-01",
+            "2026-10-01T00:00:00Z",
+            "segmint.rule",
+            2**63,
+            -(2**63) - 1,
+            10**30,
+        ]
+    ),
+)
+TAGGED = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "duration": st.sampled_from(
+                ["90d", "0d", "3000y", "1000000000000d", "d", "7", "7x", "-7d", "99999999999999999999s", ""]
+            )
+        }
+    ),
+    st.fixed_dictionaries(
+        {"date": st.sampled_from(["2026-10-01", "0001-01-01", "9999-12-31", "2026-02-30", "x", "20261001"])}
+    ),
+    st.fixed_dictionaries(
+        {
+            "timestamp": st.sampled_from(
+                [
+                    "2026-10-01T00:00:00Z",
+                    "0001-01-01T00:00:00+14:00",
+                    "9999-12-31T23:59:59-12:00",
+                    "2026-10-01",
+                    "x",
+                    "",
+                ]
+            )
+        }
+    ),
+    st.dictionaries(st.sampled_from(["duration", "date", "timestamp", "node", "x"]), SCALARS, max_size=2),
+)
+JSON_VALUES = st.recursive(
+    st.one_of(SCALARS, TAGGED),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=8,
+)

@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from fuzzgen import ENGINES, NOW, SCHEMA, assert_agree, attempt, fuzz, refused, shown
+from fuzzgen import ENGINES, NOW, SCHEMA, assert_agree, attempt, fuzz, hostile_rules, refused, shown
 from hypothesis import event, given
 from hypothesis import strategies as st
-from test_fuzz_text import hostile_rules
 
 import segmint
 from segmint.compiler.types import Type

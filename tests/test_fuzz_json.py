@@ -9,110 +9,26 @@ deep nesting), and random JSON values.
 import json
 
 import rulegen
-from fuzzgen import NOW, SCHEMA, assert_agree, attempt, fuzz, refused, small_stores
+from fuzzgen import (
+    JSON_VALUES,
+    NOW,
+    SCALARS,
+    SCHEMA,
+    assert_agree,
+    attempt,
+    check_accepted,
+    fuzz,
+    parameters,
+    places,
+    put,
+    refused,
+    small_stores,
+)
 from hypothesis import given
 from hypothesis import strategies as st
-from test_fuzz_text import check_accepted, parameters
 
 import segmint
 from segmint.compiler.serial import _NODES
-
-SCALARS = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
-    st.floats(),
-    st.text(max_size=8),
-    st.sampled_from(
-        [
-            *_NODES,
-            "int",
-            "float",
-            "date",
-            "timestamp",
-            "duration",
-            "string",
-            "tags",
-            "bool",
-            "count",
-            "sum",
-            "age",
-            "days_since",
-            "any",
-            "all",
-            "contains",
-            ">",
-            "=",
-            "+",
-            "/",
-            "opened",
-            "email_open",
-            "amount",
-            "city",
-            "Kyiv",
-            "90d",
-            "2026-10-01",
-            "2026-10-01T00:00:00Z",
-            "segmint.rule",
-            2**63,
-            -(2**63) - 1,
-            10**30,
-        ]
-    ),
-)
-TAGGED = st.one_of(
-    st.fixed_dictionaries(
-        {
-            "duration": st.sampled_from(
-                ["90d", "0d", "3000y", "1000000000000d", "d", "7", "7x", "-7d", "99999999999999999999s", ""]
-            )
-        }
-    ),
-    st.fixed_dictionaries(
-        {"date": st.sampled_from(["2026-10-01", "0001-01-01", "9999-12-31", "2026-02-30", "x", "20261001"])}
-    ),
-    st.fixed_dictionaries(
-        {
-            "timestamp": st.sampled_from(
-                [
-                    "2026-10-01T00:00:00Z",
-                    "0001-01-01T00:00:00+14:00",
-                    "9999-12-31T23:59:59-12:00",
-                    "2026-10-01",
-                    "x",
-                    "",
-                ]
-            )
-        }
-    ),
-    st.dictionaries(st.sampled_from(["duration", "date", "timestamp", "node", "x"]), SCALARS, max_size=2),
-)
-JSON_VALUES = st.recursive(
-    st.one_of(SCALARS, TAGGED),
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
-    max_leaves=8,
-)
-
-
-def places(value, path=()):
-    """Every place in a JSON value: the paths of its dict values and list items, the value itself first."""
-    yield path
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from places(item, (*path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from places(item, (*path, index))
-
-
-def _put(document, path, value):
-    if not path:
-        return value
-    parent = document
-    for key in path[:-1]:
-        parent = parent[key]
-    parent[path[-1]] = value
-    return document
 
 
 @st.composite
@@ -127,7 +43,7 @@ def damaged_documents(draw) -> dict:
             target = target[key]
         match edit:
             case "replace":
-                document = _put(document, path, draw(JSON_VALUES))
+                document = put(document, path, draw(JSON_VALUES))
             case "remove":
                 parent = document
                 for key in path[:-1]:

@@ -12,10 +12,9 @@ import tempfile
 from pathlib import Path
 
 import pyarrow as pa
-from fuzzgen import NOW, assert_agree, attempt, fuzz, refused
+from fuzzgen import NOW, assert_agree, attempt, fuzz, places, put, refused
 from hypothesis import event, given
 from hypothesis import strategies as st
-from test_fuzz_json import _put, places
 
 import segmint
 from segmint.compiler.types import TYPE_ALIASES, Type
@@ -116,7 +115,7 @@ def schema_dicts(draw) -> dict:
     for _ in range(draw(st.integers(0, 2))):
         path = draw(st.sampled_from(list(places(data))[1:]))
         if draw(st.booleans()):
-            data = _put(data, path, draw(JUNK))
+            data = put(data, path, draw(JUNK))
         else:
             parent = data
             for key in path[:-1]:

@@ -13,11 +13,10 @@ import tempfile
 from pathlib import Path
 
 from data import CONTACTS, EVENTS
-from fuzzgen import ENGINES, NOW, SCHEMA, attempt, fuzz, refused, shown
+from fuzzgen import ENGINES, JSON_VALUES, NOW, SCHEMA, attempt, fuzz, places, put, refused, shown
 from hypothesis import given
 from hypothesis import strategies as st
 from storebuilder import build_store
-from test_fuzz_json import JSON_VALUES, _put, places
 
 import segmint
 
@@ -94,7 +93,7 @@ def damage(draw, folder: Path) -> str:
             for _ in range(draw(st.integers(1, 2))):
                 where = list(places(manifest))[1:]
                 place, value = where[draw(ANY) % len(where)], draw(JSON_VALUES)
-                manifest = _put(manifest, place, value)
+                manifest = put(manifest, place, value)
                 edits.append(f"manifest{''.join(f'[{key!r}]' for key in place)} = {value!r}")
             (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
             return "; ".join(edits)

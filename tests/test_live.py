@@ -10,8 +10,7 @@ import threading
 
 import numpy as np
 import pytest
-from data import NOW
-from storebuilder import build_store
+from data import LIVE_CONTACTS, LIVE_OPENS, NOW, ago, live_store
 
 import segmint
 from segmint.runtime.live.splits import buckets
@@ -19,22 +18,9 @@ from segmint.runtime.live.splits import buckets
 DAY = dt.timedelta(days=1)
 
 
-def ago(days: float) -> dt.datetime:
-    return NOW - days * DAY
-
-
-CONTACTS = [dict(id=i, city=city) for i, city in ((10, "Kyiv"), (20, "Lviv"), (30, "Kyiv"), (40, "Berlin"), (50, None))]
-OPENS = [dict(id=10, ts=ago(1), device="ios"), dict(id=20, ts=ago(6), device="ios"), dict(id=30, ts=ago(20),
-         device="android"), dict(id=40, ts=ago(8), device="ios")]
-
-
-def store_of(contacts=CONTACTS, opens=OPENS, schema=None):
-    return build_store(schema, contacts, {"email_open": opens})
-
-
 @pytest.fixture
 def store(schema):
-    return store_of(schema=schema)
+    return live_store(schema=schema)
 
 
 @pytest.fixture
@@ -129,10 +115,10 @@ def test_new_data_moves_contacts_and_membership_follows_ids(registry, schema, st
     """The rebuilt store has a new contact before the others (every row moves) and has lost contact 20."""
     registry.add("recent", "opened within 7d")
     first = registry.refresh(store, now=NOW)
-    contacts = [dict(id=5, city="Kyiv"), *[c for c in CONTACTS if c["id"] != 20]]
-    opens = [*[o for o in OPENS if o["id"] != 20], dict(id=5, ts=ago(2), device="ios"), dict(id=30, ts=ago(1),
+    contacts = [dict(id=5, city="Kyiv"), *[c for c in LIVE_CONTACTS if c["id"] != 20]]
+    opens = [*[o for o in LIVE_OPENS if o["id"] != 20], dict(id=5, ts=ago(2), device="ios"), dict(id=30, ts=ago(1),
                                                                                             device="ios")]
-    rebuilt = store_of(contacts, opens, schema)
+    rebuilt = live_store(contacts, opens, schema)
     second = registry.refresh(rebuilt, now=NOW)
     assert set(registry.members("recent")) == members("opened within 7d", schema, rebuilt, NOW) == {5, 10, 30}
     assert changes_of(registry, since=first.seq) == {
@@ -156,7 +142,7 @@ def test_a_contact_that_leaves_and_comes_back_enters_again(registry, schema, sto
     registry.add("recent", "opened within 7d")
     registry.refresh(store, now=NOW)
     registry.refresh(store, now=NOW + 2 * DAY)  # 20 leaves
-    third = registry.refresh(store_of(opens=[*OPENS, dict(id=20, ts=NOW + DAY, device="ios")], schema=schema),
+    third = registry.refresh(live_store(opens=[*LIVE_OPENS, dict(id=20, ts=NOW + DAY, device="ios")], schema=schema),
                              now=NOW + 2 * DAY)
     assert (third.seq, "recent", 20, "entered", "data") in changes_of(registry)
 
@@ -229,9 +215,9 @@ def test_the_registry_survives_reopening(schema, store, tmp_path):
 
 
 def test_string_ids(schema):
-    contacts = [dict(c, id=f"c{c['id']}") for c in CONTACTS]
-    opens = [dict(o, id=f"c{o['id']}") for o in OPENS]
-    store = store_of(contacts, opens, schema)
+    contacts = [dict(c, id=f"c{c['id']}") for c in LIVE_CONTACTS]
+    opens = [dict(o, id=f"c{o['id']}") for o in LIVE_OPENS]
+    store = live_store(contacts, opens, schema)
     with segmint.Registry(":memory:", schema) as registry:
         registry.add("recent", "opened within 7d")
         registry.refresh(store, now=NOW)
@@ -333,7 +319,7 @@ def test_bad_splits_are_refused(registry, shares, match):
 
 def test_split_groups_partition_the_segment_and_stay_stable(schema):
     contacts = [dict(id=i, city="Kyiv" if i % 3 else "Lviv") for i in range(1, 3001)]
-    store = store_of(contacts, [], schema)
+    store = live_store(contacts, [], schema)
     with segmint.Registry(":memory:", schema) as registry:
         registry.add("kyiv", "city = Kyiv")
         registry.split("kyiv", {"A": 45, "B": 45, "control": 10}, salt="test-1")

@@ -26,9 +26,9 @@ WRITER = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     import segmint
     from data import DEMO_SCHEMA, NOW
-    from test_live import store_of
+    from data import live_store
     schema = segmint.Schema.from_toml(DEMO_SCHEMA)
-    store = store_of(schema=schema)
+    store = live_store(schema=schema)
     registry = segmint.Registry({path!r}, schema)
     for name, rule in (("recent", "opened within 7d"), ("ios", "opened device = ios within 10d"),
                        ("quiet", "not opened within 5d"), ("both", "recent and ios")):

@@ -36,6 +36,7 @@ from numba.core.caching import FunctionCache, IndexDataCacheFile
 from numba.core.dispatcher import Dispatcher
 
 from ...dsl.errors import SegmintError, SegmintWarning
+from ..durable import write_atomically
 
 SETTING = "SEGMINT_KERNEL_CACHE"
 _OFF = ("off", "0", "no", "false")
@@ -135,31 +136,6 @@ def _read(path: Path) -> bytes | None:
         return path.read_bytes()
     except OSError:
         return None
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write beside, fsync, move into place, fsync the folder: readers see the old file or the whole new one."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(handle, 0o644)  # as other files: mkstemp's 0600 would hide a shared cache from other users
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def sound(index: Path) -> bool:

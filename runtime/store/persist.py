@@ -40,6 +40,7 @@ import pyarrow as pa
 from ...compiler.schema import Field, Schema
 from ...compiler.types import Type
 from ...dsl.errors import DataError, SchemaError
+from ..durable import fsync_folder
 from . import integrity
 from .columns import (
     FIRST_DAY,
@@ -87,14 +88,14 @@ def _save(store: Store, directory: Path) -> None:
         (directory / generation).mkdir()
         try:
             manifest = _write_generation(store, directory, generation)
-            _fsync_folder(directory / generation)
+            fsync_folder(directory / generation)
             _write_beside(directory, manifest)
         except BaseException:
             _remove_generation(directory / generation)
             (directory / MANIFEST_BESIDE).unlink(missing_ok=True)
             raise
         os.replace(directory / MANIFEST_BESIDE, directory / MANIFEST)  # the switch: now the new store is the store
-        _fsync_folder(directory)
+        fsync_folder(directory)
         _remove_old(directory, old, generation)
 
 
@@ -127,7 +128,7 @@ def _make_folder(directory: Path) -> None:
     if not directory.exists():
         with contextlib.suppress(FileExistsError):  # another save made it meanwhile
             directory.mkdir(parents=True)
-        _fsync_folder(directory.parent)
+        fsync_folder(directory.parent)
 
 
 @contextlib.contextmanager
@@ -195,7 +196,7 @@ def _remove_old(directory: Path, old: dict | None, keep: str) -> None:
     for path in directory.iterdir():
         if path.name != keep and path.name != MANIFEST_BESIDE and _remains_of_a_save(path):
             _remove_generation(path)
-    _fsync_folder(directory)
+    fsync_folder(directory)
 
 
 def _listed_files(manifest: Any) -> Iterator[str]:
@@ -224,14 +225,6 @@ def _remove_generation(folder: Path) -> None:
             path.unlink()
     with contextlib.suppress(OSError):  # not empty: something not ours is in it; leave it
         folder.rmdir()
-
-
-def _fsync_folder(folder: Path) -> None:
-    handle = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
 
 
 def _manifest_checksum(manifest: dict) -> int:

@@ -381,3 +381,18 @@ def test_concurrent_refreshers_never_corrupt(schema, store, tmp_path):
                     assert (change.id in replay) == (change.change == "left")
                     (replay.add if change.change == "entered" else replay.discard)(change.id)
             assert replay == set(registry.members(name))
+
+
+def test_definitions_made_by_another_registry_on_the_file_are_seen(schema, store, tmp_path):
+    """Two processes (here two Registry objects) on one file: a segment one adds can be named by the other's rules
+    at once, and a refresh compiles each rule once while the definitions stay as they are."""
+    path = tmp_path / "shared.db"
+    with segmint.Registry(path, schema) as mine, segmint.Registry(path, schema) as theirs:
+        mine.add("recent", "opened within 7d")
+        mine.refresh(store, now=NOW)
+        theirs.add("kyiv", "city = Kyiv")
+        mine.add("recent_kyiv", "recent and kyiv")
+        assert mine.members("recent_kyiv") == []
+        report = mine.refresh(store, now=NOW)
+        assert {s.name: s.size for s in report.segments} == {"kyiv": 2, "recent": 2, "recent_kyiv": 1}
+        assert mine.segment_of("recent and kyiv", {}) is mine.segment_of("recent and kyiv", {})

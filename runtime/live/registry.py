@@ -162,7 +162,9 @@ class Registry:
         self.path, self.schema = str(path), schema
         self._lock = threading.RLock()
         self._callbacks: dict[tuple[str, str], list[Callable[[Change], None]]] = {}
-        self._rules_schema: Schema | None = None
+        self._rules_schema: Schema | None = None  # see rules_schema
+        self._rules_stamp = -1
+        self._compiled: dict[str, Segment] = {}  # rule text -> compiled against _rules_schema
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -197,7 +199,6 @@ class Registry:
         with self._write():
             if self._row(name) is not None:
                 raise RegistryError(f"a segment named '{name}' already exists (edit it with update)")
-            self._rules_schema = None
             stamp = _stamp()
             self._db.execute("INSERT INTO segments (name, version, created_at, updated_at) VALUES (?, 1, ?, ?)",
                              (name, stamp, stamp))
@@ -216,7 +217,6 @@ class Registry:
         if params and self.users(name):
             raise RegistryError(f"segment '{name}' cannot take parameters: {', '.join(self.users(name))} use it")
         with self._write():
-            self._rules_schema = None
             version = self._row(name)["version"] + 1
             stamp = _stamp()
             self._db.execute("UPDATE segments SET version = ?, updated_at = ? WHERE name = ?", (version, stamp, name))
@@ -234,7 +234,6 @@ class Registry:
         with self._write():
             if self._row(name) is None:
                 raise self._unknown(name)
-            self._rules_schema = None
             self._version(name, self._row(name)["version"] + 1, None, "", {}, _stamp())
             self._db.execute("DELETE FROM segments WHERE name = ?", (name,))
             self._db.execute("DELETE FROM splits WHERE name = ?", (name,))
@@ -275,7 +274,11 @@ class Registry:
         """The compiled segment of a definition; its parameters must be exactly those the rule takes. Names of
         other segments in the rule are their rules (derived segments: always as fresh as the data)."""
         schema = schema or self.rules_schema()
-        segment = Segment(compile_rule(rule, schema), schema)
+        segment = self._compiled.get(rule) if schema is self._rules_schema else None
+        if segment is None:
+            segment = Segment(compile_rule(rule, schema), schema)
+            if schema is self._rules_schema:
+                self._compiled[rule] = segment
         parametric = sorted(n for n in _uses(segment) if n in self._parametric())
         if parametric:
             raise RegistryError(
@@ -291,9 +294,11 @@ class Registry:
 
     def rules_schema(self, changed: Mapping[str, str | None] | None = None) -> Schema:
         """The registry's schema with every segment as a definition (``changed``: segments' rules as they are about
-        to be, None for a removal), so rules can name segments; cached until a definition changes."""
+        to be, None for a removal), so rules can name segments. Cached with the rules compiled against it until
+        the definitions change, in this process or another: every add, update and removal writes a version row."""
         with self._lock:
-            if changed is None and self._rules_schema is not None:
+            stamp = self._db.execute("SELECT count(*) FROM versions").fetchone()[0]
+            if changed is None and self._rules_schema is not None and self._rules_stamp == stamp:
                 return self._rules_schema
             rules = dict(self._db.execute(
                 "SELECT s.name, v.rule FROM segments s JOIN versions v ON v.name = s.name AND v.version = s.version"
@@ -309,7 +314,7 @@ class Registry:
             except SchemaError as error:
                 raise RegistryError(f"segment names share the schema's names: {error}") from None
             if changed is None:
-                self._rules_schema = schema
+                self._rules_schema, self._rules_stamp, self._compiled = schema, stamp, {}
             return schema
 
     def users(self, name: str) -> list[str]:

@@ -93,7 +93,7 @@ def point(kind: str, size: int, contacts: int, engine: str) -> dict:
     """One point, in this process (run it in a fresh one): the first evaluation's time (clock and CPU) and the
     process's peak resident memory."""
     import segmint
-    from segmint.runtime.demo import generate as demo
+    from segmint.runtime import demo
     from segmint.runtime.engines import compiled
 
     data = demo.generate(contacts, progress=False)

@@ -8,7 +8,7 @@ The phases, in the order they run (each engine's data is freed before the next l
 engine's, and no two heavy things run at once on a shared machine):
 
 1. data: the demo's Parquet folder for (contacts, seed), generated once and cached
-   (runtime/demo/generate.py ``demo_dir``);
+   (runtime/demo/generator.py ``demo_dir``);
 2. segmint: load the store from Parquet, save it and open it again (memory-mapped), count its bytes; per
    rule the compiled engine (a first run that compiles or loads the kernel, then ``repeat`` timed runs), the reference
    engine, the memory-traffic bound (benchmarks/bound.py); the whole suite in one ``evaluate_many``;
@@ -49,7 +49,7 @@ from rich.table import Table
 
 import segmint
 from segmint.compiler.types import iso_z
-from segmint.runtime.demo import generate as demo
+from segmint.runtime import demo
 from segmint.runtime.store.columns import Store
 
 from . import bound

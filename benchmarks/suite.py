@@ -16,7 +16,7 @@ What "the same" takes, from docs/language.md:
   (today - 41 years, today - 25 years]", which is how a user would write it for speed (a range on the column).
 
 Data: the demo's Parquet folder, one table per file: ``contacts`` and one per event type (``email_open``, ...), with
-columns as written by runtime/demo/generate.py (``contact_id``, ``timestamp``, properties).
+columns as written by runtime/demo/generator.py (``contact_id``, ``timestamp``, properties).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Run them with::
 ``--benchmark-columns=min,median,mean,stddev,rounds`` for a narrower table. The rules come from benchmarks/suite.py,
 which imports Polars (in the test and bench extras).
 
-The store has CONTACTS demo contacts (``runtime/demo/generate.py``, ~26 events each), generated in memory once per
+The store has CONTACTS demo contacts (``runtime/demo/generator.py``, ~26 events each), generated in memory once per
 module: small enough for CI, large enough that each kernel runs on all of Numba's threads (``threads.MIN_PER_THREAD``).
 It fits in the CPU caches, so these times are not memory-bound; benchmarks/bound.py's bound is for large stores.
 
@@ -29,7 +29,7 @@ import pytest
 import segmint
 from segmint.benchmarks.bound import bytes_read
 from segmint.benchmarks.suite import SUITE, batch_params
-from segmint.runtime.demo.generate import demo_schema, generate
+from segmint.runtime.demo.generator import demo_schema, generate
 from segmint.runtime.store.columns import Store
 
 CONTACTS = 50_000

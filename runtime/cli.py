@@ -490,7 +490,7 @@ def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def _demo():
-    from .demo import generate as demo
+    from . import demo
 
     return demo
 

@@ -10,7 +10,7 @@ import segmint
 sys.path.insert(0, str(Path(__file__).parent))
 from data import DEMO_SCHEMA, write_cli_data
 
-from segmint.runtime.demo import generate as demo
+from segmint.runtime import demo
 from segmint.runtime.engines.kernel_cache import cache_folder
 
 # Hypothesis: CI runs more examples than a quick local run, always without deadlines (shared, noisy machines).

@@ -14,7 +14,8 @@ import pytest
 
 from segmint.compiler.schema import Schema
 from segmint.compiler.types import Type
-from segmint.runtime.demo import generate as demo
+from segmint.runtime.demo import files
+from segmint.runtime.demo import generator as demo
 
 DAY_US = 86_400_000_000
 
@@ -300,7 +301,7 @@ def test_contact_attributes_look_like_a_customer_base(data):
 
 def test_write_parquet_writes_readable_files_with_the_right_rows(tmp_path):
     data = demo.generate(2_000, seed=3)
-    out = demo.write_parquet(data, tmp_path / "set", progress=True)
+    out = files.write_parquet(data, tmp_path / "set", progress=True)
     assert out == tmp_path / "set"
     contacts = pq.read_table(out / "contacts.parquet")
     assert contacts.num_rows == 2_000 and contacts.column_names == data.contacts.column_names
@@ -325,23 +326,23 @@ def counted_generate(monkeypatch):
         calls.append((args, kwargs))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(demo, "generate", generate)
+    monkeypatch.setattr(files, "generate", generate)
     return calls
 
 
 def test_demo_dir_generates_once_then_reuses_the_folder(tmp_path, counted_generate):
-    first = demo.demo_dir(1_500, seed=2, cache_dir=tmp_path)
+    first = files.demo_dir(1_500, seed=2, cache_dir=tmp_path)
     assert first == tmp_path / f"demo-1500-2-v{demo.GENERATOR_VERSION}"
     assert (first / "meta.json").exists() and (first / "events" / "purchase.parquet").exists()
     stamp = (first / "meta.json").stat().st_mtime_ns
-    assert demo.demo_dir(1_500, seed=2, cache_dir=tmp_path) == first
+    assert files.demo_dir(1_500, seed=2, cache_dir=tmp_path) == first
     assert len(counted_generate) == 1 and (first / "meta.json").stat().st_mtime_ns == stamp
     assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temporary folders left behind
 
 
 def test_demo_dir_uses_segmint_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SEGMINT_CACHE", str(tmp_path / "cache"))
-    folder = demo.demo_dir(300, seed=1)
+    folder = files.demo_dir(300, seed=1)
     assert folder.parent == tmp_path / "cache" and (folder / "contacts.parquet").exists()
 
 
@@ -351,9 +352,9 @@ def test_a_crash_while_writing_leaves_no_data_set(tmp_path, monkeypatch):
         Path(directory, "contacts.parquet").write_bytes(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(demo, "write_parquet", crash)
+    monkeypatch.setattr(files, "write_parquet", crash)
     with pytest.raises(OSError, match="disk full"):
-        demo.demo_dir(300, seed=1, cache_dir=tmp_path)
+        files.demo_dir(300, seed=1, cache_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -367,7 +368,7 @@ def test_losing_a_race_uses_the_winners_folder(tmp_path, monkeypatch):
         (target / "meta.json").write_text("{}")  # the other run renamed its folder into place meanwhile
         return result
 
-    monkeypatch.setattr(demo, "generate", generate_while_another_run_finishes)
-    assert demo.demo_dir(300, seed=1, cache_dir=tmp_path) == target
+    monkeypatch.setattr(files, "generate", generate_while_another_run_finishes)
+    assert files.demo_dir(300, seed=1, cache_dir=tmp_path) == target
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
     assert (target / "meta.json").read_text() == "{}"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .run import Bench
+    from .record import Bench
 
 COLOURS = {"compiled": "#1b7837", "reference": "#999999", "duckdb": "#e08214", "polars": "#2166ac"}
 
@@ -25,7 +25,7 @@ def plot(benches: Sequence[Bench], path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib import ticker
 
-    from .run import geomean
+    from .record import geomean
 
     benches = sorted(benches, key=lambda b: b.contacts)
     sizes = [b.contacts for b in benches]

@@ -46,26 +46,6 @@ DEFAULT_ENGINE = "auto"  # eval: the fused kernel when cached, else an answer at
 DEMO_ENGINE = "compiled"  # the demo shows what compiling costs and what it buys
 
 # The showcase of ``segmint demo``: (name, rule, params).
-SHOWCASE: tuple[tuple[str, str, dict[str, str]], ...] = (
-    (
-        "mission",
-        "opened > 2 within 90d and (ios_open or viewed category=iPhones > 3 times within 21d or bought brand=Apple)",
-        {},
-    ),
-    ("churned", "bought and not bought within 90d", {}),
-    ("engaged", "opened within 30d or clicked within 30d", {}),
-    ("high value", "sum(bought.amount within 365d) > 500", {}),
-    ("newcomers", "created_at within 30d and not bought", {}),
-    ("demographic", "gender = f and city in (Kyiv, Lviv) and age(birth_date) between 25 and 40", {}),
-    (
-        "parametric",
-        "viewed category=$category within $days and not bought category=$category",
-        {
-            "category": "Laptops",
-            "days": "14d",
-        },
-    ),
-)
 TRY_RULE = "opened within 7d and city = Kyiv"
 
 
@@ -461,6 +441,8 @@ def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
     table.add_column("share", justify="right", no_wrap=True)
     table.add_column("time", justify="right", no_wrap=True)
     table.add_column("compile", justify="right", no_wrap=True)
+    from .demo.showcase import SHOWCASE
+
     for name, rule, params in SHOWCASE:
         with err.status(f"compiling and evaluating '{name}' ..."):
             timer = _Timer()

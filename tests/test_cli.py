@@ -13,6 +13,7 @@ import pytest
 from data import CLI_SCHEMA, NOW_TEXT, REF, run, run_json
 
 from segmint.runtime import cli
+from segmint.runtime.demo.showcase import SHOWCASE
 
 
 def evaluate(capsys, data, rule: str, *extra: str, engine: str = "reference") -> tuple[int, dict]:
@@ -260,7 +261,7 @@ def test_demo_runs_the_showcase(capsys, small_demo):
     code, out, err = run(capsys, "demo", "--contacts", "2000")
     assert code == 0, err
     assert "2,000 contacts" in out and "now = 2026-11-01T00:00:00Z" in out
-    for name, _, _ in cli.SHOWCASE:
+    for name, _, _ in SHOWCASE:
         assert name in out
     assert 'segmint eval "' in out
     assert any(small_demo.glob("demo-2000-7-*/meta.json"))

@@ -24,9 +24,16 @@ def format_ir(node: ir.Expr, schema: Schema) -> str:
     return _Printer({e.name: e.verb for e in schema.events.values()})._fmt(node, OR)
 
 
+def format_plan(node: ir.Expr) -> str:
+    """A node of an optimised plan as text for people (kernel plans, EXPLAIN), never to be parsed again: event types
+    by name, so no schema is needed, and the nodes the passes add spelled out (``first instant of 2026-01-01``,
+    ``start of within 30d``)."""
+    return _Printer(None)._fmt(node, OR)
+
+
 class _Printer:
-    def __init__(self, verbs: dict[str, str]) -> None:
-        self.verbs = verbs
+    def __init__(self, verbs: dict[str, str] | None) -> None:
+        self.verbs = verbs  # None: a plan, where event types go by their own names
 
     def _fmt(self, node, level: int) -> str:
         text, own = self._text(node)
@@ -75,8 +82,16 @@ class _Printer:
                 return f"{function}({self._event_set(events, prop)})", ATOM
             case ir.Func(name=name, argument=argument):
                 return f"{name}({self._fmt(argument, OR)})", ATOM
+            case ir.ToTimestamp(operand=x, last=last) if self.verbs is None:
+                return f"{'last' if last else 'first'} instant of {self._fmt(x, ATOM)}", ATOM
             case ir.ToTimestamp(operand=x):
                 return self._text(x)
+            case ir.EventSet() if self.verbs is None:
+                return self._event_set(node), ATOM
+            case ir.Within() | ir.BeforeAgo() | ir.Since() | ir.Before() | ir.DateRange() if self.verbs is None:
+                return self._window(node), ATOM
+            case ir.WindowBound(window=window, last=last):
+                return f"{'end' if last else 'start'} of {self._window(window)}", ATOM
             case ir.Attr(name=name) | ir.Ref(name=name):
                 return name, ATOM
             case ir.Prop(name=name):
@@ -101,7 +116,7 @@ class _Printer:
 
 
     def _event_set(self, events: ir.EventSet, prop: ir.Prop | None = None) -> str:
-        text = self.verbs[events.event]
+        text = events.event if self.verbs is None else self.verbs[events.event]
         if prop is not None:
             text += "." + prop.name
         if events.where:

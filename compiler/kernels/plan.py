@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .. import ir
+from ..formatter import format_plan
 
 # -- columns: what the store is asked about ------------------------------------------------------------------------
 
@@ -161,9 +162,7 @@ class StringTable:
     site: int = field(repr=False)
 
     def __str__(self) -> str:
-        from .explain import text
-
-        return f"{self.column} lookup table for {text(self.predicate)}"
+        return f"{self.column} lookup table for {format_plan(self.predicate)}"
 
 
 ArrayInput = (

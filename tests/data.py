@@ -16,6 +16,19 @@ from storebuilder import build_store
 DEMO_SCHEMA = Path(__file__).parent.parent / "runtime" / "demo" / "schema.toml"
 NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
+# Contact attributes of every type and a purchase event type: the schemas of the loader and saved-store tests.
+EVERY_TYPE_ATTRIBUTES = {
+    "city": {"type": "category", "values": ["Kyiv", "Lviv"]},
+    "email": "string",
+    "born": "date",
+    "seen": "timestamp",
+    "vip": "bool",
+    "points": "int",
+    "score": "float",
+    "tags": "tags",
+}
+PURCHASE_EVENT = {"verb": "bought", "properties": {"amount": "float", "brand": "string"}}
+
 
 def ago(days: float = 0, hours: float = 0) -> dt.datetime:
     return NOW - dt.timedelta(days=days, hours=hours)

@@ -10,6 +10,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from data import EVERY_TYPE_ATTRIBUTES, PURCHASE_EVENT
 from storebuilder import build_store
 
 import segmint
@@ -17,22 +18,8 @@ from segmint.runtime.store import persist
 
 SCHEMA = segmint.Schema.from_dict(
     {
-        "contacts": {
-            "attributes": {
-                "city": {"type": "category", "values": ["Kyiv", "Lviv"]},
-                "email": "string",
-                "born": "date",
-                "seen": "timestamp",
-                "vip": "bool",
-                "points": "int",
-                "score": "float",
-                "tags": "tags",
-            }
-        },
-        "events": {
-            "purchase": {"verb": "bought", "properties": {"amount": "float", "brand": "string"}},
-            "visit": {"verb": "visited", "properties": {"page": "string"}},
-        },
+        "contacts": {"attributes": EVERY_TYPE_ATTRIBUTES},
+        "events": {"purchase": PURCHASE_EVENT, "visit": {"verb": "visited", "properties": {"page": "string"}}},
     }
 )
 CONTACTS = [

@@ -8,26 +8,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from data import EVERY_TYPE_ATTRIBUTES, PURCHASE_EVENT
 
 import segmint
 from segmint.runtime.store.load import store_from_arrow
 
 SCHEMA = segmint.Schema.from_dict(
-    {
-        "contacts": {
-            "attributes": {
-                "city": {"type": "category", "values": ["Kyiv", "Lviv"]},
-                "email": "string",
-                "born": "date",
-                "seen": "timestamp",
-                "vip": "bool",
-                "points": "int",
-                "score": "float",
-                "tags": "tags",
-            }
-        },
-        "events": {"purchase": {"verb": "bought", "properties": {"amount": "float", "brand": "string"}}},
-    }
+    {"contacts": {"attributes": EVERY_TYPE_ATTRIBUTES}, "events": {"purchase": PURCHASE_EVENT}}
 )
 UTC = dt.UTC
 

@@ -102,7 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_json = getattr(args, "json", False)
     try:
         return args.run(args, out, err)
-    except (RuleError, ParamError) as error:
+    except RuleError as error:
+        return _fail(error, EXIT_RULE, out, err, as_json, full=args.command == "check")
+    except ParamError as error:
         return _fail(error, EXIT_RULE, out, err, as_json)
     except BrokenPipeError:  # `segmint eval ... | head`: the reader has gone, which is not an error
         _silence_stdout()
@@ -153,14 +155,20 @@ def _wants_json(argv: Sequence[str]) -> bool:
     return command in ("eval", "check", "segments") and "--json" in argv
 
 
-def _fail(error: BaseException, code: int, out: Console, err: Console, as_json: bool, prefix: str = "error") -> int:
+def _fail(
+    error: BaseException, code: int, out: Console, err: Console, as_json: bool, prefix: str = "error",
+    full: bool = False,
+) -> int:
+    """Report ``error``; a rule's errors all in full when ``full`` (``check``), else the first and how many more."""
     message = _message(error)
+    if isinstance(error, RuleError) and len(error.errors) > 1:
+        message = error.render_all() if full else f"{message} (segmint check shows them all)"
     err.print(f"{prefix}: ", style="bold red", end="", markup=False)
     err.print(_safe(message), markup=False)
     if as_json:
         if isinstance(error, RuleError):
             detail = error.to_dict()
-            detail["text"] = str(error)
+            detail["text"] = message
         else:
             detail = {"error": type(error).__name__, "message": message}
         _print_json(out, {"error": detail, "exit_code": code})

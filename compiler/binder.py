@@ -26,12 +26,13 @@ from ..dsl import syntax as s
 from ..dsl.errors import RuleError, RuleNameError, RuleTypeError, Span, did_you_mean
 from ..dsl.lexicon import parse_duration
 from . import ir
+from .ranks import POPULATION_FUNCTIONS, PopulationCalls
 from .schema import EventType, Field, Schema
 from .types import Type, arithmetic_result, comparable, in_utc
 
 T = TypeVar("T")
 COUNT_FUNCTIONS = ("count", *ir.AGGREGATES)
-ALL_FUNCTIONS = (*COUNT_FUNCTIONS, *ir.FUNCTIONS)
+ALL_FUNCTIONS = (*COUNT_FUNCTIONS, *ir.FUNCTIONS, *POPULATION_FUNCTIONS)
 
 
 class Definitions:
@@ -94,7 +95,7 @@ class _Unknown(Exception):
     """A part of the rule whose error is noted already: what contains it is unknown too, its siblings are not."""
 
 
-class Binder:
+class Binder(PopulationCalls):
     def __init__(self, schema: Schema, source: str, definitions: Definitions, rule_name: str | None = None) -> None:
         self.schema = schema
         self.source = source
@@ -461,6 +462,8 @@ class Binder:
         function = node.function
         if function in COUNT_FUNCTIONS:
             return self.aggregate(node)
+        if function in POPULATION_FUNCTIONS:
+            return self.population_call(node)
         if function in ir.FUNCTIONS:
             argument = self.value(node.argument)
             if not argument.type.is_temporal:

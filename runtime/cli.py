@@ -250,6 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--explain", metavar="ID", help="also print why contact ID is in or out of the segment")
     ev.add_argument(
+        "--profile",
+        action="store_true",
+        help="also print how many contacts every part of the rule holds for, and how each 'and' narrows",
+    )
+    ev.add_argument(
         "--engine",
         choices=ENGINES,
         default=DEFAULT_ENGINE,
@@ -402,6 +407,7 @@ def cmd_eval(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     result = _evaluate(seg, store, now, params, args.engine, timer)
     explanation = seg.explain(store, args.explain, now=now, params=params) if args.explain is not None else None
+    profiled = seg.profile(store, now=now, params=params) if args.profile else None
 
     ids = result.ids(args.limit).tolist()
     if args.json:
@@ -418,6 +424,8 @@ def cmd_eval(args: argparse.Namespace, out: Console, err: Console) -> int:
         }
         if explanation is not None:
             document["explain"] = {"id": args.explain, **explanation.to_dict()}
+        if profiled is not None:
+            document["profile"] = profiled.to_dict()
         _print_json(out, document)
         return EXIT_OK
 
@@ -443,6 +451,9 @@ def cmd_eval(args: argparse.Namespace, out: Console, err: Console) -> int:
         verdict = "in" if explanation.value else "out"
         out.print(_safe(f"\ncontact {args.explain} is {verdict}:"), style="bold", markup=False)
         out.print(_safe(str(explanation)), markup=False)
+    if profiled is not None:
+        out.print("\nprofile:", style="bold", markup=False)
+        out.print(_safe(str(profiled)), markup=False)
     return EXIT_OK
 
 

@@ -23,10 +23,12 @@ from .engines.compiled import COMPILED, Kernel
 from .engines.engine import Engine
 from .engines.gather import matching
 from .engines.kernel_cache import check_caches_of
+from .engines.ranked_inputs import with_ranks
 from .engines.reference import REFERENCE
 from .engines.vector import VECTOR
 from .explain import Explanation, explain
 from .nextchange import next_change
+from .profile import Profile, profile
 from .store import load
 from .store.columns import Store
 
@@ -128,7 +130,8 @@ class Segment:
     def kernel(self, store: Store) -> Kernel:
         """The generated kernel of this segment for ``store``: ``.source``, and ``.plan`` (prints as an EXPLAIN)."""
         check_store(self.rule.plan, store)
-        return COMPILED.kernels.kernel_for((self.rule.plan,), store)
+        plans, store = with_ranks((self.rule.plan,), store, None)  # population measures: kernel inputs
+        return COMPILED.kernels.kernel_for(plans, store)
 
     def explain(self, store: Store, contact_id, now=None, params: Mapping[str, object] | None = None) -> Explanation:
         """Why a contact is in or out: the value of every part of the rule for that contact."""
@@ -137,6 +140,14 @@ class Segment:
         bindings = bind(self.rule.ir, now, params, store.schema)  # every part, also those the plan folded away
         row = store.row_of(contact_id)
         return explain(self.rule.ir, store, row, bindings, self.rule.definitions, self.schema)
+
+    def profile(self, store: Store, now=None, params: Mapping[str, object] | None = None) -> Profile:
+        """Condition counts for rule editors: how many contacts every part of the rule (as written) holds for, and
+        for each ``and`` the count after each successive condition; one evaluation, by the vector engine."""
+        check_store(self.rule.plan, store)
+        check_store(self.rule.ir, store)
+        bindings = bind(self.rule.ir, now, params, store.schema)
+        return profile(self.rule.ir, self.rule.plan, store, bindings, self.rule.definitions, self.schema)
 
 
 def check_store(plan: ir.Expr, store: Store) -> None:

@@ -28,6 +28,7 @@ from . import kernel_batches, overflow
 from .compile_worker import compile_elsewhere
 from .engine import Engine
 from .kernel_cache import cache_folder, import_kernel, sound, usable_folder
+from .ranked_inputs import with_ranks
 from .strings import string_table
 from .threads import read_only, run_parallel
 from .vector import VectorEvaluator
@@ -182,6 +183,7 @@ class CompiledEngine(Engine):
 
     def answer(self, plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> tuple[np.ndarray, list[str]]:
         overflow.check(plans, store, bindings)  # kernels add in int64
+        plans, store = with_ranks(plans, store, bindings)  # population measures: ranked first, read as columns
         masks, engines, _ = self.run(plans, store, bindings, run_now=None)
         return masks, engines
 

@@ -165,3 +165,24 @@ def test_population_rules_agree_everywhere(schema, data, rule):
     for engine in ("reference", "vector"):
         got = segment.evaluate(store, now=NOW, engine=engine).mask
         assert (got == expected).all(), f"{segment.text}: {engine} and DuckDB differ"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(
+    ("points", "rule", "expected"),
+    [
+        ([], "percentile(loyalty_points) >= 0", []),  # an empty population
+        ([7], "percentile(loyalty_points) = 0 and quintile(loyalty_points) = 1 and decile(loyalty_points) = 1", [1]),
+        ([7], "rfm(bought.amount) is null", [1]),  # no buyers: nobody has an RFM code
+        ([None, None, None], "quintile(loyalty_points) >= 1", []),  # all null: nobody has a rank
+        ([None, None, None], "quintile(loyalty_points) is null", [1, 2, 3]),
+        ([None, 5, 5, 9], "percentile(loyalty_points) = 0", [2, 3]),  # n = 3: ties at the bottom
+        ([None, 5, 5, 9], "percentile(loyalty_points) > 66.6 and quintile(loyalty_points) = 4", [4]),  # 1 + 10 // 3
+    ],
+)
+def test_edges_of_the_population(schema, engine, points, rule, expected):
+    store = build_store(schema, [{"id": i, "loyalty_points": p} for i, p in enumerate(points, start=1)])
+    found = segmint.compile(rule, schema).evaluate(store, now=NOW, engine=engine).ids().tolist()
+    assert sorted(found) == expected
+    plan = segmint.compile(rule, schema).rule.plan
+    assert sorted(store.ids[oracle.mask(oracle.connect(store), plan, bind(plan, NOW, None), len(store))]) == expected

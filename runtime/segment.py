@@ -23,7 +23,6 @@ from .engines.compiled import COMPILED, Kernel
 from .engines.engine import Engine
 from .engines.gather import matching
 from .engines.kernel_cache import check_caches_of
-from .engines.ranked_inputs import with_ranks
 from .engines.reference import REFERENCE
 from .engines.vector import VECTOR
 from .explain import Explanation, explain
@@ -130,8 +129,7 @@ class Segment:
     def kernel(self, store: Store) -> Kernel:
         """The generated kernel of this segment for ``store``: ``.source``, and ``.plan`` (prints as an EXPLAIN)."""
         check_store(self.rule.plan, store)
-        plans, store = with_ranks((self.rule.plan,), store, None)  # population measures: kernel inputs
-        return COMPILED.kernels.kernel_for(plans, store)
+        return COMPILED.kernels.kernel_for((self.rule.plan,), store)
 
     def explain(self, store: Store, contact_id, now=None, params: Mapping[str, object] | None = None) -> Explanation:
         """Why a contact is in or out: the value of every part of the rule for that contact."""

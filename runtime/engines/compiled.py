@@ -51,7 +51,10 @@ class KernelCache:
         self._background: ThreadPoolExecutor | None = None
 
     def kernel_for(self, plans: tuple[ir.Expr, ...], store: Store) -> Kernel:
-        """The kernel of ``plans`` for this store, generated once per plans and store shape (kept for reuse)."""
+        """The kernel of ``plans`` for this store, generated once per plans and store shape (kept for reuse). Population
+        measures are inputs of the kernel (ranked_inputs.py): the engines replace them by their ranked columns before
+        they run it; here, for a kernel's shape alone, by empty columns."""
+        plans, store = with_ranks(plans, store, None)
         key = (plans, _shape(plans, store))
         with self._lock:
             kernel = self._generated.get(key)

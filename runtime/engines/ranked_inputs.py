@@ -4,9 +4,9 @@ A rank needs every contact's measure before any contact's rank is known, which a
 contact (over ranges of contacts, on threads) cannot give. So the engine computes each ``percentile``/``quintile``/
 ``decile``/``rfm`` of the plans first, with the vector engine's evaluator (its measure by the generic kernels, the
 ranks with numpy: engines/ranks.py), and the kernel reads the result as a column of the contact, like an attribute:
-the plans get an ``Attr`` named after the measure (``percentile(sum(bought.amount)) [ranked before the kernel]``,
-which the kernel plan prints) and the store a column of that name for this evaluation. The rule is still one
-evaluation: the measure pass, the ranks, then the one kernel for the rest.
+the plans get an ``Attr`` named after the measure (``percentile(sum(bought.amount)) [ranked before the kernel from
+purchase events]``, which the kernel plan prints) and the store a column of that name for this evaluation. The rule
+is still one evaluation: the measure pass, the ranks, then the one kernel for the rest.
 
 Ranked columns always carry a validity mask, so the kernel's shape does not depend on whether this evaluation's
 ranks happen to have nulls.
@@ -23,19 +23,28 @@ from ...compiler.types import Type
 from ..bindings import Bindings
 from ..store.columns import Column, Store
 
-SUFFIX = " [ranked before the kernel]"
-
 
 def ranked_nodes(plans: tuple[ir.Expr, ...]) -> list[ir.Rank | ir.Rfm]:
     """The population measures of ``plans``, outermost first (one inside another is ranked with its container)."""
-    found, stack = [], list(plans)
+    return list(dict.fromkeys(node for plan in plans for node in ir.fact(plan, "population measures", _outermost)))
+
+
+def _outermost(plan: ir.Expr) -> tuple[ir.Rank | ir.Rfm, ...]:
+    found, stack = [], [plan]
     while stack:
         node = stack.pop()
         if isinstance(node, ir.Rank | ir.Rfm):
             found.append(node)
         else:
             stack.extend(ir.children(node))
-    return list(dict.fromkeys(found))
+    return tuple(found)
+
+
+def column_name(node: ir.Rank | ir.Rfm, store: Store) -> str:
+    """The ranked column's name, as the kernel plan prints it: the measure, and the event types its pass reads."""
+    events = sorted({n.event for n in ir.walk(node) if isinstance(n, ir.EventSet)})
+    source = f" from {', '.join(events)} events" if events else ""
+    return f"{format_ir(node, store.schema)} [ranked before the kernel{source}]"
 
 
 def with_ranks(
@@ -49,7 +58,7 @@ def with_ranks(
     from .vector import VectorEvaluator  # vector imports the reference evaluator, which this module's users import
 
     evaluator = VectorEvaluator(store, bindings) if bindings is not None else None
-    names = {node: format_ir(node, store.schema) + SUFFIX for node in nodes}
+    names = {node: column_name(node, store) for node in nodes}
     columns = {}
     for node, name in names.items():
         dtype = np.float64 if node.type is Type.FLOAT else np.int64

@@ -17,7 +17,7 @@ from storebuilder import build_store
 
 import segmint
 from segmint.runtime.bindings import bind
-from segmint.runtime.engines import ranks
+from segmint.runtime.engines import overflow, ranks
 
 ENGINES = ("reference", "vector", "compiled")
 PURCHASES = {
@@ -198,3 +198,18 @@ def test_population_rules_compiled_equals_reference(schema, data, rule):
     segment = segmint.compile(rule, schema)
     expected = segment.evaluate(store, now=NOW, engine="reference").mask
     assert (segment.evaluate(store, now=NOW, engine="compiled").mask == expected).all(), segment.text
+
+
+@pytest.mark.parametrize(
+    ("rule", "bounds"),
+    [
+        ("quintile(loyalty_points)", (1, 5)),
+        ("decile(count(opened))", (1, 10)),
+        ("rfm(bought.amount)", (111, 555)),
+        ("rfm_m(bought.amount)", (1, 5)),
+    ],
+)
+def test_ranks_are_small_whole_numbers_for_the_overflow_check(schema, store, rule, bounds):
+    # so arithmetic on them (rank * 2) runs at full speed in int64, with no exact evaluation to prove it fits
+    node = segmint.compile(f"{rule} is null", schema).rule.plan.operand
+    assert overflow.value_range(node, store) == bounds

@@ -46,6 +46,7 @@ from segmint.compiler import ir
 from segmint.compiler.kernels import plan as kp
 from segmint.runtime.bindings import bind
 from segmint.runtime.engines import compiled
+from segmint.runtime.engines.ranked_inputs import ranked_nodes, with_ranks
 from segmint.runtime.segment import Segment
 from segmint.runtime.store.columns import Store
 
@@ -134,8 +135,27 @@ def describe(
     """``bytes_read``, array by array, in the order of the kernel's inputs."""
     segments = [segment] if isinstance(segment, Segment) else list(segment)
     plans = tuple(s.rule.plan for s in segments)
-    kernel = compiled.COMPILED.kernels.kernel_for(plans, store)  # the kernel evaluate/evaluate_many would run
     bindings = bind(ir.And(plans), now, params)  # as evaluate_many binds: ``now`` and every segment's parameters
+    return _reads(plans, store, bindings)
+
+
+def _reads(plans: tuple[ir.Expr, ...], store: Store, bindings) -> list[Read]:
+    # Population measures (issue 13): the kernel reads each as a ranked column of the contact; the pass that measures
+    # every contact before it reads what a kernel testing that measure would (ranking the values is compute, no reads)
+    measures = tuple(_measure_plan(node) for node in ranked_nodes(plans))
+    plans, store = with_ranks(plans, store, bindings)
+    return _kernel_reads(plans, store, bindings) + (_reads(measures, store, bindings) if measures else [])
+
+
+def _measure_plan(node: ir.Rank | ir.Rfm) -> ir.Expr:
+    if isinstance(node, ir.Rank):
+        return ir.IsNull(node.measure, negated=True)
+    # R, F and M: the last time, count and sum of one set, which one pass over its events gives
+    return ir.IsNull(ir.Aggregate("sum", node.events, node.prop, node.prop.type), negated=True)
+
+
+def _kernel_reads(plans: tuple[ir.Expr, ...], store: Store, bindings) -> list[Read]:
+    kernel = compiled.COMPILED.kernels.kernel_for(plans, store)  # the kernel evaluate/evaluate_many would run
     needs = _pass_rows(plans, store, bindings)
     reached = _reached(plans, store, bindings, kernel)
     reads = []

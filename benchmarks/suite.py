@@ -285,6 +285,33 @@ PARAMETRIC = Rule(
     peer_params={"category": "Laptops", "days": dt.timedelta(days=14)},
 )
 
+def _champions(f: Frames, now: dt.datetime, p: Mapping[str, object]) -> pl.LazyFrame:
+    buyers = f["purchase"].filter(_within(now, 365)).group_by(ID).agg(
+        ts.max().alias("r"), pl.len().alias("f"), pl.col("amount").sum().alias("m")  # a sum of nulls is 0
+    )
+    # rank("min"): ties share the lowest rank, so rank - 1 is the number of buyers strictly below
+    quintile = {c: 1 + 5 * (pl.col(c).rank("min").cast(pl.Int64) - 1) // pl.len().cast(pl.Int64) for c in "rfm"}
+    code = 100 * quintile["r"] + 10 * quintile["f"] + quintile["m"]
+    return buyers.filter(code.is_in([555, 554, 545])).select(ID)
+
+
+CHAMPIONS = Rule(
+    "rfm_champions",
+    "rfm(bought.amount within 365d) in (555, 554, 545)",
+    """
+    SELECT contact_id FROM (
+        SELECT contact_id,
+               1 + 5 * (rank() OVER (ORDER BY max(timestamp)) - 1) // count(*) OVER () AS r,
+               1 + 5 * (rank() OVER (ORDER BY count(*)) - 1) // count(*) OVER () AS f,
+               1 + 5 * (rank() OVER (ORDER BY coalesce(sum(amount), 0)) - 1) // count(*) OVER () AS m
+        FROM purchase
+        WHERE timestamp > {now} - INTERVAL 365 DAY AND timestamp <= {now}
+        GROUP BY contact_id)
+    WHERE 100 * r + 10 * f + m IN (555, 554, 545)
+    """,
+    _champions,
+)
+
 SUITE: tuple[Rule, ...] = (
     EXAMPLE,
     IPHONE_FANS,
@@ -295,6 +322,7 @@ SUITE: tuple[Rule, ...] = (
     DEMOGRAPHIC,
     NEWCOMERS,
     PARAMETRIC,
+    CHAMPIONS,
 )
 
 

@@ -7,22 +7,32 @@ the field when the schema declares them.
 
 A date compared with a timestamp is kept as written (``created_at <= 2026-06-30``): what it means, the whole day,
 is given in one place, the ``whole_days`` pass (compiler/passes.py).
+
+Every error at once: where parts of a rule can be checked on their own (the items of ``and``/``or``, the two sides of
+arithmetic, an event's filters and window, the values of a list), the binder checks each, notes its errors and goes
+on; a part with an error is *unknown* (``_Unknown`` travels up to the next such place), so it makes no second error
+out of the first (an unknown name is not also a type error) while its siblings are still checked. ``bind`` raises
+the first error with ``errors`` holding all (``RuleError.gather``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import TypeVar
 
 from ..dsl import syntax as s
 from ..dsl.errors import RuleError, RuleNameError, RuleTypeError, Span, did_you_mean
 from ..dsl.lexicon import parse_duration
 from . import ir
+from .ranks import POPULATION_FUNCTIONS, PopulationCalls
 from .schema import EventType, Field, Schema
 from .types import Type, arithmetic_result, comparable, in_utc
 
+T = TypeVar("T")
 COUNT_FUNCTIONS = ("count", *ir.AGGREGATES)
-ALL_FUNCTIONS = (*COUNT_FUNCTIONS, *ir.FUNCTIONS)
+ALL_FUNCTIONS = (*COUNT_FUNCTIONS, *ir.FUNCTIONS, *POPULATION_FUNCTIONS)
 
 
 class Definitions:
@@ -58,7 +68,7 @@ class Definitions:
                     error.message, source=text, span=error.span, expected=error.expected, hint=error.hint,
                     suggestions=error.suggestions, rule_name=name,
                 ) from None
-            bound = Binder(self.schema, text, self, rule_name=name).expr(tree)
+            bound = Binder(self.schema, text, self, rule_name=name).whole(tree)
         finally:
             self._stack.pop()
         self._bound[name] = bound
@@ -71,7 +81,7 @@ class Definitions:
 def bind(tree: s.Node, schema: Schema, source: str, definitions: Definitions) -> ir.Expr:
     """Bind a whole rule: it must be a condition, true or false for each contact."""
     binder = Binder(schema, source, definitions)
-    expr = binder.expr(tree)
+    expr = binder.whole(tree)
     if expr.type is not Type.BOOL:
         raise binder.type_error(
             f"a rule must be a condition, but this is a value of type {expr.type}",
@@ -81,13 +91,45 @@ def bind(tree: s.Node, schema: Schema, source: str, definitions: Definitions) ->
     return expr
 
 
-class Binder:
+class _Unknown(Exception):
+    """A part of the rule whose error is noted already: what contains it is unknown too, its siblings are not."""
+
+
+class Binder(PopulationCalls):
     def __init__(self, schema: Schema, source: str, definitions: Definitions, rule_name: str | None = None) -> None:
         self.schema = schema
         self.source = source
         self.definitions = definitions
         self.rule_name = rule_name
         self.verbs = schema.verbs
+        self.errors: list[RuleError] = []
+
+    def whole(self, tree: s.Node) -> ir.Expr:
+        """Bind ``tree``; every error found is raised at once (the first, holding all)."""
+        try:
+            expr = self.expr(tree)
+        except RuleError as error:
+            self.errors.append(error)
+        except _Unknown:
+            pass
+        if self.errors:
+            raise RuleError.gather(self.errors)
+        return expr
+
+    def each(self, parts: Sequence[Callable[[], T]]) -> tuple[T, ...]:
+        """Every part bound, each on its own: the errors of all are noted before any makes the whole unknown."""
+        results, unknown = [], False
+        for part in parts:
+            try:
+                results.append(part())
+            except RuleError as error:
+                self.errors.append(error)
+                unknown = True
+            except _Unknown:
+                unknown = True
+        if unknown:
+            raise _Unknown
+        return tuple(results)
 
     # -- errors ----------------------------------------------------------------------------------------------
     def _error(self, cls, message: str, node, **extra) -> RuleError:
@@ -108,9 +150,9 @@ class Binder:
         """Any expression; a verb on its own means "at least one such event"."""
         match node:
             case s.Or(items=items, span=span):
-                return ir.Or(tuple(self.condition(item) for item in items), span)
+                return ir.Or(self.each([partial(self.condition, item) for item in items]), span)
             case s.And(items=items, span=span):
-                return ir.And(tuple(self.condition(item) for item in items), span)
+                return ir.And(self.each([partial(self.condition, item) for item in items]), span)
             case s.Not(operand=operand, span=span):
                 return ir.Not(self.condition(operand), span)
             case s.Condition():
@@ -139,7 +181,7 @@ class Binder:
             case s.Call():
                 return self.call(node)
             case s.BinOp(op=op, left=left, right=right, span=span):
-                a, b = self.value(left), self.value(right)
+                a, b = self.each([partial(self.value, left), partial(self.value, right)])
                 result = arithmetic_result(op, a.type, b.type)
                 if result is None:
                     raise self.type_error(f"'{op}' needs numbers on both sides, not {a.type} and {b.type}", node)
@@ -235,8 +277,11 @@ class Binder:
 
     def event_set(self, subject: s.Subject, window: s.Window | None) -> ir.EventSet:
         event = self.verbs[subject.name]
-        where = tuple(self.filter(event, f) for f in subject.filters)
-        return ir.EventSet(event.name, where, self.window(window) if window else ir.AllTime(), subject.span)
+        *where, bound = self.each(
+            [*(partial(self.filter, event, f) for f in subject.filters),
+             partial(self.window, window) if window else ir.AllTime]
+        )
+        return ir.EventSet(event.name, tuple(where), bound, subject.span)
 
     def filter(self, event: EventType, node: s.Filter) -> ir.Expr:
         prop = self.prop(event, node.prop, node)
@@ -272,7 +317,7 @@ class Binder:
             case s.InList(values=values, negated=negated):
                 if left.type is Type.TAGS:
                     raise self.type_error("tags are a set: use 'has any (...)'", test)
-                items = tuple(self.unify(left, self.literal(v, left, field), v)[1] for v in values)
+                items = self.each([partial(self.list_item, left, v, field) for v in values])
                 return ir.InSet(left, items, negated, span)
             case s.IsNull(negated=negated):
                 return ir.IsNull(left, negated, span)
@@ -283,8 +328,11 @@ class Binder:
             case s.Has(mode=mode, values=values):
                 if left.type is not Type.TAGS:
                     raise self.type_error(f"'has' applies to tags, not {left.type}", test)
-                return ir.HasTags(left, mode, tuple(self.literal(v, left, field) for v in values), span)
+                return ir.HasTags(left, mode, self.each([partial(self.literal, v, left, field) for v in values]), span)
         raise AssertionError(test)
+
+    def list_item(self, left: ir.Expr, value: s.Lit, field: Field | None) -> ir.Expr:
+        return self.unify(left, self.literal(value, left, field), value)[1]
 
     def field_of(self, expr: ir.Expr) -> Field | None:
         """The schema field behind an attribute, for checking category values."""
@@ -414,6 +462,8 @@ class Binder:
         function = node.function
         if function in COUNT_FUNCTIONS:
             return self.aggregate(node)
+        if function in POPULATION_FUNCTIONS:
+            return self.population_call(node)
         if function in ir.FUNCTIONS:
             argument = self.value(node.argument)
             if not argument.type.is_temporal:
@@ -442,15 +492,14 @@ class Binder:
                 hint=f"e.g. {example}",
             )
         event = self.verbs[argument.name]
-        events = self.event_set(argument, window)
         if function == "count":
             if argument.prop is not None:
                 raise self.error("count() counts events; it takes no property", argument, hint=f"e.g. {example}")
-            return ir.Count(events, node.span)
+            return ir.Count(self.event_set(argument, window), node.span)
         if function in ("first", "last"):
             if argument.prop is not None:
                 raise self.error(f"{function}() gives the time of an event; it takes no property", argument)
-            return ir.Aggregate(function, events, None, Type.TIMESTAMP, node.span)
+            return ir.Aggregate(function, self.event_set(argument, window), None, Type.TIMESTAMP, node.span)
         if argument.prop is None:
             numeric = [p for p, f in event.properties.items() if f.type.is_numeric] or ["property"]
             raise self.error(
@@ -458,7 +507,9 @@ class Binder:
                 argument,
                 hint=f"e.g. {function}({argument.name}.{numeric[0]} ...)",
             )
-        prop = self.prop(event, argument.prop, argument)
+        events, prop = self.each(
+            [partial(self.event_set, argument, window), partial(self.prop, event, argument.prop, argument)]
+        )
         return ir.Aggregate(function, events, prop, self.aggregate_type(function, prop, argument), node.span)
 
     def aggregate_type(self, function: str, prop: ir.Prop, node) -> Type:

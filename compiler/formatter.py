@@ -82,6 +82,10 @@ class _Printer:
                 return f"{function}({self._event_set(events, prop)})", ATOM
             case ir.Func(name=name, argument=argument):
                 return f"{name}({self._fmt(argument, OR)})", ATOM
+            case ir.Rank(function=function, measure=measure):
+                return f"{function}({self._fmt(measure, OR)})", ATOM
+            case ir.Rfm(part=part, events=events, prop=prop):
+                return f"{part}({self._event_set(events, prop)})", ATOM
             case ir.ToTimestamp(operand=x, last=last) if self.verbs is None:
                 return f"{'last' if last else 'first'} instant of {self._fmt(x, ATOM)}", ATOM
             case ir.ToTimestamp(operand=x):

@@ -229,6 +229,39 @@ class WindowBound:
     type: ClassVar[Type] = Type.TIMESTAMP
 
 
+# -- population-relative measures (issue 13): a contact's value among every contact's ------------------------------
+# Two passes: the measure of every contact of the store, then each contact's rank among them (runtime/engines/ranks.py
+# has the exact definitions; docs/language.md "Population-relative measures" the text).
+RANKS = ("percentile", "quintile", "decile")
+RFM_PARTS = ("rfm", "rfm_r", "rfm_f", "rfm_m")
+
+
+@dataclass(frozen=True, slots=True)
+class Rank:
+    """``percentile(m)``: 100 x the share of contacts with a (non-null) measure strictly below this contact's (FLOAT,
+    0 <= p < 100); ``quintile(m)``, ``decile(m)``: 1 + floor(5 (10) x that share) (INT, 1-5, 1-10). Null where the
+    measure is null; ties share a rank. The population is every contact of the store evaluated."""
+
+    function: str  # one of RANKS
+    measure: Expr
+    type: Type
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Rfm:
+    """``rfm(bought.amount within 365d)``: R x 100 + F x 10 + M (INT) among the contacts with at least one event of
+    the set, each letter a quintile (1-5) among them: R of the last event's time (5: most recent), F of the count
+    of events, M of the sum of ``prop``; null for contacts without events. ``rfm_r``/``rfm_f``/``rfm_m``: one
+    letter."""
+
+    part: str  # one of RFM_PARTS
+    events: EventSet
+    prop: Prop
+    span: Span | None = field(default=None, compare=False, repr=False)
+    type: ClassVar[Type] = Type.INT
+
+
 # -- predicates ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Compare:
@@ -334,6 +367,7 @@ class Ref:
 Expr = (
     Const | Param | Attr | Prop | Exists | Count | Aggregate | Arith | Negate | Func | ToTimestamp | WindowBound
     | Compare | InRange | InSet | IsNull | TextMatch | HasTags | InWindow | And | Or | Not | Ref
+    | Rank | Rfm
 )
 
 
@@ -370,6 +404,10 @@ def children(node: Expr | EventSet | Window) -> tuple:
             return (w,)
         case And(items=items) | Or(items=items):
             return items
+        case Rank(measure=x):
+            return (x,)
+        case Rfm(events=e, prop=p):
+            return (e, p)
     raise TypeError(f"not an IR node: {node!r}")
 
 

@@ -38,6 +38,11 @@ class RuleError(SegmintError):
 
     ``message`` says what is wrong, ``span`` where, ``expected`` what would have fitted there, ``hint`` how to
     fix it and ``suggestions`` the close names ("did you mean ...?").
+
+    Every error at once: a rule with several mistakes raises its first (in reading order of the binder) with
+    ``errors`` holding all of them, this one first (``RuleError.gather``); a lone error's ``errors`` is itself.
+    ``str(error)`` is the first in full and "... and N more errors"; ``render_all()`` shows each in full and
+    ``to_dict()["errors"]`` lists each for an editor to underline.
     """
 
     def __init__(
@@ -58,7 +63,23 @@ class RuleError(SegmintError):
         self.hint = hint
         self.suggestions = tuple(suggestions)
         self.rule_name = rule_name
+        self.errors: tuple[RuleError, ...] = (self,)
         super().__init__(self.render())
+
+    @staticmethod
+    def gather(errors: Iterable[RuleError]) -> RuleError:
+        """The first of ``errors``, holding all of them (the same mistake found twice is listed once)."""
+        unique: dict[tuple, RuleError] = {}
+        for error in errors:
+            for one in error.errors:
+                unique.setdefault(one._identity(), one)
+        first, *_ = found = list(unique.values())
+        first.errors = tuple(found)
+        first.args = (first.render(),)
+        return first
+
+    def _identity(self) -> tuple:
+        return (type(self), self.message, self.span, self.rule_name, self.source)
 
     @property
     def line(self) -> int | None:
@@ -69,6 +90,16 @@ class RuleError(SegmintError):
         return self.span.column if self.span else None
 
     def render(self) -> str:
+        """This error in full, and how many more the rule has."""
+        more = len(getattr(self, "errors", ())) - 1
+        tail = [f"... and {more} more error{'s' if more > 1 else ''}"] if more > 0 else []
+        return "\n".join([self.render_one(), *tail])
+
+    def render_all(self) -> str:
+        """Every error of the rule in full, a blank line between them."""
+        return "\n\n".join(error.render_one() for error in self.errors)
+
+    def render_one(self) -> str:
         where = ""
         if self.span is not None:
             where = f"line {self.span.line}, column {self.span.column}: "
@@ -86,7 +117,11 @@ class RuleError(SegmintError):
         return "\n".join(printable(line) for line in lines)
 
     def to_dict(self) -> dict:
-        """A stable, JSON-ready description for tools (the CLI's ``--json``, rule builders)."""
+        """A stable, JSON-ready description for tools (the CLI's ``--json``, rule builders): this error's fields,
+        and ``errors``, every error of the rule (this one first) with the same fields, for an editor to underline."""
+        return {**self._fields(), "errors": [error._fields() for error in self.errors]}
+
+    def _fields(self) -> dict:
         return {
             "error": type(self).__name__,
             "message": self.message,

@@ -82,7 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_json = getattr(args, "json", False)
     try:
         return args.run(args, out, err)
-    except (RuleError, ParamError) as error:
+    except RuleError as error:
+        return _fail(error, EXIT_RULE, out, err, as_json, full=args.command == "check")
+    except ParamError as error:
         return _fail(error, EXIT_RULE, out, err, as_json)
     except BrokenPipeError:  # `segmint eval ... | head`: the reader has gone, which is not an error
         _silence_stdout()
@@ -133,14 +135,20 @@ def _wants_json(argv: Sequence[str]) -> bool:
     return command in ("eval", "check", "segments") and "--json" in argv
 
 
-def _fail(error: BaseException, code: int, out: Console, err: Console, as_json: bool, prefix: str = "error") -> int:
+def _fail(
+    error: BaseException, code: int, out: Console, err: Console, as_json: bool, prefix: str = "error",
+    full: bool = False,
+) -> int:
+    """Report ``error``; a rule's errors all in full when ``full`` (``check``), else the first and how many more."""
     message = _message(error)
+    if isinstance(error, RuleError) and len(error.errors) > 1:
+        message = error.render_all() if full else f"{message} (segmint check shows them all)"
     err.print(f"{prefix}: ", style="bold red", end="", markup=False)
     err.print(_safe(message), markup=False)
     if as_json:
         if isinstance(error, RuleError):
             detail = error.to_dict()
-            detail["text"] = str(error)
+            detail["text"] = message
         else:
             detail = {"error": type(error).__name__, "message": message}
         _print_json(out, {"error": detail, "exit_code": code})
@@ -221,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a $parameter's value, converted by its type in the rule (numbers, dates, durations like 7d); repeatable",
     )
     ev.add_argument("--explain", metavar="ID", help="also print why contact ID is in or out of the segment")
+    ev.add_argument(
+        "--profile",
+        action="store_true",
+        help="also print how many contacts every part of the rule holds for, and how each 'and' narrows",
+    )
     ev.add_argument(
         "--engine",
         choices=ENGINES,
@@ -374,6 +387,7 @@ def cmd_eval(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     result = _evaluate(seg, store, now, params, args.engine, timer)
     explanation = seg.explain(store, args.explain, now=now, params=params) if args.explain is not None else None
+    profiled = seg.profile(store, now=now, params=params) if args.profile else None
 
     ids = result.ids(args.limit).tolist()
     if args.json:
@@ -390,6 +404,8 @@ def cmd_eval(args: argparse.Namespace, out: Console, err: Console) -> int:
         }
         if explanation is not None:
             document["explain"] = {"id": args.explain, **explanation.to_dict()}
+        if profiled is not None:
+            document["profile"] = profiled.to_dict()
         _print_json(out, document)
         return EXIT_OK
 
@@ -415,6 +431,9 @@ def cmd_eval(args: argparse.Namespace, out: Console, err: Console) -> int:
         verdict = "in" if explanation.value else "out"
         out.print(_safe(f"\ncontact {args.explain} is {verdict}:"), style="bold", markup=False)
         out.print(_safe(str(explanation)), markup=False)
+    if profiled is not None:
+        out.print("\nprofile:", style="bold", markup=False)
+        out.print(_safe(str(profiled)), markup=False)
     return EXIT_OK
 
 

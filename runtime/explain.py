@@ -12,7 +12,7 @@ from ..compiler.formatter import format_ir
 from ..compiler.schema import Schema
 from ..compiler.types import Type, iso_z
 from .bindings import Bindings
-from .engines.reference import Evaluator
+from .engines.reference import Evaluator, Vec
 from .store.columns import Store
 from .timeutil import from_us
 
@@ -44,7 +44,20 @@ def explain(node: ir.Expr, store: Store, row: int, bindings: Bindings, definitio
             schema: Schema) -> Explanation:
     # The reference evaluator works column-at-a-time: over the one contact, not the whole store.
     evaluator = Evaluator(store.slice(row, row + 1), bindings, definitions)
+    evaluator.ranked = _ranked_at(node, store, row, bindings, definitions)
     return _explain(node, evaluator, 0, schema)
+
+
+def _ranked_at(node: ir.Expr, store: Store, row: int, bindings: Bindings, definitions: Mapping[str, ir.Expr]) -> dict:
+    """The population measures of the rule (and of the definitions it uses) for the contact: ranked among every
+    contact of the store, not only the one the explanation evaluates."""
+    whole = Evaluator(store, bindings, definitions)
+    found = [n for root in (node, *definitions.values()) for n in ir.walk(root) if isinstance(n, ir.Rank | ir.Rfm)]
+    ranked = {}
+    for n in dict.fromkeys(found):
+        v = whole.population(n)
+        ranked[n] = Vec(v.data[row : row + 1], v.valid[row : row + 1])
+    return ranked
 
 
 def _explain(node: ir.Expr, evaluator: Evaluator, row: int, schema: Schema) -> Explanation:
@@ -67,7 +80,8 @@ def _parts(node: ir.Expr, evaluator: Evaluator) -> list[ir.Expr]:
             return [evaluator.definitions[name]]
     parts = []
     for child in ir.children(node):
-        if isinstance(child, ir.Count | ir.Aggregate | ir.Func | ir.Arith | ir.Attr | ir.Ref | ir.Negate):
+        if isinstance(child, ir.Count | ir.Aggregate | ir.Func | ir.Arith | ir.Attr | ir.Ref | ir.Negate | ir.Rank
+                      | ir.Rfm):
             parts.append(child)
         elif isinstance(child, ir.ToTimestamp):
             parts.append(child.operand)

@@ -27,6 +27,7 @@ from .engines.reference import REFERENCE
 from .engines.vector import VECTOR
 from .explain import Explanation, explain
 from .nextchange import next_change
+from .profile import Profile, profile
 from .store import load
 from .store.columns import Store
 
@@ -137,6 +138,14 @@ class Segment:
         bindings = bind(self.rule.ir, now, params, store.schema)  # every part, also those the plan folded away
         row = store.row_of(contact_id)
         return explain(self.rule.ir, store, row, bindings, self.rule.definitions, self.schema)
+
+    def profile(self, store: Store, now=None, params: Mapping[str, object] | None = None) -> Profile:
+        """Condition counts for rule editors: how many contacts every part of the rule (as written) holds for, and
+        for each ``and`` the count after each successive condition; one evaluation, by the vector engine."""
+        check_store(self.rule.plan, store)
+        check_store(self.rule.ir, store)
+        bindings = bind(self.rule.ir, now, params, store.schema)
+        return profile(self.rule.ir, self.rule.plan, store, bindings, self.rule.definitions, self.schema)
 
 
 def check_store(plan: ir.Expr, store: Store) -> None:

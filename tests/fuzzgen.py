@@ -164,7 +164,8 @@ PROPERTIES = [
 ]
 VALUES = ["f", "m", "Kyiv", "UA", "ios", "promo", "iPhones", "Apple", "vinyl", "safari"]
 DEFINITIONS = ["ios_open", "engaged", "churned", "apple_fan"]
-FUNCTIONS = ["count", "sum", "avg", "min", "max", "distinct", "first", "last", "days_since", "age"]
+FUNCTIONS = ["count", "sum", "avg", "min", "max", "distinct", "first", "last", "days_since", "age",
+             "percentile", "quintile", "decile", "rfm", "rfm_r", "rfm_f", "rfm_m"]
 UNKNOWN = ["opend", "x", "NULL", "AND", "Not", "_", "é", "日本", "𝔘", "contact_id", "timestamp", "purchase"]
 SYMBOLS = ["=", "==", "!=", "<>", ">=", "<=", ">", "<", "+", "-", "*", "/", "(", ")", "(", ")", ",", ".", "$"]
 NUMBERS = [
@@ -574,6 +575,12 @@ SHAPES = [
     "created_at{window}",
     "email {match} {string}",
     "count(clicked{window}) / count(opened{window}) > {number}",
+    # population-relative measures (issue 13)
+    "percentile(sum(bought.amount{window})) {op} {number}",
+    "quintile(count(opened{window})) {op} {int} and city = Kyiv",
+    "decile(loyalty_points * {int}) {op} {int}",
+    "rfm(bought.amount{window}) in ({int}, {int})",
+    "rfm_m(bought.quantity{window}) {op} {int} or not rfm_r(viewed.price{window}) = {int}",
 ]
 INTS = [
     "0",

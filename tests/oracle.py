@@ -82,6 +82,17 @@ def _a_number(sql: str, type_: Type) -> str:
     return f"NULLIF({sql}, 'NaN'::DOUBLE)" if type_ is Type.FLOAT else sql
 
 
+def _ranked(column: str, function: str) -> str:
+    below = f"(rank() OVER (ORDER BY {column} ASC NULLS LAST) - 1)"
+    n = f"count({column}) OVER ()"
+    if function == "percentile":
+        rank = f"CAST(100 * {below} AS DOUBLE) / CAST({n} AS DOUBLE)"
+    else:
+        groups = 5 if function == "quintile" else 10
+        rank = f"1 + ({groups} * {below}) // {n}"
+    return f"CASE WHEN {column} IS NULL THEN NULL ELSE {rank} END"
+
+
 class _Sql:
     def __init__(self, bindings: Bindings) -> None:
         self.b = bindings
@@ -178,7 +189,32 @@ class _Sql:
                     f"({now.year} - year({day}) - CASE WHEN month({day}) * 100 + day({day}) > "
                     f"{now.month * 100 + now.day} THEN 1 ELSE 0 END)"
                 )
+            case ir.Rank() | ir.Rfm():
+                return self.population(node, alias)
         return f"({self.truth(node, alias)})"
+
+    # -- population-relative measures (issue 13), from the definitions in docs/language.md -----------------------
+    def population(self, node: ir.Rank | ir.Rfm, alias: str) -> str:
+        """This contact's rank: the measure of every contact in a derived table, ranked by window functions (rank()
+        - 1 over the values in ascending order, nulls last, is the number of non-null values strictly below)."""
+        self.counter += 1
+        every = f"o{self.counter}"
+        match node:
+            case ir.Rank(function=function, measure=measure):
+                measures = f"SELECT {every}.row, {self.value(measure, every)} AS m FROM contacts {every}"
+                value = _ranked("m", function)
+            case ir.Rfm(part=part, events=events, prop=prop):
+                count = self.value(ir.Count(events), every)
+                last = self.value(ir.Aggregate("last", events, None, Type.TIMESTAMP), every)
+                total = self.value(ir.Aggregate("sum", events, prop, prop.type), every)
+                measures = (
+                    f"SELECT row, CASE WHEN n > 0 THEN l END AS l, CASE WHEN n > 0 THEN n END AS n, "
+                    f"CASE WHEN n > 0 THEN t END AS t "
+                    f"FROM (SELECT {every}.row, {count} AS n, {last} AS l, {total} AS t FROM contacts {every})"
+                )
+                r, f, m = (_ranked(column, "quintile") for column in "lnt")
+                value = {"rfm_r": r, "rfm_f": f, "rfm_m": m}.get(part, f"(100 * {r} + 10 * {f} + {m})")
+        return f"(SELECT q.v FROM (SELECT p.row, {value} AS v FROM ({measures}) p) q WHERE q.row = {alias}.row)"
 
     def events(self, events: ir.EventSet, alias: str) -> str:
         lo, hi = self.b.window(events.window)

@@ -101,8 +101,11 @@ def numbers(draw) -> str:
 
 @st.composite
 def conditions(draw) -> str:
-    kind = draw(st.sampled_from(["event", "count", "compare", "between", "attribute", "time", "param", "bool"]))
+    kind = draw(st.sampled_from(["event", "count", "compare", "between", "attribute", "time", "param", "bool",
+                                 "population"]))
     match kind:
+        case "population":
+            return draw(populations())
         case "event":
             return "".join(draw(event_sets()))
         case "count":
@@ -141,6 +144,28 @@ def conditions(draw) -> str:
                 "opened since $start", "loyalty_points > $n",
             ]))
     return draw(st.sampled_from(["true", "false"]))
+
+
+# -- population-relative measures (issue 13) ------------------------------------------------------------------------
+@st.composite
+def populations(draw) -> str:
+    """A percentile, quintile or decile of a measure, or an RFM code or letter, tested."""
+    function = draw(st.sampled_from(["percentile", "quintile", "decile", "rfm", "rfm_r", "rfm_f", "rfm_m"]))
+    op = draw(st.sampled_from([">", ">=", "<", "<=", "=", "!="]))
+    if function.startswith("rfm"):
+        verb = draw(st.sampled_from(["bought", "viewed"]))
+        filters = draw(st.lists(st.sampled_from(FILTERS[verb]), max_size=1))
+        head = f"{verb}.{draw(st.sampled_from(NUMERIC_PROPS[verb]))}{''.join(' ' + f for f in filters)}"
+        window = draw(windows())
+        if function == "rfm":
+            codes = ", ".join(draw(st.lists(st.sampled_from(["111", "555", "554", "345", "151", "515"]), min_size=1,
+                                            max_size=3, unique=True)))
+            return f"rfm({head}{window}) {draw(st.sampled_from(['in', 'not in']))} ({codes})"
+        return f"{function}({head}{window}) {op} {draw(st.integers(1, 5))}"
+    measure = draw(numbers())
+    bound = draw(st.sampled_from(["0", "10", "50", "62.5", "90", "99"])) if function == "percentile" else str(
+        draw(st.integers(1, 10)))
+    return f"{function}({measure}) {op} {bound}"
 
 
 def rules(max_leaves: int = 6) -> st.SearchStrategy[str]:

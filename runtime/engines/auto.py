@@ -12,6 +12,7 @@ from . import overflow
 from .compiled import COMPILED, CompiledEngine
 from .engine import Engine
 from .kernel_cache import usable_folder
+from .ranked_inputs import with_ranks
 
 
 class AutoEngine(Engine):
@@ -27,6 +28,7 @@ class AutoEngine(Engine):
         overflow.check(plans, store, bindings)  # both engines add in int64
         usable_folder(strict=False)  # warns, in the caller's thread, of a cache folder it cannot write
         kernels = self.compiled.kernels
+        plans, store = with_ranks(plans, store, bindings)  # population measures: ranked first, read as columns
         masks, engines, later = self.compiled.run(plans, store, bindings, run_now=kernels.ready)
         # Only now: Numba's compiler holds the GIL most of the time, and the answer should not wait for it.
         for parts in later:

@@ -28,6 +28,7 @@ from . import kernel_batches, overflow
 from .compile_worker import compile_elsewhere
 from .engine import Engine
 from .kernel_cache import cache_folder, import_kernel, sound, usable_folder
+from .ranked_inputs import with_ranks
 from .strings import string_table
 from .threads import read_only, run_parallel
 from .vector import VectorEvaluator
@@ -50,7 +51,10 @@ class KernelCache:
         self._background: ThreadPoolExecutor | None = None
 
     def kernel_for(self, plans: tuple[ir.Expr, ...], store: Store) -> Kernel:
-        """The kernel of ``plans`` for this store, generated once per plans and store shape (kept for reuse)."""
+        """The kernel of ``plans`` for this store, generated once per plans and store shape (kept for reuse). Population
+        measures are inputs of the kernel (ranked_inputs.py): the engines replace them by their ranked columns before
+        they run it; here, for a kernel's shape alone, by empty columns."""
+        plans, store = with_ranks(plans, store, None)
         key = (plans, _shape(plans, store))
         with self._lock:
             kernel = self._generated.get(key)
@@ -182,6 +186,7 @@ class CompiledEngine(Engine):
 
     def answer(self, plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> tuple[np.ndarray, list[str]]:
         overflow.check(plans, store, bindings)  # kernels add in int64
+        plans, store = with_ranks(plans, store, bindings)  # population measures: ranked first, read as columns
         masks, engines, _ = self.run(plans, store, bindings, run_now=None)
         return masks, engines
 

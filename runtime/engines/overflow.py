@@ -62,6 +62,10 @@ def value_range(node: ir.Expr, store: Store) -> tuple[int, int] | None:
             return value_range(prop, store)
         case ir.Func():
             return -_TIME_FUNCTION_BOUND, _TIME_FUNCTION_BOUND
+        case ir.Rank(function=function, type=Type.INT):  # population measures (issue 13): small by definition
+            return 1, 10 if function == "decile" else 5
+        case ir.Rfm(part=part):
+            return (111, 555) if part == "rfm" else (1, 5)
         case ir.Negate(operand=x, type=Type.INT):
             inner = value_range(x, store)
             return None if inner is None else (-inner[1], -inner[0])

@@ -23,6 +23,7 @@ from ...dsl.limits import INT64_MAX, INT64_MIN
 from ..bindings import Bindings
 from ..store.columns import Column, EventTable, Store
 from ..timeutil import US_PER_DAY
+from . import ranks
 from .engine import Engine
 from .strings import OPS, string_table
 
@@ -44,6 +45,7 @@ class Evaluator:
         self.bindings = bindings
         self.definitions = definitions or {}
         self.n = len(store)
+        self.ranked: dict[ir.Expr, Vec] = {}  # population measures worked out already (explain: over every contact)
 
     # -- entry points --------------------------------------------------------------------------------------
     def mask(self, node: ir.Expr) -> np.ndarray:
@@ -126,6 +128,8 @@ class Evaluator:
                 return self.function(name, x, scope)
             case ir.Ref(name=name):
                 return self.vec(self.definitions[name], scope)
+            case ir.Rank() | ir.Rfm():
+                return self.population(node)
         # a condition used as a value
         truth = self.truth(node, scope)
         return Vec(truth, np.ones_like(truth, dtype=bool))
@@ -211,6 +215,22 @@ class Evaluator:
         now = self.bindings.now
         birthday_to_come = _month_day(days) > now.month * 100 + now.day
         return Vec((now.year - years - birthday_to_come).astype(np.int64), v.valid)
+
+    # -- population-relative measures (issue 13): the measure of every contact, then ranks (engines/ranks.py) ------
+    def population(self, node: ir.Rank | ir.Rfm) -> Vec:
+        if node not in self.ranked:
+            every = (self.n,)
+            match node:
+                case ir.Rank(function=function, measure=measure):
+                    v = self.vec(measure, None)
+                    data, valid = ranks.rank(function, np.broadcast_to(v.data, every), np.broadcast_to(v.valid, every))
+                case ir.Rfm(part=part, events=events, prop=prop):
+                    last = self.aggregate(ir.Aggregate("last", events, None, Type.TIMESTAMP))
+                    total = self.aggregate(ir.Aggregate("sum", events, prop, prop.type))
+                    data, valid = ranks.rfm(part, self.counts(events), np.broadcast_to(last.data, every),
+                                            np.broadcast_to(total.data, every), np.broadcast_to(total.valid, every))
+            self.ranked[node] = Vec(data, valid)
+        return self.ranked[node]
 
     # -- event sets ----------------------------------------------------------------------------------------
     def selected(self, events: ir.EventSet) -> tuple[EventTable, np.ndarray]:

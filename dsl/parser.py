@@ -109,6 +109,18 @@ class _ToSyntax(Transformer):
     def not_(self, meta, items):
         return s.Not(items[0], _span_of(meta))
 
+    # sequences
+    def sequence(self, meta, items):
+        return s.Sequence(items[0], tuple(items[1:]), _span_of(meta))
+
+    def step(self, meta, items, negated=False):
+        subject, same, within = items
+        return s.Step(subject, negated, same.value if same else None, self._bound(within) if within else None,
+                      _span_of(meta))
+
+    def not_step(self, meta, items):
+        return self.step(meta, items, negated=True)
+
     def condition(self, meta, items):
         subject, test, times, window = items
         return s.Condition(subject, test, window, _span_of(times) if times else None, _span_of(meta))

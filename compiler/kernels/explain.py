@@ -194,7 +194,17 @@ def text(node) -> str:
             return joiner.join(f"({text(i)})" if isinstance(i, ir.And | ir.Or) else text(i) for i in items)
         case ir.Not(operand=x):
             return f"not ({text(x)})"
+        case ir.Sequence(steps=steps) | ir.SequenceCount(steps=steps):
+            # not scanned inline: the generic scan counts occurrences before the kernel, which reads one number
+            what = "any" if isinstance(node, ir.Sequence) else "count"
+            return f"{what}(sequence {' then '.join(_step(s) for s in steps)}; counted before the kernel)"
     return type(node).__name__
+
+
+def _step(step: ir.Step) -> str:
+    same = f" same {step.same}" if step.same else ""
+    within = f" within {text(step.within)}" if step.within is not None else ""
+    return f"{'not ' if step.negated else ''}{text(step.events)}{same}{within}"
 
 
 def _window(window: ir.Window) -> str:

@@ -411,6 +411,9 @@ def _token_hint(text: str, token: Token, error: UnexpectedToken) -> str | None:
     before = text[: token.start_pos].rstrip()
     if token.type == "TIMES":
         return "'times' follows a count: opened > 2 times"
+    if re.search(r"\bthen\s+(not\s+)?[^\W\d]\w*(\.[^\W\d]\w*)?$", before):
+        return ("a step after 'then' is an event: a verb, its filters, same PROP and within D "
+                "(viewed then bought category = iPhones within 7d); other conditions join with 'and'")
     if token.type == "NUMBER" and "DURATION" in error.expected:
         after = text[token.end_pos :].lstrip()[:1]
         if after == "m":

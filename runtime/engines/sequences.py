@@ -109,7 +109,11 @@ def reference_counts(inputs: StepInputs, n: int, exists: bool) -> np.ndarray:
     """Per contact: the occurrences (``exists``: 1 at the first), or 1 for an abandoned chain (negated last step),
     as the definition reads."""
     out = np.zeros(n, np.int64)
-    for i in range(n):
+    first = inputs.tables[0]
+    starts = (first.ts >= inputs.lo[0]) & (first.ts <= inputs.hi[0])
+    if len(inputs.keep[0]):
+        starts &= inputs.keep[0]
+    for i in np.unique(first.contact_rows[starts]):  # a contact without a first step has no sequence
         events = [_events(inputs, k, i) for k in range(len(inputs.tables))]
         if inputs.negated:
             out[i] = _abandoned(inputs, events)

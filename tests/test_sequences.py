@@ -236,6 +236,26 @@ def test_same_on_numbers(schema):
     assert selected(custom, store, "did_a then did_b same x") == {1}
 
 
+def test_same_on_text_of_two_dictionaries(schema):
+    """Each column has its own dictionary (here in different orders, with values the other lacks)."""
+    custom = segmint.Schema.from_dict({
+        "contacts": {"attributes": {}},
+        "events": {
+            "a": {"verb": "did_a", "properties": {"x": "string"}},
+            "b": {"verb": "did_b", "properties": {"x": "string"}},
+        },
+    })
+    store = build_store(custom, [dict(id=i) for i in range(1, 5)], {
+        "a": [dict(id=1, ts=at(3), x="p"), dict(id=2, ts=at(3), x="q"), dict(id=3, ts=at(3), x="z"),
+              dict(id=4, ts=at(3), x=None)],
+        "b": [dict(id=1, ts=at(2), x="p"), dict(id=2, ts=at(2), x="p"), dict(id=3, ts=at(2), x="a"),
+              dict(id=4, ts=at(2), x=None)],
+    })
+    assert store.events["a"].properties["x"].dictionary != store.events["b"].properties["x"].dictionary
+    assert selected(custom, store, "did_a then did_b same x") == {1}
+    assert selected(custom, store, "did_a then not did_b same x within 2d") == {2, 3, 4}
+
+
 @fuzz(60)
 @given(data=st.data(), rule=st.one_of(rulegen.sequences(), rulegen.sequences(counted=True).map(
     lambda s: f"count({s}) >= 2")))

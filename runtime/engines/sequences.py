@@ -175,13 +175,15 @@ def scan_counts(inputs: StepInputs, n: int, exists: bool) -> np.ndarray:
     tuples of one array type, which the scan indexes by step number (compiled once per number of steps); a typed
     list would count references at every access in the inner loop (10x slower)."""
     offsets, ts = _tuple([t.offsets for t in inputs.tables]), _tuple([t.ts for t in inputs.tables])
+    latest = read_only(inputs.tables[0].last_ts)  # a contact whose first step's events all precede its window: 0
     keep = tuple(read_only(np.ascontiguousarray(k, np.bool_)) for k in inputs.keep)
     here, before = _tuple(inputs.codes_here), _tuple(inputs.codes_before)
     out = np.empty(n, np.int64)
     lo, hi, gap, n_codes = inputs.lo, inputs.hi, inputs.gap, inputs.n_codes
     negated, now = inputs.negated, inputs.now
     run_parallel(
-        lambda a, b: _scan(offsets, ts, keep, lo, hi, gap, here, before, n_codes, negated, now, exists, a, b, out),
+        lambda a, b: _scan(offsets, ts, latest, keep, lo, hi, gap, here, before, n_codes, negated, now, exists, a, b,
+                           out),
         n,
     )
     return out
@@ -192,7 +194,7 @@ def _tuple(arrays) -> tuple[np.ndarray, ...]:
 
 
 @numba.njit(nogil=True, cache=True)
-def _scan(offsets, ts, keep, lo, hi, gap, here, before, n_codes, negated, now, exists, start, stop,
+def _scan(offsets, ts, latest, keep, lo, hi, gap, here, before, n_codes, negated, now, exists, start, stop,
           out):  # pragma: no cover - runs compiled
     steps = len(ts)
     positive = steps - 1 if negated else steps
@@ -204,12 +206,14 @@ def _scan(offsets, ts, keep, lo, hi, gap, here, before, n_codes, negated, now, e
         base[k + 1] = base[k] + n_codes[k]
     by_value = np.full(max(base[steps], 1), none, np.int64)  # reach of step k - 1, by the code of step k's same
     for i in range(start, stop):
+        out[i] = 0
+        if latest[i] < lo[0]:  # one dense read decides most contacts (as the kernels' last event times do)
+            continue
         for k in range(steps):
             a, b = offsets[k][i], offsets[k][i + 1]
             pos[k] = a + np.searchsorted(ts[k][a:b], lo[k], side="left")
             end[k] = a + np.searchsorted(ts[k][a:b], hi[k], side="right")
             reach[k] = none
-        out[i] = 0
         empty = False
         for k in range(positive):  # a step without events: no chain
             empty = empty or pos[k] == end[k]

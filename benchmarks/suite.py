@@ -296,7 +296,8 @@ def _abandonment(f: Frames, now: dt.datetime, p: Mapping[str, object]) -> pl.Laz
     views = f["product_view"].filter(_within(now, 30), ts <= now - DAY + MICROSECOND, iphones)
     buys = f["purchase"].filter(ts <= now, iphones).select(ID, ts.alias("next"))
     followed = views.select(ID, "timestamp").sort("timestamp").join_asof(
-        buys.sort("next"), left_on="timestamp", right_on="next", by=ID, strategy="forward", allow_exact_matches=False
+        buys.sort("next"), left_on="timestamp", right_on="next", by=ID, strategy="forward", allow_exact_matches=False,
+        check_sortedness=False,  # sorted by time just above; Polars cannot check it within `by` groups
     )
     return followed.filter(pl.col("next").is_null() | (pl.col("next") >= ts + DAY)).select(ID).unique()
 

@@ -209,11 +209,20 @@ def _scan(offsets, ts, latest, keep, lo, hi, gap, here, before, n_codes, negated
         out[i] = 0
         if latest[i] < lo[0]:  # one dense read decides most contacts (as the kernels' last event times do)
             continue
+        started = False  # the first step's events in its window: one passing its filters, or nothing to do
         for k in range(steps):
             a, b = offsets[k][i], offsets[k][i + 1]
             pos[k] = a + np.searchsorted(ts[k][a:b], lo[k], side="left")
             end[k] = a + np.searchsorted(ts[k][a:b], hi[k], side="right")
             reach[k] = none
+            if k == 0:
+                while pos[0] < end[0] and keep[0].size != 0 and not keep[0][pos[0]]:
+                    pos[0] += 1
+                started = pos[0] < end[0]
+                if not started:
+                    break
+        if not started:
+            continue
         empty = False
         for k in range(positive):  # a step without events: no chain
             empty = empty or pos[k] == end[k]

@@ -182,9 +182,34 @@ def _kernel_reads(plans: tuple[ir.Expr, ...], store: Store, bindings) -> list[Re
                 continue  # a byte per dictionary value, cached after its first use
             case kp.EventRows():
                 continue  # each event's contact row: how blocked passes find slots, not something the rule needs
+            case kp.SequenceCounts(node=node):  # computed before the kernel: what its scan must read
+                reads.extend(_sequence_reads(node, store, bindings))
             case _:
                 raise KeyError(f"unknown kernel input {item!r}")
     return reads
+
+
+def _sequence_reads(node: ir.Sequence | ir.SequenceCount, store: Store, bindings) -> list[Read]:
+    """A sequence's scan: per step type, its offsets, a timestamp of each contact's slice (the window's search) and
+    the filtered and ``same`` properties of the events in the step's window (later steps: up to now); each array
+    once."""
+    reads: dict[kp.ArrayInput, Read] = {}
+    rows: dict[tuple[str, str], np.ndarray] = {}
+    for k, step in enumerate(node.steps):
+        table = store.events[step.events.event]
+        lo, hi = bindings.window(step.events.window if k == 0 else ir.AllTime())
+        inside = (table.ts >= lo) & (table.ts <= hi)
+        offsets, times = kp.EventOffsets(table.name), kp.EventTimes(table.name)
+        reads.setdefault(offsets, _whole(offsets, table.offsets))
+        reads.setdefault(times, _binary_search(times, table))
+        names = {p.name for where in step.events.where for p in ir.walk(where) if isinstance(p, ir.Prop)}
+        for name in names | ({step.same} if step.same else set()):
+            key = (table.name, name)
+            rows[key] = rows[key] | inside if key in rows else inside
+    for (event, name), mask in sorted(rows.items()):
+        values = kp.ColumnValues(kp.PropColumn(event, name))
+        reads[values] = _rows(values, store.events[event].properties[name].values, mask)
+    return list(reads.values())
 
 
 def _pass_rows(plans: tuple[ir.Expr, ...], store: Store, bindings) -> dict[tuple[str, str], np.ndarray]:

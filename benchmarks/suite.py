@@ -12,6 +12,9 @@ What "the same" takes, from docs/language.md:
   events dated after now never count (hence ``timestamp <= now`` even where a rule has no window);
 - a count or sum of no events is 0, so a contact without events is in ``not bought`` (anti joins from contacts);
 - a comparison with null is false (``gender = f`` leaves out contacts without a gender; SQL's WHERE does the same);
+- a sequence's later step is strictly after the previous one and less than its window after it; an abandoned view
+  (``then not bought within 1d``) is one whose day has fully passed (at or before now - 1d + 1µs) with no purchase
+  in (t, t + 1d);
 - ``age(birth_date)`` is whole years at now, a birthday today counting: ``age between 25 and 40`` is "born in
   (today - 41 years, today - 25 years]", which is how a user would write it for speed (a range on the column).
 
@@ -52,6 +55,7 @@ class Rule:
 ID = "contact_id"
 ts = pl.col("timestamp")  # an event's time (a lower-case name: ruff reads an upper-case one as a constant)
 DAY = dt.timedelta(days=1)
+MICROSECOND = dt.timedelta(microseconds=1)
 
 
 def _within(now: dt.datetime, days: float | dt.timedelta) -> pl.Expr:
@@ -312,6 +316,35 @@ CHAMPIONS = Rule(
     _champions,
 )
 
+
+def _abandonment(f: Frames, now: dt.datetime, p: Mapping[str, object]) -> pl.LazyFrame:
+    # Each view, with the first purchase strictly after it (an as-of join): abandoned when there is none within the
+    # day, once that day has passed (the view at or before now - 1d + 1µs).
+    iphones = pl.col("category") == "iPhones"
+    views = f["product_view"].filter(_within(now, 30), ts <= now - DAY + MICROSECOND, iphones)
+    buys = f["purchase"].filter(ts <= now, iphones).select(ID, ts.alias("next"))
+    followed = views.select(ID, "timestamp").sort("timestamp").join_asof(
+        buys.sort("next"), left_on="timestamp", right_on="next", by=ID, strategy="forward", allow_exact_matches=False,
+        check_sortedness=False,  # sorted by time just above; Polars cannot check it within `by` groups
+    )
+    return followed.filter(pl.col("next").is_null() | (pl.col("next") >= ts + DAY)).select(ID).unique()
+
+
+ABANDONMENT = Rule(
+    "abandonment",
+    "viewed category=iPhones within 30d then not bought category=iPhones within 1d",
+    """
+    SELECT DISTINCT v.contact_id FROM product_view v
+    WHERE v.category = 'iPhones' AND v.timestamp > {now} - INTERVAL 30 DAY
+      AND v.timestamp <= {now} - INTERVAL 1 DAY + INTERVAL 1 MICROSECOND
+      AND NOT EXISTS (
+          SELECT 1 FROM purchase p
+          WHERE p.contact_id = v.contact_id AND p.category = 'iPhones' AND p.timestamp <= {now}
+            AND p.timestamp > v.timestamp AND p.timestamp < v.timestamp + INTERVAL 1 DAY)
+    """,
+    _abandonment,
+)
+
 SUITE: tuple[Rule, ...] = (
     EXAMPLE,
     IPHONE_FANS,
@@ -323,6 +356,7 @@ SUITE: tuple[Rule, ...] = (
     NEWCOMERS,
     PARAMETRIC,
     CHAMPIONS,
+    ABANDONMENT,
 )
 
 

@@ -25,7 +25,7 @@ from typing import TypeVar
 from ..dsl import syntax as s
 from ..dsl.errors import RuleError, RuleNameError, RuleTypeError, Span, did_you_mean
 from ..dsl.lexicon import parse_duration
-from . import ir
+from . import ir, sequences
 from .ranks import POPULATION_FUNCTIONS, PopulationCalls
 from .schema import EventType, Field, Schema
 from .types import Type, arithmetic_result, comparable, in_utc
@@ -157,6 +157,8 @@ class Binder(PopulationCalls):
                 return ir.Not(self.condition(operand), span)
             case s.Condition():
                 return self.bind_condition(node)
+            case s.Sequence(span=span):
+                return ir.Sequence(sequences.sequence(self, node, counted=False), span)
             case s.Subject(name=name, prop=None) if name in self.verbs:
                 return ir.Exists(self.event_set(node, None), node.span)
         return self.value(node)
@@ -478,6 +480,11 @@ class Binder(PopulationCalls):
 
     def aggregate(self, node: s.Call) -> ir.Expr:
         function, argument = node.function, node.argument
+        if isinstance(argument, s.Sequence):
+            if function != "count":
+                raise self.error(f"{function}() takes events; sequences are counted", node,
+                                 hint="count(viewed then bought within 7d) >= 2")
+            return ir.SequenceCount(sequences.sequence(self, argument, counted=True), node.span)
         window = None
         if isinstance(argument, s.Condition) and argument.times is None:
             test, window = _date_window(argument)

@@ -16,7 +16,7 @@ from .schema import Schema
 from .types import Type, iso_z
 
 # Binding strength, loosest first: a child printed where a stronger level is needed gets parentheses.
-OR, AND, NOT, CONDITION, SUM, PRODUCT, UNARY, ATOM = range(8)
+OR, AND, THEN, NOT, CONDITION, SUM, PRODUCT, UNARY, ATOM = range(9)
 
 
 def format_ir(node: ir.Expr, schema: Schema) -> str:
@@ -46,9 +46,17 @@ class _Printer:
             case ir.Or(items=items):
                 return " or ".join(self._fmt(i, AND) for i in items), OR
             case ir.And(items=items):
-                return " and ".join(self._fmt(i, NOT) for i in items), AND
+                return " and ".join(self._fmt(i, THEN) for i in items), AND
             case ir.Not(operand=operand):
                 return "not " + self._fmt(operand, NOT), NOT
+            case ir.Sequence(steps=steps) | ir.SequenceCount(steps=steps) if self.verbs is None:
+                # kernels read a sequence's occurrences, counted by the generic scan before the kernel runs
+                what = "any" if isinstance(node, ir.Sequence) else "count"
+                return f"{what}({self._steps(steps)}) [counted before the kernel]", ATOM
+            case ir.Sequence(steps=steps):
+                return self._steps(steps), THEN
+            case ir.SequenceCount(steps=steps):
+                return f"count({self._steps(steps)})", ATOM
             case ir.Exists(events=events):
                 return self._event_set(events), CONDITION
             case ir.Compare(op=op, left=ir.Count(events=events), right=right):
@@ -129,6 +137,18 @@ class _Printer:
             text += " " + self._window(events.window)
         return text
 
+
+    def _steps(self, steps: tuple[ir.Step, ...]) -> str:
+        """``first then [not] verb filters [same PROP] [within D] ...``."""
+        parts = [self._event_set(steps[0].events)]
+        for step in steps[1:]:
+            text = ("not " if step.negated else "") + self._event_set(step.events)
+            if step.same is not None:
+                text += f" same {step.same}"
+            if step.within is not None:
+                text += f" within {self._fmt(step.within, ATOM)}"
+            parts.append(text)
+        return " then ".join(parts)
 
     def _window(self, window: ir.Window) -> str:
         match window:

@@ -355,6 +355,40 @@ class Not:
     type: ClassVar[Type] = Type.BOOL
 
 
+# -- sequences (docs/language.md, "Sequences"; evaluated by runtime/engines/sequences.py) --------------------------
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of a sequence: an event of ``events`` (its window only on the first step, relative to now) strictly
+    after the previous step's event and less than ``within`` after it (later steps; None: any time up to now), with
+    its property ``same`` equal to the previous step's (both not null). ``negated`` (only the last step): no such
+    event."""
+
+    events: EventSet
+    within: Const | Param | None = None
+    same: str | None = None
+    negated: bool = False
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Sequence:
+    """``viewed then bought within 7d``: the contact has at least one occurrence of the steps in order."""
+
+    steps: tuple[Step, ...]
+    span: Span | None = field(default=None, compare=False, repr=False)
+    type: ClassVar[Type] = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceCount:
+    """``count(viewed then bought within 7d)``: the number of non-overlapping occurrences, taken in order of their
+    last event (the first to complete, then the first to complete after it ends, ...)."""
+
+    steps: tuple[Step, ...]
+    span: Span | None = field(default=None, compare=False, repr=False)
+    type: ClassVar[Type] = Type.INT
+
+
 @dataclass(frozen=True, slots=True)
 class Ref:
     """A named definition used in a rule; ``inline_definitions`` replaces it by the definition's IR."""
@@ -368,6 +402,7 @@ Expr = (
     Const | Param | Attr | Prop | Exists | Count | Aggregate | Arith | Negate | Func | ToTimestamp | WindowBound
     | Compare | InRange | InSet | IsNull | TextMatch | HasTags | InWindow | And | Or | Not | Ref
     | Rank | Rfm
+    | Sequence | SequenceCount
 )
 
 
@@ -408,6 +443,10 @@ def children(node: Expr | EventSet | Window) -> tuple:
             return (x,)
         case Rfm(events=e, prop=p):
             return (e, p)
+        case Sequence(steps=steps) | SequenceCount(steps=steps):
+            return steps
+        case Step(events=e, within=w):
+            return (e,) if w is None else (e, w)
     raise TypeError(f"not an IR node: {node!r}")
 
 

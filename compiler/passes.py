@@ -64,6 +64,13 @@ def normalise(node: ir.Expr) -> ir.Expr:
                     return ir.Exists(events, span)
                 if (op, k) in _ABSENT:
                     return ir.Not(ir.Exists(events, span), span)
+            case ir.Compare(op=op, left=ir.Const(type=Type.INT) as k, right=ir.SequenceCount() as count, span=span):
+                return step(ir.Compare(_MIRROR[op], count, k, span))
+            case ir.Compare(op=op, left=ir.SequenceCount(steps=steps), right=ir.Const(value=k, type=Type.INT),
+                            span=span) if (op, k) in _EXISTS | _ABSENT:
+                # a sequence occurs at least once exactly when its count is at least 1 (docs/language.md)
+                exists = ir.Sequence(steps, span)
+                return exists if (op, k) in _EXISTS else ir.Not(exists, span)
             case ir.And(items=items, span=span):
                 return ir.And(_flatten(items, ir.And), span)
             case ir.Or(items=items, span=span):

@@ -28,6 +28,7 @@ _NODES = {
         ir.ToTimestamp, ir.Compare, ir.InRange, ir.InSet, ir.IsNull, ir.TextMatch, ir.HasTags, ir.InWindow,
         ir.And, ir.Or, ir.Not, ir.Ref,
         ir.Rank, ir.Rfm,
+        ir.Step, ir.Sequence, ir.SequenceCount,
     )
 }
 

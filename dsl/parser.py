@@ -109,6 +109,18 @@ class _ToSyntax(Transformer):
     def not_(self, meta, items):
         return s.Not(items[0], _span_of(meta))
 
+    # sequences
+    def sequence(self, meta, items):
+        return s.Sequence(items[0], tuple(items[1:]), _span_of(meta))
+
+    def step(self, meta, items, negated=False):
+        subject, same, within = items
+        return s.Step(subject, negated, same.value if same else None, self._bound(within) if within else None,
+                      _span_of(meta))
+
+    def not_step(self, meta, items):
+        return self.step(meta, items, negated=True)
+
     def condition(self, meta, items):
         subject, test, times, window = items
         return s.Condition(subject, test, window, _span_of(times) if times else None, _span_of(meta))
@@ -399,6 +411,9 @@ def _token_hint(text: str, token: Token, error: UnexpectedToken) -> str | None:
     before = text[: token.start_pos].rstrip()
     if token.type == "TIMES":
         return "'times' follows a count: opened > 2 times"
+    if re.search(r"\bthen\s+(not\s+)?[^\W\d]\w*(\.[^\W\d]\w*)?$", before):
+        return ("a step after 'then' is an event: a verb, its filters, same PROP and within D "
+                "(viewed then bought category = iPhones within 7d); other conditions join with 'and'")
     if token.type == "NUMBER" and "DURATION" in error.expected:
         after = text[token.end_pos :].lstrip()[:1]
         if after == "m":

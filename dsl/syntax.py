@@ -144,4 +144,25 @@ class Or:
     span: Span | None = field(default=None, compare=False, repr=False)
 
 
-Node = Lit | Subject | Call | BinOp | Neg | Condition | Not | And | Or
+# -- sequences ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A step after ``then``: ``[not] verb filters [same PROP] [within D]``."""
+
+    subject: Subject
+    negated: bool = False
+    same: str | None = None
+    within: Lit | None = None
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Sequence:
+    """``first then step then step ...``; ``first`` is a condition as parsed (the binder checks it is an event)."""
+
+    first: Node
+    steps: tuple[Step, ...]
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+Node = Lit | Subject | Call | BinOp | Neg | Condition | Not | And | Or | Sequence

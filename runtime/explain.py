@@ -78,10 +78,15 @@ def _parts(node: ir.Expr, evaluator: Evaluator) -> list[ir.Expr]:
             return [x]
         case ir.Ref(name=name):
             return [evaluator.definitions[name]]
+        case ir.Sequence(steps=steps) | ir.SequenceCount(steps=steps):  # how far the contact got: each first part
+            return [ir.Exists(steps[0].events), *(ir.Sequence(steps[:k]) for k in range(2, len(steps)))]
     parts = []
     for child in ir.children(node):
-        if isinstance(child, ir.Count | ir.Aggregate | ir.Func | ir.Arith | ir.Attr | ir.Ref | ir.Negate | ir.Rank
-                      | ir.Rfm):
+        measured = (
+            ir.Count | ir.Aggregate | ir.SequenceCount | ir.Func | ir.Arith | ir.Attr | ir.Ref | ir.Negate
+            | ir.Rank | ir.Rfm
+        )
+        if isinstance(child, measured):
             parts.append(child)
         elif isinstance(child, ir.ToTimestamp):
             parts.append(child.operand)

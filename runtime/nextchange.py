@@ -12,6 +12,8 @@ is constant between *candidate instants*, each a time value of the store or the 
   is not a fixed length, so every whole day from its shortest to its longest length (1mo: 28 to 31 days) is one,
   and the midnights of the bases are bases too (``now - 1mo`` skips days: Dec 1 - 1mo = Nov 1, Nov 30 - 1mo = Oct
   30, so an event on Oct 31 leaves at midnight);
+- sequences: a later step's gap is between two events, not from ``now``, so only its events' times matter; a
+  negated step (``then not bought within 1d``) is decided at ``t + D - 1µs`` (its window has passed), an offset;
 - ``days_since``: each base plus the next whole number of days after ``now``; ``age``: the next birthday of each
   base's day (29 February: 1 March in other years).
 
@@ -61,6 +63,9 @@ class Candidates:
         self.sorted.append(_usable(np.concatenate([np.zeros(0, np.int64), *constants])))
         durations = [bindings.value(n.duration) for n in nodes if isinstance(n, ir.Within | ir.BeforeAgo)]
         self.offsets = sorted({0, *(o for d in durations for o in _offsets(d))})
+        # a negated step of a sequence is decided when its follow-up window (t, t + D) has passed: at t + D - 1µs
+        gaps = [bindings.value(n.within) for n in nodes if isinstance(n, ir.Step) and n.negated]
+        self.offsets = sorted({*self.offsets, *(o - 1 for d in gaps for o in _offsets(d))})
         if any(d.unit in _CALENDAR_DAYS for d in durations):
             # now - 1mo skips days (Dec 1 - 1mo = Nov 1, Nov 30 - 1mo = Oct 30): an event on a skipped day leaves
             # at a midnight, not at its time of day

@@ -135,6 +135,10 @@ class _Sql:
                 return f"({self.value(x, alias)} BETWEEN {lo} AND {hi})"
             case ir.Exists(events=events):
                 return f"EXISTS (SELECT 1 FROM {self.events(events, alias)})"
+            case ir.Sequence(steps=steps) if steps[-1].negated:
+                return self.abandoned(steps, alias)
+            case ir.Sequence(steps=steps):
+                return f"EXISTS (SELECT 1 FROM {self.chains(steps, alias, 'NULL')})"
             case ir.Const(type=Type.BOOL) | ir.Attr(type=Type.BOOL) | ir.Prop(type=Type.BOOL):
                 return self.value(node, alias)
             case ir.And() | ir.Or() | ir.Not():
@@ -169,6 +173,8 @@ class _Sql:
                 return _a_number(f"({a} {op} {b})", node.type)
             case ir.Negate(operand=x):
                 return f"(-{self.value(x, alias)})"
+            case ir.SequenceCount(steps=steps):
+                return self.occurrences(steps, alias)
             case ir.ToTimestamp(operand=ir.Param()) | ir.WindowBound():
                 return _literal(self.b.value(node))
             case ir.ToTimestamp(operand=x, last=last):
@@ -215,6 +221,62 @@ class _Sql:
                 r, f, m = (_ranked(column, "quintile") for column in "lnt")
                 value = {"rfm_r": r, "rfm_f": f, "rfm_m": m}.get(part, f"(100 * {r} + 10 * {f} + {m})")
         return f"(SELECT q.v FROM (SELECT p.row, {value} AS v FROM ({measures}) p) q WHERE q.row = {alias}.row)"
+
+    # -- sequences: self-joins of the steps' events, as docs/language.md defines them --------------------------
+    def chains(self, steps: tuple[ir.Step, ...], alias: str, after: str) -> str:
+        """FROM ... WHERE of every chain of ``steps`` (aliases s0, s1, ...) of contact ``alias.row`` whose first
+        event is after ``after`` (SQL; NULL: any)."""
+        tables, where = [], []
+        for k, step in enumerate(steps):
+            s = f"s{k}"
+            tables.append(f"ev_{step.events.event} {s}")
+            lo, hi = self.b.window(step.events.window if k == 0 else ir.AllTime())
+            where += [f"{s}.row = {alias}.row", f"{s}.ts BETWEEN {lo} AND {hi}"]
+            where += [self.truth(f, s) for f in step.events.where]
+            if k == 0:
+                where.append(f"({after} IS NULL OR {s}.ts > {after})")
+                continue
+            where.append(f"{s}.ts > s{k - 1}.ts")
+            where += self.follow(step, s, f"s{k - 1}")
+        return ", ".join(tables) + " WHERE " + " AND ".join(where)
+
+    def follow(self, step: ir.Step, s: str, previous: str) -> list[str]:
+        """What ties event ``s`` of a later step to ``previous`` (besides being strictly later)."""
+        tests = []
+        if step.within is not None:
+            tests.append(f"{s}.ts - {previous}.ts < {self.gap(step)}")
+        if step.same is not None:
+            tests.append(f"{s}.p_{step.same} = {previous}.p_{step.same}")  # NULL never equals
+        return tests
+
+    def gap(self, step: ir.Step) -> int:
+        d = self.b.value(step.within)
+        seconds = {"s": 1, "min": 60, "h": 3600, "d": 86_400, "w": 604_800}[d.unit]
+        return d.amount * seconds * 1_000_000
+
+    def abandoned(self, steps: tuple[ir.Step, ...], alias: str) -> str:
+        """A chain of the positive steps whose follow-up window (t, t + D) has passed by now without an event of
+        the negated step."""
+        last, m = steps[-1], len(steps) - 2
+        n = self.b.window(ir.AllTime())
+        follow = " AND ".join([f"n.row = {alias}.row", f"n.ts BETWEEN {n[0]} AND {n[1]}", f"n.ts > s{m}.ts",
+                               *(self.truth(f, "n") for f in last.events.where), *self.follow(last, "n", f"s{m}")])
+        return (f"EXISTS (SELECT 1 FROM {self.chains(steps[:-1], alias, 'NULL')} AND "
+                f"s{m}.ts <= {self.b.now_us - self.gap(last) + 1} AND "
+                f"NOT EXISTS (SELECT 1 FROM ev_{last.events.event} n WHERE {follow}))")
+
+    def occurrences(self, steps: tuple[ir.Step, ...], alias: str) -> str:
+        """Non-overlapping occurrences in order of completion: the earliest end of a chain starting after the
+        previous occurrence's end, again and again (a recursive query)."""
+        end = f"s{len(steps) - 1}.ts"
+        return (
+            "(WITH RECURSIVE occ(row, end_ts) AS ("
+            f"SELECT c0.row, NULL::BIGINT FROM contacts c0 WHERE c0.row = {alias}.row "
+            "UNION ALL SELECT row, nxt FROM ("
+            f"SELECT o.row, (SELECT min({end}) FROM {self.chains(steps, 'o', 'o.end_ts')}) AS nxt FROM occ o"
+            ") WHERE nxt IS NOT NULL"
+            ") SELECT count(*) - 1 FROM occ)"
+        )
 
     def events(self, events: ir.EventSet, alias: str) -> str:
         lo, hi = self.b.window(events.window)

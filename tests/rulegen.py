@@ -1,11 +1,12 @@
 """Hypothesis strategies: random rule text over the demo schema, and random small stores that provoke edge cases.
 
 Rules are built from the language's constructs (event conditions with filters, counts and every kind of window,
-aggregates, functions, arithmetic, attribute tests of every kind, parameters, and/or/not), always well-typed, so
-every generated rule must compile. Stores have nulls, contacts without events, timestamp ties, events exactly
-on window edges and after ``now``, and +-inf among float values; ``stores(schema, edges=True)`` adds values at the
-ends of the number types (1e308, int64's ends, quantities whose sums pass 2^63), for which a rule may be refused
-(DataError) instead of answered, by every engine alike.
+sequences (``then``, ``same``, negated last steps, counted), aggregates, functions, arithmetic, attribute tests
+of every kind, parameters, and/or/not), always well-typed, so every generated rule must compile. Stores have
+nulls, contacts without events, timestamp ties, events exactly on window edges and after ``now``, and +-inf among
+float values; ``stores(schema, edges=True)`` adds values at the ends of the number types (1e308, int64's ends,
+quantities whose sums pass 2^63), for which a rule may be refused (DataError) instead of answered, by every engine
+alike.
 """
 
 from __future__ import annotations
@@ -79,10 +80,43 @@ def event_sets(draw, prop: str | None = None) -> tuple[str, str]:
     return head + (" " + ", ".join(filters) if filters else ""), draw(windows())
 
 
+# -- sequences: `a then b same P within D then not c within D` (docs/language.md, "Sequences") ------------------
+STEP_GAPS = ["1d", "7d", "12h", "30d", "1w"]  # the store's offsets put events exactly 1d, 7d, 30d apart too
+SHARED_PROPS = {("opened", "clicked"): ["device", "campaign_id"], ("viewed", "bought"): ["category", "brand"]}
+
+
+def _shared(a: str, b: str) -> list[str]:
+    if a == b:
+        return sorted({p for pair, props in SHARED_PROPS.items() if a in pair for p in props})
+    return SHARED_PROPS.get((a, b), SHARED_PROPS.get((b, a), []))
+
+
+@st.composite
+def sequences(draw, counted: bool = False) -> str:
+    """A sequence of two or three steps; outside ``count`` its last step may be negated (it then has a gap)."""
+    head, window = draw(event_sets())
+    verb = head.split()[0]
+    steps = [head + window]
+    n = draw(st.integers(1, 2))
+    for k in range(n):
+        following = draw(st.sampled_from(list(VERBS)))
+        filters = draw(st.lists(st.sampled_from(FILTERS[following]), max_size=1))
+        text = following + (" " + ", ".join(filters) if filters else "")
+        shared = _shared(verb, following)
+        if shared and draw(st.booleans()):
+            text += f" same {draw(st.sampled_from(shared))}"
+        negated = not counted and k == n - 1 and draw(st.booleans())
+        gap = draw(st.sampled_from(STEP_GAPS if negated else ["", *STEP_GAPS]))
+        steps.append(("not " if negated else "") + text + (f" within {gap}" if gap else ""))
+        verb = following
+    return " then ".join(steps)
+
+
 @st.composite
 def numbers(draw) -> str:
     """A numeric expression of contacts."""
-    kind = draw(st.sampled_from(["count", "sum", "avg", "min", "max", "distinct", "days", "age", "attr", "ratio"]))
+    kind = draw(st.sampled_from(["count", "sum", "avg", "min", "max", "distinct", "days", "age", "attr", "ratio",
+                                 "sequences"]))
     match kind:
         case "count":
             return f"count({''.join(draw(event_sets()))})"
@@ -92,6 +126,8 @@ def numbers(draw) -> str:
             return f"distinct({''.join(draw(event_sets('distinct')))})"
         case "days":
             return f"days_since({draw(st.sampled_from(['first', 'last']))}({''.join(draw(event_sets()))}))"
+        case "sequences":
+            return f"count({draw(sequences(counted=True))})"
         case "age":
             return "age(birth_date)"
         case "attr":
@@ -102,7 +138,7 @@ def numbers(draw) -> str:
 @st.composite
 def conditions(draw) -> str:
     kind = draw(st.sampled_from(["event", "count", "compare", "between", "attribute", "time", "param", "bool",
-                                 "population"]))
+                                 "population", "sequence"]))
     match kind:
         case "population":
             return draw(populations())
@@ -138,6 +174,8 @@ def conditions(draw) -> str:
                 f"first(bought){draw(windows()) or ' is null'}", f"last(opened) > {draw(st.sampled_from(DATES))}",
                 "last(viewed) is null",
             ]))
+        case "sequence":
+            return draw(sequences())
         case "param":
             return draw(st.sampled_from([
                 "viewed category = $category within $window", "bought brand = $brand", "count(opened) >= $n",

@@ -98,6 +98,11 @@ BAD_RULES = [
     "not " * 200 + "opened",
     "(opened and " * 150 + "clicked" + ")" * 150,
     "loyalty_points" + " + 1" * 150 + " > 0",
+    # sequences
+    "age(birth_date) > 3 then bought",
+    "viewed then bought same amount within 7d",
+    "viewed then not bought",
+    "viewed then city = Kyiv",
 ]
 
 

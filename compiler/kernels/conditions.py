@@ -33,6 +33,7 @@ from .plan import (
     NowYear,
     PropColumn,
     ScratchSize,
+    SequenceCounts,
     StringMask,
     StringTable,
     TagBits,
@@ -286,6 +287,10 @@ class Writer:
                 return self.column_value(AttrColumn(name), at.row)
             case ir.Prop():
                 return self.prop_value(node, at.row)
+            case ir.SequenceCount():
+                if at.no_events:
+                    return "0", "True"
+                return f"{self.inputs.array(SequenceCounts(node))}[{at.row}]", "True"
             case ir.Count(events=events) | ir.Aggregate(events=events) if events.event in self.plan.blocked:
                 m = self.measure_of(node)
                 if at.no_events:
@@ -368,6 +373,9 @@ class Writer:
                     code.indent -= 1
             case ir.Not(operand=x):
                 code.emit(f"{r} = not {self.pred(x, code, at)}")
+            case ir.Sequence():  # no events, no occurrence
+                counts = "0" if at.no_events else f"{self.inputs.array(SequenceCounts(node))}[{at.row}]"
+                code.emit(f"{r} = {counts} > 0")
             case ir.Exists() if at.no_events:
                 code.emit(f"{r} = False")
             case ir.Exists(events=events) if not events.where:

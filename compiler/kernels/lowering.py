@@ -174,6 +174,8 @@ def collect(node, found: _Found, uses: dict[str, int]) -> None:
     type; and the event tests that need no measure (filtered existence, count against a number), with how often
     each is written."""
     match node:
+        case ir.Sequence() | ir.SequenceCount():  # counted before the kernel runs (plan.SequenceCounts)
+            return
         case ir.Exists(events=events) if events.where:
             found.tests[node] = found.tests.get(node, 0) + 1
             return
@@ -237,6 +239,8 @@ def cost_table(plans: tuple[ir.Expr, ...], blocked: frozenset[str], small: froze
         if node in costs:
             return costs[node]
         match node:
+            case ir.Sequence() | ir.SequenceCount():  # an input computed before the kernel: a load
+                value = 0
             case ir.Exists(events=events) if not events.where:
                 value = 0
             case ir.Exists(events=events) | ir.Count(events=events) | ir.Aggregate(events=events) if (

@@ -165,6 +165,20 @@ class StringTable:
         return f"{self.column} lookup table for {format_plan(self.predicate)}"
 
 
+@dataclass(frozen=True)
+class SequenceCounts:
+    """A sequence's occurrences per contact (for ``Sequence``: whether it has one), computed before the kernel
+    runs by the generic scan the vector engine uses (runtime/engines/sequences.py): the kernel reads one number
+    per contact, like an attribute."""
+
+    node: ir.Sequence | ir.SequenceCount
+
+    def __str__(self) -> str:
+        from .explain import text
+
+        return f"occurrences of {text(self.node)} (by the generic sequence scan)"
+
+
 ArrayInput = (
     ColumnValues
     | ColumnValid
@@ -175,6 +189,7 @@ ArrayInput = (
     | LastEventTimes
     | EventRows
     | StringTable
+    | SequenceCounts
 )
 
 

@@ -306,6 +306,11 @@ def column_of(store: Store, column: kp.Column):
     raise TypeError(f"not a column: {column!r}")
 
 
+def sequence_counts(node: ir.Sequence | ir.SequenceCount, store: Store, bindings: Bindings) -> np.ndarray:
+    """A sequence's input: its occurrences by the vector engine's generic scan (``Sequence``: 1 when it has one)."""
+    return VectorEvaluator(store, bindings).sequence_counts(node.steps, exists=isinstance(node, ir.Sequence))
+
+
 def input_value(item: kp.Input, store: Store, plans: tuple[ir.Expr, ...], bindings: Bindings) -> np.ndarray | int:
     """The one decoder of kernel inputs (compiler/kernels/plan.py): the store's array or this evaluation's number
     that ``item`` stands for."""
@@ -358,6 +363,8 @@ def input_value(item: kp.Input, store: Store, plans: tuple[ir.Expr, ...], bindin
             return bindings.now.year
         case kp.NowMonthDay():
             return bindings.now.month * 100 + bindings.now.day
+        case kp.SequenceCounts(node=node):
+            return sequence_counts(node, store, bindings)
         case kp.ScratchSize():
             sizes = [
                 len(store.events[n.prop.event].properties[n.prop.name].dictionary)

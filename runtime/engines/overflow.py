@@ -60,6 +60,8 @@ def value_range(node: ir.Expr, store: Store) -> tuple[int, int] | None:
             return min(0, low * most), max(0, high * most)
         case ir.Aggregate(function="min" | "max", prop=prop, type=Type.INT):
             return value_range(prop, store)
+        case ir.SequenceCount(steps=steps):  # each occurrence has its own first event
+            return 0, _events_per_contact(store.events[steps[0].events.event])
         case ir.Func():
             return -_TIME_FUNCTION_BOUND, _TIME_FUNCTION_BOUND
         case ir.Rank(function=function, type=Type.INT):  # population measures (issue 13): small by definition

@@ -23,7 +23,7 @@ from ...dsl.limits import INT64_MAX, INT64_MIN
 from ..bindings import Bindings
 from ..store.columns import Column, EventTable, Store
 from ..timeutil import US_PER_DAY
-from . import ranks
+from . import ranks, sequences
 from .engine import Engine
 from .strings import OPS, string_table
 
@@ -90,6 +90,8 @@ class Evaluator:
                 return v.valid & (v.data >= lo) & (v.data <= hi)
             case ir.Ref(name=name):
                 return self.truth(self.definitions[name], scope)
+            case ir.Sequence(steps=steps):
+                return self.sequence_counts(steps, exists=True) >= 1
         v = self.vec(node, scope)  # a boolean value: attribute, constant, parameter
         assert node.type is Type.BOOL, node
         return v.valid & v.data.astype(bool)
@@ -111,6 +113,8 @@ class Evaluator:
                 return Vec(counts, np.ones(self.n, bool))
             case ir.Aggregate():
                 return self.aggregate(node)
+            case ir.SequenceCount(steps=steps):
+                return Vec(self.sequence_counts(steps, exists=False), np.ones(self.n, bool))
             case ir.Arith(left=left, right=right):
                 return self.arith(node, self.vec(left, scope), self.vec(right, scope), scope)
             case ir.Negate(operand=x):
@@ -231,6 +235,12 @@ class Evaluator:
                                             np.broadcast_to(total.data, every), np.broadcast_to(total.valid, every))
             self.ranked[node] = Vec(data, valid)
         return self.ranked[node]
+
+    # -- sequences -----------------------------------------------------------------------------------------
+    def sequence_counts(self, steps: tuple[ir.Step, ...], exists: bool) -> np.ndarray:
+        """Per contact, a sequence's occurrences (``exists``: whether it has one), as runtime/engines/sequences.py
+        defines them."""
+        return sequences.reference_counts(sequences.step_inputs(steps, self), self.n, exists)
 
     # -- event sets ----------------------------------------------------------------------------------------
     def selected(self, events: ir.EventSet) -> tuple[EventTable, np.ndarray]:

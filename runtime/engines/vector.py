@@ -25,7 +25,7 @@ from ...compiler import ir
 from ...compiler.types import Type
 from ..bindings import Bindings
 from ..store.columns import Store
-from . import overflow
+from . import overflow, sequences
 from .engine import Engine
 from .reference import Evaluator, Vec, column_vec
 from .threads import read_only, run_parallel
@@ -103,6 +103,11 @@ class VectorEvaluator(Evaluator):
         op = MIN if node.function == "min" else MAX
         run_parallel(lambda a, b: _fold(first, last, flags, values, op, a, b, out, n), self.n)
         return Vec(out, n > 0)
+
+
+    def sequence_counts(self, steps: tuple[ir.Step, ...], exists: bool) -> np.ndarray:
+        """The generic scan (runtime/engines/sequences.py): pointers per step over the contact's events."""
+        return sequences.scan_counts(sequences.step_inputs(steps, self), self.n, exists)
 
 
 class VectorEngine(Engine):

@@ -27,6 +27,7 @@ _NODES = {
         ir.DateRange, ir.EventSet, ir.Exists, ir.Count, ir.Aggregate, ir.Arith, ir.Negate, ir.Func,
         ir.ToTimestamp, ir.Compare, ir.InRange, ir.InSet, ir.IsNull, ir.TextMatch, ir.HasTags, ir.InWindow,
         ir.And, ir.Or, ir.Not, ir.Ref,
+        ir.TimePart, ir.Upcoming, ir.Regular,
     )
 }
 

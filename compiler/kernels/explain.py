@@ -194,6 +194,12 @@ def text(node) -> str:
             return joiner.join(f"({text(i)})" if isinstance(i, ir.And | ir.Or) else text(i) for i in items)
         case ir.Not(operand=x):
             return f"not ({text(x)})"
+        case ir.TimePart(part=part):
+            return f"local {part}"
+        case ir.Upcoming(function=function, operand=x, duration=d):
+            return f"{function}({text(x)}) within next {text(d)}"
+        case ir.Regular(events=events, unit=unit, periods=periods, least=least):
+            return f"{text(events)} in {least} of the last {periods} {unit}"
     return type(node).__name__
 
 

@@ -166,8 +166,66 @@ class StringTable:
         return f"{self.column} lookup table for {text(self.predicate)}"
 
 
+# -- inputs of calendar conditions (runtime/timezones.py, runtime/calendar.py) --------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalTimes:
+    """An event type's times in their contacts' zones (µs)."""
+
+    event: str
+
+    def __str__(self) -> str:
+        return f"{self.event} local times"
+
+
+@dataclass(frozen=True)
+class ZoneTables:
+    """The zones' tables: ``part`` is "contact" (each contact's zone number), "starts" (each zone's first row),
+    "at" (instants of changes) or "shift" (offsets from them)."""
+
+    part: str
+
+    def __str__(self) -> str:
+        return f"zone {self.part}"
+
+
+@dataclass(frozen=True)
+class ZoneDays:
+    """Per zone, today's day number (``last`` False) or the last day of ``within next duration`` (``last``)."""
+
+    duration: ir.Const | ir.Param
+    last: bool
+    site: int = field(repr=False)
+
+    def __str__(self) -> str:
+        from .explain import text
+
+        return f"per zone, {'last day of the next ' + text(self.duration) if self.last else 'today'}"
+
+
+@dataclass(frozen=True)
+class ZonePeriods:
+    """Per zone, the calendar period holding ``window``'s end (``first`` False), or an instant before which no
+    event can be in the ``periods`` periods before it (``first``)."""
+
+    window: ir.Window
+    unit: str
+    periods: int
+    first: bool
+    site: int = field(repr=False)
+
+    def __str__(self) -> str:
+        what = f"start of the {self.periods} {self.unit} before" if self.first else f"{self.unit} period holding"
+        return f"per zone, {what} the end of the window"
+
+
 ArrayInput = (
-    ColumnValues
+    LocalTimes
+    | ZonePeriods
+    | ZoneTables
+    | ZoneDays
+    | ColumnValues
     | ColumnValid
     | TagOffsets
     | TagBits

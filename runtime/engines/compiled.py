@@ -22,8 +22,10 @@ from ...compiler.kernels import MASK_BITS, Kernel, StoreFacts, generate
 from ...compiler.kernels import plan as kp
 from ...compiler.types import Type
 from ..bindings import Bindings
+from ..calendar import current_periods, window_days
 from ..store.columns import Store
 from ..timeutil import last_birth_day
+from ..timezones import local_times, zones
 from . import kernel_batches, overflow
 from .compile_worker import compile_elsewhere
 from .engine import Engine
@@ -353,6 +355,14 @@ def input_value(item: kp.Input, store: Store, plans: tuple[ir.Expr, ...], bindin
             return bindings.now.year
         case kp.NowMonthDay():
             return bindings.now.month * 100 + bindings.now.day
+        case kp.LocalTimes(event=event):
+            return local_times(store, event)
+        case kp.ZoneTables(part=part):
+            return getattr(zones(store), part)
+        case kp.ZoneDays(duration=duration, last=last):
+            return window_days(zones(store), bindings, duration)[last]
+        case kp.ZonePeriods(window=window, unit=unit, periods=periods, first=first):
+            return current_periods(zones(store), bindings.window(window)[1], unit, periods)[first]
         case kp.ScratchSize():
             sizes = [
                 len(store.events[n.prop.event].properties[n.prop.name].dictionary)

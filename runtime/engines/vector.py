@@ -25,6 +25,7 @@ from ...compiler import ir
 from ...compiler.types import Type
 from ..bindings import Bindings
 from ..store.columns import Store
+from ..timezones import local_times
 from . import overflow
 from .engine import Engine
 from .reference import Evaluator, Vec, column_vec
@@ -103,6 +104,12 @@ class VectorEvaluator(Evaluator):
         op = MIN if node.function == "min" else MAX
         run_parallel(lambda a, b: _fold(first, last, flags, values, op, a, b, out, n), self.n)
         return Vec(out, n > 0)
+
+
+    # -- calendar and time of day ---------------------------------------------------------------------------------
+    def local_times(self, table) -> np.ndarray:
+        """Each event's local time, worked out once per store by a kernel (runtime/timezones.py)."""
+        return local_times(self.store, table.name)
 
 
 class VectorEngine(Engine):

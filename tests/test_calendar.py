@@ -7,6 +7,10 @@ import datetime as dt
 import numpy as np
 import oracle
 import pytest
+import rulegen
+from data import DEMO_SCHEMA
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from storebuilder import build_store
 
 import segmint
@@ -287,3 +291,54 @@ def test_next_change_of_regular_rules_is_never_late(start):
             mask = segment.evaluate(REGULAR_STORE, now=probe, engine="reference").mask
             assert np.array_equal(mask, before), (rule, probe)
             probe += dt.timedelta(minutes=30)
+
+
+# -- properties: random rules on random stores whose contacts are in random zones ----------------------------------
+ZONED = rulegen.zoned(segmint.Schema.from_toml(DEMO_SCHEMA))
+
+
+@settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data(), rule=rulegen.rules(max_leaves=3))
+def test_reference_vector_and_duckdb_agree_in_zones(data, rule):
+    store = data.draw(rulegen.stores(ZONED))
+    segment = segmint.compile(rule, ZONED)
+    now = data.draw(st.sampled_from([NOW, NOW - 7 * rulegen.DAY, NOW + rulegen.MICRO * rulegen.DAY,
+                                     dt.datetime(2026, 10, 31, 21, tzinfo=dt.UTC)]))
+    params = rulegen.params_for(segment)
+    reference = segment.evaluate(store, now=now, params=params, engine="reference").mask
+    vector = segment.evaluate(store, now=now, params=params, engine="vector").mask
+    plan = segment.rule.plan
+    expected = oracle.mask(oracle.connect(store), plan, bind(plan, now, params), len(store))
+    assert reference.tolist() == expected.tolist(), f"{segment.text} at {now}: reference and DuckDB differ"
+    assert vector.tolist() == reference.tolist(), f"{segment.text} at {now}: vector and reference differ"
+
+
+# Shapes for the compiled engine: each compiles once; the stores and values vary.
+COMPILED_SHAPES = [
+    "opened hour between 7 and 9 >= 2 times within 30d",
+    "bought weekday in (sat, sun), amount > 50 within 90d or viewed month = 10, day <= 7",
+    "birthday(birth_date) within next 7d and not anniversary(created_at) within next 3d",
+    "bought in each of the last 3 mo before 90d ago and not bought within 90d",
+    "opened device = ios in at least 2 of the last 4 w",
+    "count(clicked year = 2026, hour >= 22) >= 1 or viewed in each of the last 1 d",
+]
+
+
+@settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data(), rule=st.sampled_from(COMPILED_SHAPES))
+def test_compiled_equals_reference_in_zones(data, rule):
+    store = data.draw(rulegen.stores(ZONED))
+    segment = segmint.compile(rule, ZONED)
+    now = data.draw(st.sampled_from([NOW, NOW - 7 * rulegen.DAY, dt.datetime(2026, 10, 31, 21, tzinfo=dt.UTC)]))
+    compiled = segment.evaluate(store, now=now, engine="compiled").mask
+    reference = segment.evaluate(store, now=now, engine="reference").mask
+    assert compiled.tolist() == reference.tolist(), f"{segment.text} at {now}: compiled and reference differ"
+
+
+@pytest.mark.parametrize("rule", ["birthday(birth_date) within next 7d or opened", "anniversary(first(bought)) "
+                                  "within next 3d", "bought in each of the last 3 mo", "opened hour = 7"])
+def test_calendar_conditions_on_a_store_without_contacts(rule):
+    empty = build_store(SCHEMA, [], {})
+    segment = segmint.compile(rule, SCHEMA)
+    for engine in ("reference", "vector", "compiled"):
+        assert segment.evaluate(empty, now=NOW, engine=engine).count == 0

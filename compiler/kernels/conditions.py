@@ -15,7 +15,7 @@ from ..types import US_PER_DAY, Type
 from .calendar import PERIOD_CODES, TIME_PART_CODES
 from .lowering import integer
 from .names import Code, Inputs, measure_name
-from .passes import filters, group_body, lower_start
+from .passes import group_body, lower_start
 from .plan import (
     ActiveStart,
     AgeCut,
@@ -30,7 +30,6 @@ from .plan import (
     LastEventTimes,
     LocalTimes,
     Measure,
-    MeasuredSet,
     NowMicros,
     NowMonthDay,
     NowYear,
@@ -476,7 +475,8 @@ class Writer:
         code.emit(f"for j in range(np.uint64(lower_bound({ts}, {s}, {e}, {first}[{zone}])), "
                   f"np.uint64(upper_bound({ts}, {s}, {e}, {end}))):")
         code.indent += 1
-        test = filters(self, MeasuredSet(events, -1, ()), code)
+        where = events.where
+        test = self.pred(ir.And(where) if len(where) > 1 else where[0], code, at.on("j")) if where else "True"
         code.emit(f"if {test}:")
         code.emit(f"    {back} = {current}[{zone}] - period_of({times}[j], {PERIOD_CODES[node.unit]})")
         code.emit(f"    if {back} >= 1 and {back} <= {node.periods}:")

@@ -569,8 +569,9 @@ class Binder:
                 regularity,
                 hint=f"e.g. in each of the last {periods.value} mo",
             )
-        if not 1 <= periods.value <= ir.MAX_PERIODS:
-            raise self.error(f"the number of periods is 1 to {ir.MAX_PERIODS}, not {periods.value}", periods)
+        if not (isinstance(periods.value, int) and 1 <= periods.value <= ir.MAX_PERIODS):
+            raise self.error(f"the number of periods is a whole number from 1 to {ir.MAX_PERIODS}, not "
+                             f"{periods.value}", periods)
         least = periods.value if regularity.least is None else regularity.least.value
         if regularity.least is not None and not (isinstance(least, int) and 1 <= least <= periods.value):
             raise self.error(

@@ -574,6 +574,12 @@ SHAPES = [
     "created_at{window}",
     "email {match} {string}",
     "count(clicked{window}) / count(opened{window}) > {number}",
+    # calendar (docs/language.md, "Time of day, calendar and time zones")
+    "opened hour {op} {int}{window}",
+    "bought weekday between {int} and {int}, amount > {number}{window}",
+    "birthday(birth_date) within next {duration}",
+    "anniversary(created_at) within next {duration} or anniversary(last(bought)) within next {duration}",
+    "bought in at least {int} of the last {int} mo{window}",
 ]
 INTS = [
     "0",

@@ -229,6 +229,10 @@ class _Sql:
         )
         today = f"CAST(timezone({alias}.zone, make_timestamp({self.b.now_us})::TIMESTAMPTZ) AS DATE)"
         seconds = {"s": 1, "min": 60, "h": 3600, "d": 86_400, "w": 604_800}
+        days = duration.amount * seconds[duration.unit] // 86_400 if duration.unit in seconds else None
+        if (days is not None and days >= 366) or (days is None and duration.amount * 12 ** (duration.unit == "y")
+                                                  >= 12):
+            return f"({operand} IS NOT NULL)"  # a year holds every anniversary (and DuckDB's dates end)
         if duration.unit in seconds:
             last = f"({today} + INTERVAL {duration.amount * seconds[duration.unit] // 86_400} DAY)"
         else:

@@ -342,3 +342,29 @@ def test_calendar_conditions_on_a_store_without_contacts(rule):
     segment = segmint.compile(rule, SCHEMA)
     for engine in ("reference", "vector", "compiled"):
         assert segment.evaluate(empty, now=NOW, engine=engine).count == 0
+
+
+@pytest.mark.parametrize(
+    ("rule", "message", "caret"),
+    [
+        ("opened month = 13", "month is 1 to 12, never 13", "13"),
+        ("opened hour between 7 and 25", "hour is 0 to 23, never 25", "25"),
+        ("bought weekday in (sat, sunday)", "'sunday' is not a weekday", "sunday"),
+        ("opened hour contains \"7\"", "hour is a number", 'contains "7"'),
+        ("birthday(birth_date) > 3", "birthday() is tested with 'within next'", "birthday(birth_date)"),
+        ("birthday(birth_date) within next 3h", "counts whole days", "3h"),
+        ("birthday(tz) within next 3d", "birthday() needs a date or time, not string", "tz"),
+        ("opened within next 7d", "'within next' looks ahead", "within next 7d"),
+        ("bought in each of the last 3 h", "'h' is not a calendar period", "in each of the last 3 h"),
+        ("bought in each of the last 3.5 mo", "a whole number from 1 to 60, not 3.5", "3.5"),
+        ("bought in each of the last 61 d", "a whole number from 1 to 60, not 61", "61"),
+        ("bought in at least 4 of the last 3 mo", "needs a whole number from 1 to 3", "4"),
+        ("tz in each of the last 3 mo", "tests events: a verb and its filters go before it", "tz"),
+    ],
+)
+def test_calendar_mistakes_are_pointed_at(rule, message, caret):
+    with pytest.raises(segmint.RuleError) as info:
+        segmint.compile(rule, SCHEMA)
+    error = info.value
+    assert message in str(error)
+    assert rule[error.span.start : error.span.end] == caret

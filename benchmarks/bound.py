@@ -168,8 +168,8 @@ def describe(
                 reads.append(_rows(item, compiled.input_value(item, store, plans, bindings), rows))
             case kp.ZoneTables(part="contact"):
                 reads.append(_whole(item, compiled.input_value(item, store, plans, bindings)))
-            case kp.ZoneTables() | kp.ZoneDays() | kp.ZonePeriods():
-                continue  # a few numbers per time zone, cached after their first use
+            case kp.ZoneTables() | kp.ZoneAnniversaries() | kp.ZonePeriods() | kp.MonthDays():
+                continue  # a few numbers per time zone, and a table of 400 years of days: cached after first use
             case _:
                 raise KeyError(f"unknown kernel input {item!r}")
     return reads

@@ -5,14 +5,17 @@ Per zone, "today" is ``now``'s day in that zone and the last day of the window `
 days; months and years on the calendar, the day kept or cut to the month's end; a duration in seconds, minutes or
 hours counts the whole days it holds). The next anniversary of a day (month and day; 29 February falls on 28
 February in other years) on or after today must be at most that last day. The compiled engine gets the same
-per-zone numbers (``window_days``) and works out each contact's next anniversary in its kernel.
+per-zone numbers as a table of the anniversaries in the window (``anniversary_table``), looked up per contact.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..compiler import ir
+from ..compiler.kernels.calendar import ANNIVERSARY_CODES, CYCLE_DAYS
 from ..compiler.types import US_PER_DAY
 from .bindings import Bindings
 from .timeutil import _days_from_civil, _days_in_month
@@ -36,6 +39,34 @@ def _plus(day: int, duration: ir.Duration) -> int:
     date = np.datetime64(day, "D").astype(object)
     year, month = divmod(date.year * 12 + date.month - 1 + months, 12)
     return min(_days_from_civil(year, month + 1, min(date.day, _days_in_month(year, month + 1))), _FAR)
+
+
+def anniversary_table(zones: Zones, bindings: Bindings, duration: ir.Const | ir.Param) -> np.ndarray:
+    """Per zone, a row of ``ANNIVERSARY_CODES`` flags: whether the anniversary of month * 100 + day falls in the
+    window (what the compiled engine looks up per contact; ``upcoming`` of a day of that month and day)."""
+    today, last = window_days(zones, bindings, duration)
+    codes = np.arange(ANNIVERSARY_CODES)
+    month, day = codes // 100, codes % 100
+    real = (month >= 1) & (month <= 12) & (day >= 1) & (day <= np.array([0, *_LEAP_MONTHS])[np.minimum(month, 12)])
+    dates = np.where(real, _days_2000[np.minimum(month, 12)] + day - 1, 0)  # in 2000, a leap year: 29 Feb is one
+    table = upcoming(np.broadcast_to(dates, (len(today), len(codes))), today[:, None], last[:, None]) & real
+    return np.ascontiguousarray(table.reshape(-1))
+
+
+@functools.cache
+def month_days() -> np.ndarray:
+    """month * 100 + day of the days 1970-01-01 + k for k in [0, CYCLE_DAYS): the month and day of day number ``n``
+    is at ``(n + CYCLE_SHIFT) % CYCLE_DAYS``, the calendar repeating every 400 years."""
+    dates = np.arange(CYCLE_DAYS).astype("datetime64[D]")
+    months = dates.astype("datetime64[M]")
+    codes = (months.astype(np.int64) % 12 + 1) * 100 + (dates - months.astype("datetime64[D]")).astype(np.int64) + 1
+    codes = codes.astype(np.int16)
+    codes.flags.writeable = False
+    return codes
+
+
+_LEAP_MONTHS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_days_2000 = np.array([0, *np.cumsum((0, *_LEAP_MONTHS[:-1]))]) + 10_957  # day numbers of 1 January ... 2000
 
 
 def upcoming(day: np.ndarray, today: np.ndarray, last: np.ndarray) -> np.ndarray:

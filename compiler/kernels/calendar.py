@@ -1,6 +1,6 @@
-"""Fixed Numba helpers of calendar conditions that generated kernels call: parts of local times, anniversaries, and
-offsets looked up in a zone's table (runtime/timezones.py). Nothing here depends on a rule; like library.py, a
-change here changes every kernel's source hash."""
+"""Fixed Numba helpers of calendar conditions that generated kernels call: parts of local times, calendar periods,
+and local days by a zone's table (runtime/timezones.py). Nothing here depends on
+a rule; like library.py, a change here changes every kernel's source hash."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from .library import civil_from_days
 US_PER_HOUR = US_PER_DAY // 24
 TIME_PART_CODES = {"hour": 0, "weekday": 1, "day": 2, "month": 3, "year": 4}  # the ``part`` argument of time_part
 PERIOD_CODES = {"d": 0, "w": 1, "mo": 2, "y": 3}  # the ``unit`` argument of period_of
+ANNIVERSARY_CODES = 1232  # rows of a zone's anniversary table: month * 100 + day is at most 1231
+CYCLE_DAYS = 146_097  # the Gregorian calendar repeats every 400 years: a day's month and day by its place in them
+CYCLE_SHIFT = 5 * CYCLE_DAYS  # added to a day number (from year 1 on) before the remainder: never negative
 
 
 @numba.njit(nogil=True, cache=True)
@@ -29,36 +32,6 @@ def time_part(local: int, part: int) -> int:  # pragma: no cover - runs compiled
     if part == 3:
         return m
     return y
-
-
-@numba.njit(nogil=True, cache=True)
-def days_from_civil(y: int, m: int, d: int) -> int:  # pragma: no cover - runs compiled
-    """The day number (since 1970-01-01) of a proleptic Gregorian date (H. Hinnant's algorithm)."""
-    y -= m <= 2
-    era = (y if y >= 0 else y - 399) // 400
-    yoe = y - era * 400
-    doy = (153 * (m - 3 if m > 2 else m + 9) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
-@numba.njit(nogil=True, cache=True)
-def anniversary_in(y: int, m: int, d: int) -> int:  # pragma: no cover - runs compiled
-    """The day number of (m, d) in year y; 29 February is 28 February in a year without it."""
-    if m == 2 and d == 29 and not (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)):
-        d = 28
-    return days_from_civil(y, m, d)
-
-
-@numba.njit(nogil=True, cache=True)
-def next_anniversary_within(day: int, today: int, last: int) -> bool:  # pragma: no cover - runs compiled
-    """Whether the next anniversary of ``day`` on or after ``today`` is at most ``last`` (day numbers)."""
-    _, m, d = civil_from_days(day)
-    year, _, _ = civil_from_days(today)
-    candidate = anniversary_in(year, m, d)
-    if candidate < today:
-        candidate = anniversary_in(year + 1, m, d)
-    return candidate <= last
 
 
 @numba.njit(nogil=True, cache=True)

@@ -191,17 +191,25 @@ class ZoneTables:
 
 
 @dataclass(frozen=True)
-class ZoneDays:
-    """Per zone, today's day number (``last`` False) or the last day of ``within next duration`` (``last``)."""
+class MonthDays:
+    """month * 100 + day of each day of a 400-year cycle of the calendar (from 1970-01-01)."""
+
+    def __str__(self) -> str:
+        return "month and day of each day of 400 years"
+
+
+@dataclass(frozen=True)
+class ZoneAnniversaries:
+    """Per zone, which anniversaries (month * 100 + day, rows of ``ANNIVERSARY_CODES``) fall within the next
+    ``duration`` from today in that zone: a bool table, zone after zone."""
 
     duration: ir.Const | ir.Param
-    last: bool
     site: int = field(repr=False)
 
     def __str__(self) -> str:
         from .explain import text
 
-        return f"per zone, {'last day of the next ' + text(self.duration) if self.last else 'today'}"
+        return f"per zone, the anniversaries within the next {text(self.duration)}"
 
 
 @dataclass(frozen=True)
@@ -224,7 +232,8 @@ ArrayInput = (
     LocalTimes
     | ZonePeriods
     | ZoneTables
-    | ZoneDays
+    | ZoneAnniversaries
+    | MonthDays
     | ColumnValues
     | ColumnValid
     | TagOffsets

@@ -22,7 +22,7 @@ from ...compiler.kernels import MASK_BITS, Kernel, StoreFacts, generate
 from ...compiler.kernels import plan as kp
 from ...compiler.types import Type
 from ..bindings import Bindings
-from ..calendar import current_periods, window_days
+from ..calendar import anniversary_table, current_periods, month_days
 from ..store.columns import Store
 from ..timeutil import last_birth_day
 from ..timezones import local_times, zones
@@ -359,8 +359,10 @@ def input_value(item: kp.Input, store: Store, plans: tuple[ir.Expr, ...], bindin
             return local_times(store, event)
         case kp.ZoneTables(part=part):
             return getattr(zones(store), part)
-        case kp.ZoneDays(duration=duration, last=last):
-            return window_days(zones(store), bindings, duration)[last]
+        case kp.MonthDays():
+            return month_days()
+        case kp.ZoneAnniversaries(duration=duration):
+            return anniversary_table(zones(store), bindings, duration)
         case kp.ZonePeriods(window=window, unit=unit, periods=periods, first=first):
             return current_periods(zones(store), bindings.window(window)[1], unit, periods)[first]
         case kp.ScratchSize():

@@ -51,6 +51,7 @@ from segmint.runtime.segment import Segment
 from segmint.runtime.store.columns import Store
 
 CACHE_LINE = 64
+LOCAL = "local time"  # the events' local times (time parts, calendar periods), read like a property
 GIB = 1 << 30
 
 
@@ -184,6 +185,13 @@ def _kernel_reads(plans: tuple[ir.Expr, ...], store: Store, bindings) -> list[Re
                 continue  # each event's contact row: how blocked passes find slots, not something the rule needs
             case kp.SequenceCounts(node=node):  # computed before the kernel: what its scan must read
                 reads.extend(_sequence_reads(node, store, bindings))
+            case kp.LocalTimes(event=event):  # read like a property by the sets testing a time part
+                rows = needs.get((event, LOCAL), np.zeros(len(store.events[event]), dtype=bool))
+                reads.append(_rows(item, compiled.input_value(item, store, plans, bindings), rows))
+            case kp.ZoneTables(part="contact"):
+                reads.append(_whole(item, compiled.input_value(item, store, plans, bindings)))
+            case kp.ZoneTables() | kp.ZoneAnniversaries() | kp.ZonePeriods() | kp.MonthDays():
+                continue  # a few numbers per time zone, and a table of 400 years of days: cached after first use
             case _:
                 raise KeyError(f"unknown kernel input {item!r}")
     return reads
@@ -219,10 +227,13 @@ def _pass_rows(plans: tuple[ir.Expr, ...], store: Store, bindings) -> dict[tuple
     needs: dict[tuple[str, str], np.ndarray] = {}
     for plan in plans:
         for node in ir.walk(plan):
-            if not isinstance(node, ir.Count | ir.Aggregate | ir.Exists):
+            if not isinstance(node, ir.Count | ir.Aggregate | ir.Exists | ir.Regular):
                 continue  # (an Exists is read like a count: the kernel may stop at its first match, see above)
             events = node.events
             props = {p.name for where in events.where for p in ir.walk(where) if isinstance(p, ir.Prop)}
+            parts = any(isinstance(p, ir.TimePart) for where in events.where for p in ir.walk(where))
+            if parts or isinstance(node, ir.Regular):
+                props.add(LOCAL)
             if isinstance(node, ir.Aggregate) and node.prop is not None and node.function not in ("first", "last"):
                 props.add(node.prop.name)
             if not props:

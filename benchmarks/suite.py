@@ -24,6 +24,7 @@ columns as written by runtime/demo/generator.py (``contact_id``, ``timestamp``, 
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -345,6 +346,60 @@ ABANDONMENT = Rule(
     _abandonment,
 )
 
+
+# -- calendar: the demo data names no zone, so every contact is in UTC (docs/language.md, "Time zones") ------------
+
+
+def _birthday(f: Frames, now: dt.datetime, p: Mapping[str, object]) -> pl.LazyFrame:
+    # The next birthday falls in [today, today + 7d]: its month and day is one of those 8 days' (29 February, in a
+    # year without it, on 28 February)
+    days = [now.date() + k * DAY for k in range(8)]
+    wanted = {d.month * 100 + d.day for d in days}
+    wanted |= {229 for d in days if (d.month, d.day) == (2, 28) and not calendar.isleap(d.year)}
+    birth = pl.col("birth_date")
+    month_day = birth.dt.month().cast(pl.Int32) * 100 + birth.dt.day().cast(pl.Int32)  # months are Int8
+    return f["contacts"].filter(month_day.is_in(sorted(wanted))).select(ID)
+
+
+BIRTHDAY = Rule(
+    "birthday",
+    "birthday(birth_date) within next 7d",
+    """
+    WITH next AS (
+        SELECT contact_id, birth_date,
+               year({today}) AS y, month(birth_date) AS m, day(birth_date) AS d
+        FROM contacts WHERE birth_date IS NOT NULL
+    ), dated AS (
+        SELECT contact_id,
+               make_date(y, m, CASE WHEN m = 2 AND d = 29 AND NOT (y % 4 = 0 AND (y % 100 <> 0 OR y % 400 = 0))
+                                    THEN 28 ELSE d END) AS this_year,
+               make_date(y + 1, m, CASE WHEN m = 2 AND d = 29 AND NOT ((y + 1) % 4 = 0 AND ((y + 1) % 100 <> 0
+                                    OR (y + 1) % 400 = 0)) THEN 28 ELSE d END) AS next_year
+        FROM next
+    )
+    SELECT contact_id FROM dated
+    WHERE CASE WHEN this_year >= {today} THEN this_year ELSE next_year END <= {today} + INTERVAL 7 DAY
+    """,
+    _birthday,
+)
+
+
+def _morning_reader(f: Frames, now: dt.datetime, p: Mapping[str, object]) -> pl.LazyFrame:
+    morning = f["email_open"].filter(_within(now, 30), ts.dt.hour().is_between(7, 9))
+    return morning.group_by(ID).len().filter(pl.col("len") >= 3).select(ID)
+
+
+MORNING_READER = Rule(
+    "morning_reader",
+    "opened hour between 7 and 9 >= 3 times within 30d",
+    """
+    SELECT contact_id FROM email_open
+    WHERE timestamp > {now} - INTERVAL 30 DAY AND timestamp <= {now} AND hour(timestamp) BETWEEN 7 AND 9
+    GROUP BY contact_id HAVING count(*) >= 3
+    """,
+    _morning_reader,
+)
+
 SUITE: tuple[Rule, ...] = (
     EXAMPLE,
     IPHONE_FANS,
@@ -357,6 +412,8 @@ SUITE: tuple[Rule, ...] = (
     PARAMETRIC,
     CHAMPIONS,
     ABANDONMENT,
+    BIRTHDAY,
+    MORNING_READER,
 )
 
 

@@ -7,6 +7,7 @@ parentheses that keep the meaning.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -42,6 +43,7 @@ class _Printer:
 
     def _text(self, node) -> tuple[str, int]:
         """The text of ``node`` and its binding level."""
+        node = _weekday_names(node)
         match node:
             case ir.Or(items=items):
                 return " or ".join(self._fmt(i, AND) for i in items), OR
@@ -108,6 +110,15 @@ class _Printer:
                 return name, ATOM
             case ir.Prop(name=name):
                 return name, ATOM
+            case ir.TimePart(part=part):
+                return part, ATOM
+            case ir.Regular(events=events, unit=unit, periods=periods, least=least):
+                head = self._event_set(ir.EventSet(events.event, events.where, ir.AllTime()))
+                window = "" if isinstance(events.window, ir.AllTime) else " " + self._window(events.window)
+                how = "each" if least == periods else f"at least {least}"
+                return f"{head} in {how} of the last {periods} {unit}{window}", CONDITION
+            case ir.Upcoming(function=function, operand=x, duration=d):
+                return f"{function}({self._fmt(x, OR)}) within next {self._fmt(d, ATOM)}", CONDITION
             case ir.Param(name=name):
                 return "$" + name, ATOM
             case ir.Const():  # quoted if text: a bare word here would be read as a name
@@ -163,6 +174,26 @@ class _Printer:
             case ir.DateRange(start=a, end=b):
                 return f"between {self._fmt(a, ATOM)} and {self._fmt(b, ATOM)}"
         raise TypeError(f"cannot format window {window!r}")
+
+
+def _weekday_names(node):
+    """A test of an event's weekday with its numbers written as names (``weekday in (sat, sun)``)."""
+    match node:
+        case ir.Compare(left=ir.TimePart(part="weekday")) | ir.InRange(operand=ir.TimePart(part="weekday")) | ir.InSet(
+            operand=ir.TimePart(part="weekday")
+        ):
+            def named(value):
+                if isinstance(value, ir.Const) and value.type is Type.INT and 1 <= value.value <= len(ir.WEEKDAYS):
+                    return ir.Const(ir.WEEKDAYS[value.value - 1], Type.STRING, value.span)
+                return value
+
+            changes = {
+                f.name: (tuple(map(named, value)) if isinstance(value, tuple) else named(value))
+                for f in dataclasses.fields(node)
+                if f.name in ("right", "low", "high", "values") and (value := getattr(node, f.name)) is not None
+            }
+            return dataclasses.replace(node, **changes)
+    return node
 
 
 def _list(values) -> str:

@@ -262,6 +262,59 @@ class Rfm:
     type: ClassVar[Type] = Type.INT
 
 
+# -- calendar and time of day (docs/language.md, "Time of day and calendar") ------------------------------------
+TIME_PARTS = {"hour": (0, 23), "weekday": (1, 7), "day": (1, 31), "month": (1, 12), "year": None}
+"""The parts of an event's local time a filter can test, with their ranges (the year's is open)."""
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+"""Weekday names as values: ``mon`` is 1, ``sun`` 7 (ISO 8601)."""
+
+CALENDAR_FUNCTIONS = ("birthday", "anniversary")
+
+
+@dataclass(frozen=True, slots=True)
+class TimePart:
+    """``hour``, ``weekday``, ``day``, ``month`` or ``year`` of the time of an event of type ``event`` being
+    filtered, in its contact's time zone: a property every event type has (a real property of that name wins)."""
+
+    event: str
+    part: str
+    span: Span | None = field(default=None, compare=False, repr=False)
+    type: ClassVar[Type] = Type.INT
+
+
+@dataclass(frozen=True, slots=True)
+class Upcoming:
+    """``birthday(birth_date) within next 7d``: the next anniversary of the operand's day (a date as it is, a
+    timestamp's day in the contact's zone) falls between today and today + ``duration`` in the contact's zone, both
+    days included; 29 February falls on 28 February in other years. ``function`` (birthday, anniversary) only names
+    it."""
+
+    function: str
+    operand: Expr
+    duration: Const | Param
+    span: Span | None = field(default=None, compare=False, repr=False)
+    type: ClassVar[Type] = Type.BOOL
+
+
+PERIOD_UNITS = ("d", "w", "mo", "y")  # calendar periods of regular behaviour: days, weeks from Monday, months, years
+MAX_PERIODS = 60  # periods a regularity test may look back over
+
+
+@dataclass(frozen=True, slots=True)
+class Regular:
+    """``bought in each of the last 3 mo``, ``opened in at least 4 of the last 6 w``: events of the set in at least
+    ``least`` of the ``periods`` calendar periods (``unit``) before the one holding the end of the set's window
+    (``now``, or ``now - 90d`` for ``before 90d ago``), periods in the contact's zone; the current one never counts."""
+
+    events: EventSet
+    unit: str
+    periods: int
+    least: int
+    span: Span | None = field(default=None, compare=False, repr=False)
+    type: ClassVar[Type] = Type.BOOL
+
+
 # -- predicates ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Compare:
@@ -403,6 +456,7 @@ Expr = (
     | Compare | InRange | InSet | IsNull | TextMatch | HasTags | InWindow | And | Or | Not | Ref
     | Rank | Rfm
     | Sequence | SequenceCount
+    | TimePart | Upcoming | Regular
 )
 
 
@@ -411,6 +465,12 @@ def children(node: Expr | EventSet | Window) -> tuple:
     match node:
         case Const() | Param() | Attr() | Prop() | Ref() | AllTime():
             return ()
+        case TimePart():
+            return ()
+        case Upcoming(operand=x, duration=d):
+            return (x, d)
+        case Regular(events=e):
+            return (e,)
         case Within(duration=d) | BeforeAgo(duration=d):
             return (d,)
         case Since(start=p) | Before(end=p):

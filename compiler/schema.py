@@ -4,6 +4,8 @@ A schema comes from a TOML file, a dict of the same shape, or (``runtime/store/i
 
     [contacts]
     id = "contact_id"                    # the column of external ids (int or string)
+    timezone = "tz"                      # optional: the attribute holding each contact's IANA zone (Europe/Kyiv)
+    default_timezone = "Europe/Kyiv"     # optional: the zone of contacts without one (else UTC)
 
     [contacts.attributes]
     gender = { type = "category", values = ["f", "m", "x"] }   # a string with a closed set of values
@@ -29,6 +31,7 @@ Anything of the wrong shape (a verb that is not a string, attributes given as a 
 from __future__ import annotations
 
 import tomllib
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,11 +69,16 @@ class Schema:
     events: Mapping[str, EventType]
     definitions: Mapping[str, str] = field(default_factory=dict)
     id_column: str = "contact_id"
+    # -- time zones (docs/language.md, "Time zones"): the attribute holding each contact's IANA zone, and the zone of
+    # contacts without one (None: UTC)
+    timezone: str | None = None
+    default_timezone: str | None = None
     # Per-schema memo for later stages (the bound definitions); not part of the schema's value.
     cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_names(self)
+        _check_zones(self)
 
     # -- look-ups ------------------------------------------------------------------------------------------
     @property
@@ -103,12 +111,16 @@ class Schema:
             raise SchemaError(f"unknown section(s) {sorted(map(str, unknown))}; expected contacts, events, definitions")
         contacts = dict(_mapping(data.get("contacts", {}), "[contacts]"))
         id_column = _text(contacts.pop("id", "contact_id"), "'id' in [contacts]")
+        timezone, default_timezone = _zones(contacts)
         attributes = {
             name: _field(name, spec, "attribute")
             for name, spec in _mapping(contacts.pop("attributes", {}), "[contacts.attributes]").items()
         }
         if contacts:
-            raise SchemaError(f"unknown key(s) {sorted(map(str, contacts))} in [contacts]; expected id, attributes")
+            raise SchemaError(
+                f"unknown key(s) {sorted(map(str, contacts))} in [contacts]; expected id, attributes, timezone, "
+                "default_timezone"
+            )
         events = {}
         for name, spec in _mapping(data.get("events", {}), "[events]").items():
             where = f"[events.{name}]"
@@ -133,7 +145,7 @@ class Schema:
             if not isinstance(text, str):
                 raise SchemaError(f"definition '{name}' must be rule text (a string), not {type(text).__name__}")
             definitions[name] = text
-        return cls(attributes, events, definitions, id_column)
+        return cls(attributes, events, definitions, id_column, timezone, default_timezone)
 
     def to_dict(self) -> dict[str, Any]:
         """The dict (and TOML) form; ``Schema.from_dict(s.to_dict()) == s``."""
@@ -143,8 +155,12 @@ class Schema:
                 return {"type": "category", "values": list(f.values)}
             return f.type.value
 
+        zones = {"timezone": self.timezone} if self.timezone else {}
+        zones |= {"default_timezone": self.default_timezone} if self.default_timezone else {}
         return {
-            "contacts": {"id": self.id_column, "attributes": {n: spec(f) for n, f in self.attributes.items()}},
+            "contacts": {
+                "id": self.id_column, **zones, "attributes": {n: spec(f) for n, f in self.attributes.items()}
+            },
             "events": {
                 name: {
                     "verb": e.verb,
@@ -158,7 +174,10 @@ class Schema:
         }
 
     def with_definitions(self, **definitions: str) -> Schema:
-        return Schema(self.attributes, self.events, {**self.definitions, **definitions}, self.id_column)
+        return Schema(
+            self.attributes, self.events, {**self.definitions, **definitions}, self.id_column, self.timezone,
+            self.default_timezone,
+        )
 
 
 def _mapping(value: Any, where: str) -> Mapping:
@@ -244,3 +263,44 @@ def _check_names(schema: Schema) -> None:
                 raise SchemaError(f"property {prop!r} of event '{event.name}' is not usable in rules")
     for name in schema.definitions:
         claim(name, f"definition '{name}'")
+
+
+# -- time zones ----------------------------------------------------------------------------------------------------
+def _zones(contacts: dict) -> tuple[str | None, str | None]:
+    """``timezone`` (an attribute's name) and ``default_timezone`` (an IANA zone) of [contacts], both optional."""
+    timezone = contacts.pop("timezone", None)
+    default = contacts.pop("default_timezone", None)
+    return (
+        None if timezone is None else _text(timezone, "'timezone' in [contacts]"),
+        None if default is None else _text(default, "'default_timezone' in [contacts]"),
+    )
+
+
+def _check_zones(schema: Schema) -> None:
+    """The zone attribute is a string attribute of contacts; the default zone is one zoneinfo knows."""
+    if schema.timezone is not None:
+        spec = schema.attributes.get(schema.timezone)
+        if spec is None:
+            raise SchemaError(
+                f"'timezone' in [contacts] names '{schema.timezone}', which is not an attribute; declare it, e.g. "
+                f'{schema.timezone} = "string"'
+            )
+        if spec.type is not Type.STRING:
+            raise SchemaError(
+                f"'timezone' in [contacts] names '{schema.timezone}', a {spec.type} attribute; it must be a string "
+                "holding IANA zone names such as Europe/Kyiv"
+            )
+    if schema.default_timezone is not None and not known_zone(schema.default_timezone):
+        raise SchemaError(
+            f"'default_timezone' in [contacts] is {schema.default_timezone!r}, not a time zone zoneinfo knows; use an "
+            "IANA name such as Europe/Kyiv or UTC"
+        )
+
+
+def known_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone that zoneinfo (with the tzdata package) can load."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True

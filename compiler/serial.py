@@ -29,6 +29,7 @@ _NODES = {
         ir.And, ir.Or, ir.Not, ir.Ref,
         ir.Rank, ir.Rfm,
         ir.Step, ir.Sequence, ir.SequenceCount,
+        ir.TimePart, ir.Upcoming, ir.Regular,
     )
 }
 

@@ -129,6 +129,27 @@ class _ToSyntax(Transformer):
         subject, window = items
         return s.Condition(subject, None, window, None, _span_of(meta))
 
+    # regular behaviour
+    def regular(self, meta, items):
+        subject, regularity, window = items
+        return s.Regular(subject, regularity, window, _span_of(meta))
+
+    def in_each(self, meta, items):
+        amount, unit = items[0]
+        return s.Regularity(amount, unit, None, _span_of(meta))
+
+    def in_at_least(self, meta, items):
+        least, (amount, unit) = items
+        return s.Regularity(amount, unit, self.number(least, [least]), _span_of(meta))
+
+    def period(self, meta, items):
+        """``3 mo`` or ``3mo``: the amount (a number literal) and the unit as written."""
+        if len(items) == 1:
+            digits = items[0].value.rstrip("abcdefghijklmnopqrstuvwxyz")
+            return s.Lit("number", self._check_whole(digits, _span_of(items[0])), _span_of(items[0])), items[0].value[
+                len(digits) :]
+        return self.number(items[0], [items[0]]), items[1].value
+
     # tests
     def compare(self, meta, items):
         op, right = items
@@ -173,6 +194,7 @@ class _ToSyntax(Transformer):
     since = _window("since")
     before = _window("before")
     before_ago = _window("before_ago")
+    within_next = _window("within_next")
     between_dates = _window("between")
     del _window
 

@@ -107,8 +107,8 @@ Test = Compare | Between | InList | IsNull | Match | Has
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """``within D``, ``since P``, ``before P``, ``before D ago``, ``between P and P`` (kind: within, since, before,
-    before_ago, between)."""
+    """``within D``, ``since P``, ``before P``, ``before D ago``, ``between P and P``, ``within next D`` (kind: within,
+    since, before, before_ago, between, within_next)."""
 
     kind: str
     bounds: tuple[Lit, ...]
@@ -123,6 +123,27 @@ class Condition:
     test: Test | None = None
     window: Window | None = None
     times: Span | None = field(default=None, compare=False)
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Regularity:
+    """``in each of the last 3 mo`` (``least`` None), ``in at least 4 of the last 6 w``: ``amount`` and ``unit`` as
+    written (``3 mo`` or ``3mo``), ``least`` a number literal."""
+
+    amount: Lit
+    unit: str
+    least: Lit | None = None
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Regular:
+    """``subject regularity [window]``: ``bought in each of the last 3 mo before 90d ago``."""
+
+    subject: Node
+    regularity: Regularity
+    window: Window | None = None
     span: Span | None = field(default=None, compare=False, repr=False)
 
 
@@ -165,4 +186,4 @@ class Sequence:
     span: Span | None = field(default=None, compare=False, repr=False)
 
 
-Node = Lit | Subject | Call | BinOp | Neg | Condition | Not | And | Or | Sequence
+Node = Lit | Subject | Call | BinOp | Neg | Condition | Not | And | Or | Sequence | Regular

@@ -15,7 +15,9 @@ is constant between *candidate instants*, each a time value of the store or the 
 - sequences: a later step's gap is between two events, not from ``now``, so only its events' times matter; a
   negated step (``then not bought within 1d``) is decided at ``t + D - 1µs`` (its window has passed), an offset;
 - ``days_since``: each base plus the next whole number of days after ``now``; ``age``: the next birthday of each
-  base's day (29 February: 1 March in other years).
+  base's day (29 February: 1 March in other years); ``birthday(...) within next D`` and ``anniversary``: the next
+  local midnight of every zone of the store's contacts (runtime/timezones.py); ``in each of the last 3 mo``: the
+  instants at which each window's end passes such a midnight (periods start at midnights).
 
 ``bound`` is the earliest candidate after ``now``: never later than the first change, possibly earlier (a
 candidate where no contact's membership changes, e.g. an event whose filter fails, or a count that stays above its
@@ -38,6 +40,7 @@ from ..compiler.types import US_PER_DAY, Type
 from .bindings import Bindings, bind
 from .store.columns import Column, Store
 from .timeutil import from_us, to_us
+from .timezones import Zones, zones
 
 CHECKS = 16  # evaluations next_change may spend to pass candidates at which nothing changes
 _FIRST, _LAST = to_us(dt.datetime(1, 1, 2, tzinfo=dt.UTC)), to_us(dt.datetime(9999, 12, 30, tzinfo=dt.UTC))
@@ -72,6 +75,10 @@ class Candidates:
             self.sorted += [_usable(times // US_PER_DAY * US_PER_DAY) for times in self.sorted]
         functions = {n.name for n in nodes if isinstance(n, ir.Func)}
         self.days_since, self.age = "days_since" in functions, "age" in functions
+        # birthday(...) within next D: a contact's today changes at its zone's midnights
+        self.zones = zones(store) if any(isinstance(n, ir.Upcoming) for n in nodes) else None
+        # ... in each of the last 3 mo: the period of a window's end changes at its zones' midnights
+        self.periods = zones(store) if any(isinstance(n, ir.Regular) for n in nodes) else None
 
     def after(self, now_us: int) -> int | None:
         """The earliest candidate instant strictly after ``now_us``, None when there is none."""
@@ -87,6 +94,10 @@ class Candidates:
                 found.append(_next_time_of_day(_derived(times, "times_of_day", _times_of_day), now_us))
             if self.age:
                 found.append(_next_birthday(_derived(times, "midnights", _midnights), now_us))
+        if self.zones is not None:
+            found += _next_midnights(self.zones, now_us)
+        if self.periods is not None:  # the window's end is now - offset: it passes a midnight at that + offset
+            found += [m + offset for offset in self.offsets for m in _next_midnights(self.periods, now_us - offset)]
         found = [f for f in found if now_us < f <= _LAST]
         return min(found) if found else None
 
@@ -218,3 +229,21 @@ def _next_birthday(bases: np.ndarray, now_us: int) -> int:
         if len(later):
             best = int(later.min()) if best is None else min(best, int(later.min()))
     return best if best is not None else _LAST + 1
+
+
+def _next_midnights(found: Zones, now_us: int) -> list[int]:
+    """Instants after ``now_us`` that include each zone's next local midnight: the midnight at the offset in force
+    now, and, for each change of offset before it, that change and the midnight at the new offset (never late: the
+    day changes at one of them)."""
+    out = []
+    for z in range(len(found.names)):
+        a, b = int(found.starts[z]), int(found.starts[z + 1])
+        at, shift = found.at[a:b], found.shift[a:b]
+        k = int(np.searchsorted(at, now_us, side="right")) - 1
+        midnight = ((now_us + int(shift[k])) // US_PER_DAY + 1) * US_PER_DAY
+        out.append(midnight - int(shift[k]))
+        for j in range(k + 1, b - a):
+            if at[j] > out[-1] + US_PER_DAY:
+                break
+            out += [int(at[j]), midnight - int(shift[j])]
+    return out

@@ -581,6 +581,12 @@ SHAPES = [
     "decile(loyalty_points * {int}) {op} {int}",
     "rfm(bought.amount{window}) in ({int}, {int})",
     "rfm_m(bought.quantity{window}) {op} {int} or not rfm_r(viewed.price{window}) = {int}",
+    # calendar (docs/language.md, "Time of day, calendar and time zones")
+    "opened hour {op} {int}{window}",
+    "bought weekday between {int} and {int}, amount > {number}{window}",
+    "birthday(birth_date) within next {duration}",
+    "anniversary(created_at) within next {duration} or anniversary(last(bought)) within next {duration}",
+    "bought in at least {int} of the last {int} mo{window}",
 ]
 INTS = [
     "0",

@@ -44,6 +44,8 @@ def connect(store: Store) -> duckdb.DuckDBPyConnection:
                     tag_values.append(column.dictionary[code])
             continue
         contacts[f"a_{name}"] = _arrow(column)
+    contacts["zone"] = pa.array(_zones(store), pa.string())
+    db.execute("SET TimeZone = 'UTC'")  # timestamps without a zone are UTC; local times come from timezone(zone, ...)
     db.register("contacts_arrow", pa.table(contacts))
     db.execute("CREATE TABLE contacts AS SELECT * FROM contacts_arrow")
     tags = pa.table({"row": pa.array(tag_rows, pa.int64()), "tag": pa.array(tag_values, pa.string())})
@@ -53,8 +55,20 @@ def connect(store: Store) -> duckdb.DuckDBPyConnection:
         columns = {"row": pa.array(table.contact_rows), "ts": pa.array(np.asarray(table.ts))}
         columns |= {f"p_{p}": _arrow(c) for p, c in table.properties.items()}
         db.register(f"ev_{name}_arrow", pa.table(columns))
-        db.execute(f"CREATE TABLE ev_{name} AS SELECT * FROM ev_{name}_arrow")
+        db.execute(f"CREATE TABLE ev_{name} AS SELECT e.*, c.zone FROM ev_{name}_arrow e JOIN contacts c USING (row)")
     return db
+
+
+def _zones(store: Store) -> list[str]:
+    """Each contact's IANA zone, as the language defines it: its zone attribute, else the schema's default zone,
+    else UTC. DuckDB (its ICU extension) then works out local times on its own."""
+    schema = store.schema
+    default = schema.default_timezone or "UTC"
+    if schema.timezone is None:
+        return [default] * len(store)
+    column = store.attributes[schema.timezone]
+    return [column.dictionary[c] if ok else default for c, ok in zip(column.values.tolist(), column.validity(),
+                                                                         strict=True)]
 
 
 def mask(db: duckdb.DuckDBPyConnection, plan: ir.Expr, bindings: Bindings, n: int) -> np.ndarray:
@@ -91,6 +105,18 @@ def _ranked(column: str, function: str) -> str:
         groups = 5 if function == "quintile" else 10
         rank = f"1 + ({groups} * {below}) // {n}"
     return f"CASE WHEN {column} IS NULL THEN NULL ELSE {rank} END"
+
+
+def _period(local: str, unit: str) -> str:
+    """The calendar period of a local timestamp as a number: days since 1970-01-01, weeks from Monday 1969-12-29,
+    months since January 1970, years since 1970."""
+    days = f"(CAST({local} AS DATE) - DATE '1970-01-01')"
+    return {
+        "d": days,
+        "w": f"CAST(floor(({days} + 3) / 7) AS BIGINT)",
+        "mo": f"((year({local}) - 1970) * 12 + month({local}) - 1)",
+        "y": f"(year({local}) - 1970)",
+    }[unit]
 
 
 class _Sql:
@@ -143,6 +169,17 @@ class _Sql:
                 return self.value(node, alias)
             case ir.And() | ir.Or() | ir.Not():
                 return self.truth(node, alias)
+            case ir.Upcoming(operand=x, duration=d):
+                return self.upcoming(self.value(x, alias), x.type, self.b.value(d), alias)
+            case ir.Regular(events=events, unit=unit, periods=periods, least=least):
+                # the window's end, kept within years 1 to 9999 (runtime/calendar.py), in the contact's zone
+                end = min(max(self.b.window(events.window)[1], -62_135_596_800 * 10**6), 253_402_300_799 * 10**6)
+                current = _period(f"timezone({alias}.zone, make_timestamp({end})::TIMESTAMPTZ)", unit)
+                event = _period("timezone(e.zone, make_timestamp(e.ts)::TIMESTAMPTZ)", unit)
+                return (
+                    f"((SELECT count(DISTINCT {event}) FROM {self.events(events, alias)} AND {current} - {event} "
+                    f"BETWEEN 1 AND {periods}) >= {least})"
+                )
         raise TypeError(f"oracle: no SQL for {type(node).__name__}")
 
     def value(self, node: ir.Expr, alias: str) -> str:
@@ -180,6 +217,10 @@ class _Sql:
             case ir.ToTimestamp(operand=x, last=last):
                 day = f"epoch_us(CAST({self.value(x, alias)} AS TIMESTAMP))"
                 return f"(CAST({day} AS BIGINT){f' + {DAY_US - 1}' if last else ''})"
+            case ir.TimePart(part=part):
+                local = f"timezone({alias}.zone, make_timestamp({alias}.ts)::TIMESTAMPTZ)"
+                function = {"hour": "hour", "weekday": "isodow", "day": "day", "month": "month", "year": "year"}[part]
+                return f"CAST({function}({local}) AS BIGINT)"
             case ir.Func(name="days_since", argument=x):  # in HUGEINT: exact, whatever the time
                 micros = self.value(x, alias)
                 if x.type is Type.DATE:
@@ -277,6 +318,32 @@ class _Sql:
             ") WHERE nxt IS NOT NULL"
             ") SELECT count(*) - 1 FROM occ)"
         )
+
+    def upcoming(self, operand: str, type_: Type, duration, alias: str) -> str:
+        """The next anniversary of the operand's day (a timestamp's local day) on or after today, both in the
+        contact's zone, at most the window's last day; 29 February is 28 February in other years."""
+        day = operand if type_ is Type.DATE else (
+            f"CAST(timezone({alias}.zone, make_timestamp({operand})::TIMESTAMPTZ) AS DATE)"
+        )
+        today = f"CAST(timezone({alias}.zone, make_timestamp({self.b.now_us})::TIMESTAMPTZ) AS DATE)"
+        seconds = {"s": 1, "min": 60, "h": 3600, "d": 86_400, "w": 604_800}
+        days = duration.amount * seconds[duration.unit] // 86_400 if duration.unit in seconds else None
+        if (days is not None and days >= 366) or (days is None and duration.amount * 12 ** (duration.unit == "y")
+                                                  >= 12):
+            return f"({operand} IS NOT NULL)"  # a year holds every anniversary (and DuckDB's dates end)
+        if duration.unit in seconds:
+            last = f"({today} + INTERVAL {duration.amount * seconds[duration.unit] // 86_400} DAY)"
+        else:
+            last = f"({today} + INTERVAL {duration.amount * (12 if duration.unit == 'y' else 1)} MONTH)"
+
+        def in_year(year: str) -> str:
+            leap = f"(({year}) % 4 = 0 AND (({year}) % 100 <> 0 OR ({year}) % 400 = 0))"
+            dom = f"CASE WHEN month({day}) = 2 AND day({day}) = 29 AND NOT {leap} THEN 28 ELSE day({day}) END"
+            return f"make_date({year}, month({day}), {dom})"
+
+        this_year, next_year = in_year(f"year({today})"), in_year(f"year({today}) + 1")
+        following = f"CASE WHEN {this_year} >= {today} THEN {this_year} ELSE {next_year} END"
+        return f"({following} <= {last})"
 
     def events(self, events: ir.EventSet, alias: str) -> str:
         lo, hi = self.b.window(events.window)

@@ -29,6 +29,10 @@ TAGS = ["vinyl", "jazz", "vip"]
 # 1y and the dates below), one microsecond either side of some, and after now.
 MICRO = 1 / 86_400e6
 OFFSETS = [0, 1, 7, 7 - MICRO, 7 + MICRO, 30, 31, 0.5, 90, 90 - MICRO, 365, 400, -MICRO, -1]
+# ... and on the instants clocks change in the zones below (2026-10-25T01:00Z in Kyiv, 2026-03-08T07:00Z in New
+# York), either side of the hour before New Year in UTC, and at a quarter past three in the morning UTC
+OFFSETS += [7 - 1 / 24, 7 - 1 / 24 + MICRO, 238 - 7 / 24, 238 - 7 / 24 + MICRO, 305 + 1 / 24, 305 - 1 / 48, 3.865]
+ZONES = [None, "Europe/Kyiv", "America/New_York", "Asia/Kolkata", "Pacific/Kiritimati", "Australia/Lord_Howe"]
 DURATIONS = ["7d", "30d", "90d", "1mo", "1y", "12h", "2w"]
 DATES = ["2026-10-01", "2026-10-25", "2026-08-03", "2025-11-01"]  # now - 31, 7, 90, 365 days
 
@@ -138,7 +142,7 @@ def numbers(draw) -> str:
 @st.composite
 def conditions(draw) -> str:
     kind = draw(st.sampled_from(["event", "count", "compare", "between", "attribute", "time", "param", "bool",
-                                 "population", "sequence"]))
+                                 "population", "sequence", "calendar"]))
     match kind:
         case "population":
             return draw(populations())
@@ -176,6 +180,8 @@ def conditions(draw) -> str:
             ]))
         case "sequence":
             return draw(sequences())
+        case "calendar":
+            return draw(calendar_conditions())
         case "param":
             return draw(st.sampled_from([
                 "viewed category = $category within $window", "bought brand = $brand", "count(opened) >= $n",
@@ -204,6 +210,43 @@ def populations(draw) -> str:
     bound = draw(st.sampled_from(["0", "10", "50", "62.5", "90", "99"])) if function == "percentile" else str(
         draw(st.integers(1, 10)))
     return f"{function}({measure}) {op} {bound}"
+
+
+# Time parts, anniversaries and regular behaviour (docs/language.md, "Time of day, calendar and time zones").
+TIME_PARTS = ["hour = 0", "hour between 7 and 9", "hour >= 22", "weekday in (sat, sun)", "weekday = mon",
+              "weekday between mon and fri", "day = 25", "day <= 7", "month = 10", "month in (3, 11)",
+              "year = 2025", "year >= 2026", "hour not in (0, 3)"]
+ANNIVERSARIES = ["birthday(birth_date) within next 7d", "birthday(birth_date) within next 0d",
+                 "birthday(birth_date) within next 1mo", "anniversary(created_at) within next 3d",
+                 "anniversary(created_at) within next 1w", "anniversary(created_at) within next 1y"]
+PERIODS = ["in each of the last 3 mo", "in at least 2 of the last 4 w", "in each of the last 1 d",
+           "in at least 1 of the last 2 y", "in each of the last 2 w", "in at least 1 of the last 12 mo"]
+
+
+@st.composite
+def calendar_conditions(draw) -> str:
+    verb = draw(st.sampled_from(list(VERBS)))
+    match draw(st.sampled_from(["part", "anniversary", "regular", "lapsed"])):
+        case "part":
+            parts = ", ".join(draw(st.lists(st.sampled_from(TIME_PARTS), min_size=1, max_size=2, unique=True)))
+            head = f"{verb} {parts}{draw(windows())}"
+            return head if draw(st.booleans()) else f"count({head}) >= {draw(st.integers(1, 3))}"
+        case "anniversary":
+            return draw(st.sampled_from(ANNIVERSARIES))
+        case "regular":
+            filters = draw(st.lists(st.sampled_from(FILTERS[verb]), max_size=1))
+            window = draw(st.sampled_from(["", " before 90d ago", " before 7d ago", " within 90d",
+                                           " since 2026-08-03"]))
+            return f"{' '.join([verb, *filters])} {draw(st.sampled_from(PERIODS))}{window}"
+    return f"{verb} in each of the last 3 mo before 90d ago and not {verb} within 90d"
+
+
+def zoned(schema):
+    """``schema`` with each contact's zone in a string attribute ``tz`` (stores() then draws one from ZONES)."""
+    data = schema.to_dict()
+    data["contacts"]["attributes"]["tz"] = "string"
+    data["contacts"]["timezone"] = "tz"
+    return type(schema).from_dict(data)
 
 
 def rules(max_leaves: int = 6) -> st.SearchStrategy[str]:
@@ -252,10 +295,13 @@ def stores(draw, schema, edges: bool = False):
             "email": draw(maybe(st.sampled_from(["a@gmail.com", "b@corp.com", "ab@GMAIL.com", ""]))),
             "email_subscribed": draw(maybe(st.booleans())),
             "loyalty_points": draw(maybe(ints([0, 5, 120, -3], INT_EXTREMES))),
-            "birth_date": draw(maybe(st.sampled_from(["1990-11-01", "2000-02-29", "1960-01-01", "2026-05-01"]))),
+            "birth_date": draw(maybe(st.sampled_from(["1990-11-01", "2000-02-29", "1960-01-01", "2026-05-01",
+                                                      "1985-11-05", "1999-10-31"]))),
             "created_at": _time(draw) if draw(st.booleans()) else None,
             "tags": draw(maybe(st.lists(st.sampled_from(TAGS), max_size=3, unique=True))),
         })
+        if schema.timezone is not None:
+            contacts[-1][schema.timezone] = draw(st.sampled_from(ZONES))
     events = {}
     for verb, event in VERBS.items():
         rows = []

@@ -187,6 +187,9 @@ class _Emitter:
             "from segmint.compiler.kernels.library import (",
             "    age_years, at_least, count_distinct_sorted, lower_bound, prefetch, upper_bound,",
             ")",
+            "from segmint.compiler.kernels.calendar import (",
+            "    bit_count, local_day, period_of, time_part,",
+            ")",
             "",
         ]
         inputs = self.inputs

@@ -300,7 +300,7 @@ def decide(node: ir.Expr, costs) -> Decision:
             return ByLastEvent(node)
         case _ if costs[node] == 0:
             return ByOwnColumns(node)
-        case _ if any(isinstance(n, ir.Attr | ir.HasTags) for n in ir.walk(node)):
+        case _ if any(isinstance(n, ir.Attr | ir.HasTags | ir.Upcoming) for n in ir.walk(node)):
             return Undecided(node)  # its answer for a contact without events depends on the contact
     reads: dict[str, list[ir.Window]] = {}
     for n in ir.walk(node):

@@ -179,8 +179,75 @@ class SequenceCounts:
         return f"occurrences of {text(self.node)} (by the generic sequence scan)"
 
 
+# -- inputs of calendar conditions (runtime/timezones.py, runtime/calendar.py) --------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalTimes:
+    """An event type's times in their contacts' zones (µs)."""
+
+    event: str
+
+    def __str__(self) -> str:
+        return f"{self.event} local times"
+
+
+@dataclass(frozen=True)
+class ZoneTables:
+    """The zones' tables: ``part`` is "contact" (each contact's zone number), "starts" (each zone's first row),
+    "at" (instants of changes) or "shift" (offsets from them)."""
+
+    part: str
+
+    def __str__(self) -> str:
+        return f"zone {self.part}"
+
+
+@dataclass(frozen=True)
+class MonthDays:
+    """month * 100 + day of each day of a 400-year cycle of the calendar (from 1970-01-01)."""
+
+    def __str__(self) -> str:
+        return "month and day of each day of 400 years"
+
+
+@dataclass(frozen=True)
+class ZoneAnniversaries:
+    """Per zone, which anniversaries (month * 100 + day, rows of ``ANNIVERSARY_CODES``) fall within the next
+    ``duration`` from today in that zone: a bool table, zone after zone."""
+
+    duration: ir.Const | ir.Param
+    site: int = field(repr=False)
+
+    def __str__(self) -> str:
+        from .explain import text
+
+        return f"per zone, the anniversaries within the next {text(self.duration)}"
+
+
+@dataclass(frozen=True)
+class ZonePeriods:
+    """Per zone, the calendar period holding ``window``'s end (``first`` False), or an instant before which no
+    event can be in the ``periods`` periods before it (``first``)."""
+
+    window: ir.Window
+    unit: str
+    periods: int
+    first: bool
+    site: int = field(repr=False)
+
+    def __str__(self) -> str:
+        what = f"start of the {self.periods} {self.unit} before" if self.first else f"{self.unit} period holding"
+        return f"per zone, {what} the end of the window"
+
+
 ArrayInput = (
-    ColumnValues
+    LocalTimes
+    | ZonePeriods
+    | ZoneTables
+    | ZoneAnniversaries
+    | MonthDays
+    | ColumnValues
     | ColumnValid
     | TagOffsets
     | TagBits

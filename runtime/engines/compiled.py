@@ -22,8 +22,10 @@ from ...compiler.kernels import MASK_BITS, Kernel, StoreFacts, generate
 from ...compiler.kernels import plan as kp
 from ...compiler.types import Type
 from ..bindings import Bindings
+from ..calendar import anniversary_table, current_periods, month_days
 from ..store.columns import Store
 from ..timeutil import last_birth_day
+from ..timezones import local_times, zones
 from . import kernel_batches, overflow
 from .compile_worker import compile_elsewhere
 from .engine import Engine
@@ -365,6 +367,16 @@ def input_value(item: kp.Input, store: Store, plans: tuple[ir.Expr, ...], bindin
             return bindings.now.month * 100 + bindings.now.day
         case kp.SequenceCounts(node=node):
             return sequence_counts(node, store, bindings)
+        case kp.LocalTimes(event=event):
+            return local_times(store, event)
+        case kp.ZoneTables(part=part):
+            return getattr(zones(store), part)
+        case kp.MonthDays():
+            return month_days()
+        case kp.ZoneAnniversaries(duration=duration):
+            return anniversary_table(zones(store), bindings, duration)
+        case kp.ZonePeriods(window=window, unit=unit, periods=periods, first=first):
+            return current_periods(zones(store), bindings.window(window)[1], unit, periods)[first]
         case kp.ScratchSize():
             sizes = [
                 len(store.events[n.prop.event].properties[n.prop.name].dictionary)

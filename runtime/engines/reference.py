@@ -21,8 +21,10 @@ from ...compiler.types import Type
 from ...dsl.errors import DataError
 from ...dsl.limits import INT64_MAX, INT64_MIN
 from ..bindings import Bindings
+from ..calendar import current_periods, period_of, regular_hits, upcoming, window_days
 from ..store.columns import Column, EventTable, Store
 from ..timeutil import US_PER_DAY
+from ..timezones import local, local_times_by_search, time_part, zones
 from . import ranks, sequences
 from .engine import Engine
 from .strings import OPS, string_table
@@ -92,6 +94,10 @@ class Evaluator:
                 return self.truth(self.definitions[name], scope)
             case ir.Sequence(steps=steps):
                 return self.sequence_counts(steps, exists=True) >= 1
+            case ir.Upcoming(operand=x, duration=duration):
+                return self.upcoming(self.vec(x, scope), x.type, duration)
+            case ir.Regular():
+                return self.regular(node)
         v = self.vec(node, scope)  # a boolean value: attribute, constant, parameter
         assert node.type is Type.BOOL, node
         return v.valid & v.data.astype(bool)
@@ -134,6 +140,9 @@ class Evaluator:
                 return self.vec(self.definitions[name], scope)
             case ir.Rank() | ir.Rfm():
                 return self.population(node)
+            case ir.TimePart(part=part):
+                assert scope is not None, "a time part outside an event filter"
+                return Vec(time_part(self.local_times(scope), part), np.ones(len(scope), bool))
         # a condition used as a value
         truth = self.truth(node, scope)
         return Vec(truth, np.ones_like(truth, dtype=bool))
@@ -290,6 +299,29 @@ class Evaluator:
                 new[1:] = (rows[1:] != rows[:-1]) | (values[1:] != values[:-1])
                 return Vec(np.bincount(rows[new], minlength=n).astype(np.int64), np.ones(n, bool))
         raise AssertionError(node.function)
+
+    # -- calendar and time of day (runtime/timezones.py, runtime/calendar.py) -------------------------------------
+    def local_times(self, table: EventTable) -> np.ndarray:
+        """Each event's time in its contact's zone: one search per event in its zone's table."""
+        return local_times_by_search(self.store, table)
+
+    def upcoming(self, v: Vec, type_: Type, duration: ir.Const | ir.Param) -> np.ndarray:
+        """``birthday(x) within next D``: the next anniversary of each contact's day, in its zone's calendar."""
+        found = zones(self.store)
+        zone = found.contact
+        today, last = window_days(found, self.bindings, duration)
+        data = np.where(v.valid, v.data, 0).astype(np.int64)
+        day = data if type_ is Type.DATE else np.floor_divide(local(found, zone, data), US_PER_DAY)
+        return v.valid & upcoming(day, today[zone], last[zone])
+
+    def regular(self, node: ir.Regular) -> np.ndarray:
+        """``bought in each of the last 3 mo``: per contact, the distinct periods of its events of the set."""
+        table, mask = self.selected(node.events)
+        found = zones(self.store)
+        current, _ = current_periods(found, self.bindings.window(node.events.window)[1], node.unit, node.periods)
+        period = period_of(self.local_times(table)[mask], node.unit)
+        hits = regular_hits(table.contact_rows[mask], period, current[found.contact], node.periods, self.n)
+        return hits >= node.least
 
 
 def _extreme(ufunc, rows: np.ndarray, values: np.ndarray, n: int, present: np.ndarray) -> Vec:

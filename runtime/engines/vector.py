@@ -25,6 +25,7 @@ from ...compiler import ir
 from ...compiler.types import Type
 from ..bindings import Bindings
 from ..store.columns import Store
+from ..timezones import local_times
 from . import overflow, sequences
 from .engine import Engine
 from .reference import Evaluator, Vec, column_vec
@@ -108,6 +109,11 @@ class VectorEvaluator(Evaluator):
     def sequence_counts(self, steps: tuple[ir.Step, ...], exists: bool) -> np.ndarray:
         """The generic scan (runtime/engines/sequences.py): pointers per step over the contact's events."""
         return sequences.scan_counts(sequences.step_inputs(steps, self), self.n, exists)
+
+    # -- calendar and time of day ---------------------------------------------------------------------------------
+    def local_times(self, table) -> np.ndarray:
+        """Each event's local time, worked out once per store by a kernel (runtime/timezones.py)."""
+        return local_times(self.store, table.name)
 
 
 class VectorEngine(Engine):

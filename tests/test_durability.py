@@ -80,7 +80,8 @@ def test_a_save_killed_at_any_moment_leaves_the_old_or_the_new_store(tmp_path):
     stores[0].save(folder)  # a last save clears what killed saves left
     assert same_content(segmint.Store.open(folder, verify=True), stores[0])
     names = sorted(p.name for p in folder.iterdir())
-    assert len(names) == 3 and names[0].startswith("data-") and names[1:] == ["manifest.json", "notes.txt"]
+    assert len(names) == 4 and names[0] == ".lock" and names[1].startswith("data-")
+    assert names[2:] == ["manifest.json", "notes.txt"]
     assert seen, "no kill was checked"
     print(f"{KILLS} kills, {remains} mid-save, stores seen {sorted(seen)}")
 

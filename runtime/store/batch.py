@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import os
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -284,6 +284,37 @@ def read_delta(path: Path, entry: Mapping, source: str) -> Delta:
         events = {name[len(EVENTS_PREFIX):]: t for name, t in tables.items() if name.startswith(EVENTS_PREFIX)}
         return Delta("append", tables.get(CONTACTS), events)
     raise DataError(f"manifest.json is damaged: a delta of kind {kind!r}", source=source)
+
+
+def combined(appends: Sequence[Delta], schema: Schema) -> Delta:
+    """Several appends as one, merging to the same store as they would one after another: a contact's last row
+    wins, new contacts keep the order they first came in, events keep their order (ties in time stay in append
+    order)."""
+    contacts = [d.contacts for d in appends if d.contacts is not None]
+    table = None
+    if contacts:
+        table = _concat(contacts)
+        ids = np.asarray(table.column(0).to_pylist(), dtype=object) if not pa.types.is_integer(
+            table.column(0).type) else table.column(0).to_numpy()
+        _, first = np.unique(ids, return_index=True)
+        _, last_from_end = np.unique(ids[::-1], return_index=True)
+        if len(first) < len(ids):  # np.unique sorts: first and last line up id by id
+            table = table.take(pa.array((len(ids) - 1 - last_from_end)[np.argsort(first)]))
+    names = [name for name in schema.events if any(name in d.events for d in appends)]
+    events = {name: _concat([d.events[name] for d in appends if name in d.events]) for name in names}
+    return Delta("append", table, events)
+
+
+def _concat(tables: Sequence[pa.Table]) -> pa.Table:
+    """Tables of one kind of rows whose columns may differ in type (int32 and int64, string and dictionary)."""
+    if len(tables) == 1:
+        return tables[0]
+    try:
+        return pa.concat_tables(tables, promote_options="permissive").combine_chunks()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        decoded = [t.cast(pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type)
+                                              else f.type) for f in t.schema])) for t in tables]
+        return pa.concat_tables(decoded, promote_options="permissive").combine_chunks()
 
 
 def batch_columns(schema: Schema, delta: Delta, source: str) -> tuple[np.ndarray, dict[str, Column]]:

@@ -103,13 +103,27 @@ def csr_rows(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def select_rows(store: Store, rows: np.ndarray) -> Store:
     """The contacts ``rows`` of ``store`` (in that order) with their events, as a store of their own."""
-    attributes = {name: take(column, rows) for name, column in store.attributes.items()}
+    attributes = {name: trimmed(take(column, rows)) for name, column in store.attributes.items()}
     events = {}
     for name, table in store.events.items():
         offsets, positions = csr_rows(table.offsets, rows)
-        properties = {p: take(column, positions) for p, column in table.properties.items()}
+        properties = {p: trimmed(take(column, positions)) for p, column in table.properties.items()}
         events[name] = EventTable(name, offsets, np.asarray(table.ts)[positions], properties)
     return Store(store.schema, np.asarray(store.ids)[rows], attributes, events)
+
+
+def trimmed(column: Column) -> Column:
+    """A string column with only the dictionary entries its rows use (a partition of e-mails keeps its own e-mails,
+    not the whole store's). Declared categories stay as declared."""
+    if not isinstance(column.dictionary, Strings):
+        return column
+    codes = np.asarray(column.values)
+    used = np.unique(codes[codes >= 0])
+    if len(used) == len(column.dictionary):
+        return column
+    dtype = code_dtype(len(used))
+    values = np.where(codes >= 0, np.searchsorted(used, codes), -1).astype(dtype)
+    return Column(column.type, values, column.valid, Strings(column.dictionary.arrow.take(pa.array(used))))
 
 
 def concat_stores(schema: Schema, stores: Sequence[Store]) -> Store:

@@ -91,19 +91,11 @@ class _Part:
 
     def merged(self, source: str) -> Store:
         if self._merged is None:
-            chain, part = [], self
-            while part._merged is None and part.previous is not None:
-                chain.append(part)
+            part = self.previous
+            while part is not None and part._merged is None:
                 part = part.previous
-            if part._merged is None:
-                store = part.base
-                for delta in part.deltas:
-                    store = apply(store, delta, source)
-                part._merged = store
-            store = part._merged
-            for grown in reversed(chain):
-                store = apply(store, grown.deltas[-1], source)
-                grown._merged, grown.previous = store, None
+            start, done = (self.base, 0) if part is None else (part._merged, len(part.deltas))
+            self._merged = fold(start, self.deltas[done:], source)
         self.previous = None
         return self._merged
 
@@ -121,8 +113,9 @@ class _Part:
 
     def seen(self, event_type: str) -> np.ndarray:
         if self._seen is None:
-            self._seen = {}
-            for delta in self.deltas:
+            grown = self.previous is not None and self.previous._seen is not None
+            self._seen = dict(self.previous._seen) if grown else {}
+            for delta in self.deltas[-1:] if grown else self.deltas:
                 for name, table in delta.events.items():
                     if batch.EVENT_ID in table.column_names:
                         values = batch._event_id_values(table.column(batch.EVENT_ID).drop_null())
@@ -148,6 +141,22 @@ def _member(sorted_ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
         return np.isin(np.asarray(wanted, object), np.asarray(sorted_ids, object))
     at = np.minimum(np.searchsorted(sorted_ids, wanted), len(sorted_ids) - 1)
     return sorted_ids[at] == wanted
+
+
+def fold(store: Store, deltas: Sequence[Delta], source: str) -> Store:
+    """``store`` after ``deltas``: each run of appends merged at once (one pass over the events per run, not per
+    append), each delete on its own."""
+    run: list[Delta] = []
+    for delta in (*deltas, None):
+        if delta is not None and delta.kind == "append":
+            run.append(delta)
+            continue
+        if run:
+            store = apply(store, batch.combined(run, store.schema) if len(run) > 1 else run[0], source)
+            run = []
+        if delta is not None:
+            store = apply(store, delta, source)
+    return store
 
 
 def apply(store: Store, delta: Delta, source: str) -> Store:
@@ -320,6 +329,7 @@ class SavedStore:
         for part, spec in zip(self._parts, parts, strict=True):
             base_bytes = sum(entry.get("bytes", 0) for entry in (spec["base"].get("files") or {}).values())
             described.append({
+                "contacts": len(part.ids()),
                 "base_contacts": len(part.base),
                 "base_events": part.base.n_events,
                 "base_bytes": base_bytes,

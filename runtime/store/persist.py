@@ -297,6 +297,12 @@ class _Writer:
         return {"file": name, "dtype": str(values.dtype)}
 
     def strings(self, values) -> dict:
+        if isinstance(values, Strings):  # already UTF-8 in Arrow's buffers: written as they are, no Python strings
+            array = values.arrow.cast(pa.large_string())
+            offsets = np.frombuffer(array.buffers()[1], np.int64)[array.offset: array.offset + len(array) + 1]
+            data = array.buffers()[2]
+            blob = np.frombuffer(data, np.uint8)[offsets[0]: offsets[-1]] if data is not None else np.zeros(0, np.uint8)
+            return {"strings": self.array(blob), "offsets": self.array(offsets - offsets[0])}
         try:
             encoded = [str(v).encode("utf-8") for v in values]
         except UnicodeEncodeError as error:

@@ -6,18 +6,21 @@ import datetime as dt
 import json
 import random
 import tempfile
+import threading
 import zlib
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import rulegen
 from changes import ID, NOW, Model, contacts_table, events_table, random_batch, random_contact, random_event
-from fuzzgen import SCHEMA, fuzz
+from fuzzgen import SCHEMA, attempt, fuzz
 from hypothesis import given
 from hypothesis import strategies as st
 
 import segmint
+from segmint.runtime.store import persist
 from segmint.runtime.store.partitioned import partition_of
 
 RULES = [
@@ -326,3 +329,72 @@ def test_after_every_change_evaluation_equals_a_store_rebuilt_from_all_the_data(
             else:
                 saved = segmint.SavedStore.open(Path(folder) / "s", verify=True)
             assert_same(saved, model, rules + RULES[:2], engines=("reference", "vector"))
+
+
+def test_a_store_of_text_ids_takes_appends_deletes_and_compaction(tmp_path):
+    schema = segmint.Schema.from_dict({"contacts": {"attributes": {"city": "string"}},
+                                       "events": {"visit": {"verb": "visited", "properties": {"page": "string"}}}})
+    contacts = [{ID: f"c{k}", "city": city} for k, city in enumerate(["Kyiv", "Lviv", "Kyiv", None, "Riga"])]
+    visits = [{ID: "c1", "timestamp": NOW, "page": "home"}, {ID: "c3", "timestamp": NOW, "page": "cart"}]
+    store = segmint.Store.from_arrow(pa.Table.from_pylist(contacts), {"visit": pa.Table.from_pylist(visits)}, schema)
+    saved = segmint.SavedStore.create(tmp_path / "s", store, partitions=3)
+    saved.append(events={"visit": [{ID: "c9", "timestamp": NOW, "page": "home"}]},
+                 contacts=[{ID: "c9", "city": "Odesa"}, {ID: "c0", "city": "Lviv"}])
+    saved.delete_contacts(["c3", "nobody"])
+
+    def answer(rule):
+        return sorted(segmint.compile(rule, schema).evaluate(saved.snapshot(), now=NOW).ids().tolist())
+
+    assert answer("visited page = home") == ["c1", "c9"]
+    assert answer("city = Lviv") == ["c0", "c1"]
+    assert answer("not visited") == ["c0", "c2", "c4"]
+    with pytest.raises(segmint.DataError, match="contact ids are integers here but text in the store"):
+        saved.append(contacts=[{ID: 5, "city": "Kyiv"}])
+    saved.compact()
+    saved = segmint.SavedStore.open(tmp_path / "s", verify=True)
+    assert answer("city = Lviv") == ["c0", "c1"] and len(saved.snapshot()) == 5
+
+
+def test_a_second_writer_waits_for_the_first_and_then_builds_on_its_version(tmp_path, start):
+    saved = saved_from(tmp_path, start)
+    other = segmint.SavedStore.open(tmp_path / "s")
+    done = threading.Event()
+
+    def append_meanwhile():
+        other.append(contacts=contacts_table(SCHEMA, [{ID: 71}]))
+        done.set()
+
+    with persist.writing(tmp_path / "s"):  # as another process's long append or compaction would
+        writer = threading.Thread(target=append_meanwhile)
+        writer.start()
+        assert not done.wait(0.5)  # waiting, not failing, not writing
+        assert len(segmint.Store.open(tmp_path / "s")) == 20  # and readers are not held up
+    writer.join()
+    assert done.is_set() and other.version == 2
+    saved.append(contacts=contacts_table(SCHEMA, [{ID: 72}]))
+    start.append([{ID: 71}, {ID: 72}], {})
+    assert saved.version == 3
+    assert_same(saved, start, RULES[:1])
+
+
+HOSTILE = st.sampled_from([None, 1, -1, 2**63 - 1, 1.5, float("nan"), "", "x", "Kyiv", True, [], ["vip"], [None],
+                           NOW, dt.date(2026, 1, 1), b"\xff"])
+
+
+@fuzz(40)
+@given(contacts=st.lists(st.dictionaries(st.sampled_from([ID, "city", "loyalty_points", "tags", "birth_date"]),
+                                         HOSTILE, max_size=5), max_size=3),
+       events=st.dictionaries(st.sampled_from(["purchase", "email_open", "refund"]),
+                              st.lists(st.dictionaries(st.sampled_from([ID, "timestamp", "amount", "device",
+                                                                        "event_id"]), HOSTILE, max_size=5),
+                                       max_size=3), max_size=2))
+def test_any_append_is_taken_whole_or_refused_with_a_data_error(contacts, events):
+    with tempfile.TemporaryDirectory() as folder:
+        model = Model(SCHEMA)
+        model.append([random_contact(random.Random(k), k) for k in (1, -1, 2**63 - 1)], {})
+        saved = segmint.SavedStore.create(Path(folder) / "s", model.store(), partitions=2)
+        outcome = attempt(saved.append, events=events, contacts=contacts or None)
+        if isinstance(outcome, segmint.SegmintError):
+            assert saved.version == 1 and not list(Path(folder, "s").glob("delta-*"))
+        reopened = segmint.SavedStore.open(Path(folder) / "s", verify=True)
+        assert sorted(reopened.snapshot().ids.tolist()) == sorted(saved.snapshot().ids.tolist())

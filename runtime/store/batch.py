@@ -136,7 +136,7 @@ def prepare(schema: Schema, id_dtype: np.dtype, contacts, events: Mapping | None
         events_table = as_arrow(data, source, event_type.properties)
         owner = load._get(events_table, id_column, source)
         _refuse_nulls(owner, "event(s) have no contact id", source, id_column)
-        owner_ids = _owner_ids(owner, id_dtype, source, id_column)
+        owners_here = owner_ids(owner, id_dtype, source, id_column)
         stamps = load._get(events_table, event_type.timestamp, source)
         _refuse_nulls(stamps, "event time(s) are null", source, event_type.timestamp)
         load._timestamps(stamps, source, event_type.timestamp)
@@ -147,11 +147,11 @@ def prepare(schema: Schema, id_dtype: np.dtype, contacts, events: Mapping | None
         if has_event_ids:
             kept.append(EVENT_ID)
         events_table = events_table.select(kept)
-        new = np.isin(owner_ids, contact_ids) if len(contact_ids) else np.zeros(len(owner_ids), bool)
-        unknown = ~new & ~known(owner_ids)
+        new = np.isin(owners_here, contact_ids) if len(contact_ids) else np.zeros(len(owners_here), bool)
+        unknown = ~new & ~known(owners_here)
         if unknown.any():
             first = int(np.flatnonzero(unknown)[0])
-            owner = owner_ids[first].item() if isinstance(owner_ids[first], np.generic) else owner_ids[first]
+            owner = owners_here[first].item() if isinstance(owners_here[first], np.generic) else owners_here[first]
             raise DataError(
                 f"{int(unknown.sum())} event(s) belong to contacts that neither exist nor come with a contact row "
                 f"(first at row {first}: {owner!r})",
@@ -163,9 +163,9 @@ def prepare(schema: Schema, id_dtype: np.dtype, contacts, events: Mapping | None
             keep &= ~_seen_rows(events_table.column(EVENT_ID), lambda ids, name=name: seen(name, ids))
             if not keep.all():
                 events_table = events_table.filter(pa.array(keep))
-                owner_ids = owner_ids[keep]
+                owners_here = owners_here[keep]
         tables[name] = _plain(events_table)
-        owners[name] = owner_ids
+        owners[name] = owners_here
     return Prepared(contact_ids, table, tables, owners)
 
 
@@ -189,7 +189,7 @@ def _typed_ids(ids: np.ndarray, id_dtype: np.dtype, source: str, column: str) ->
     return ids
 
 
-def _owner_ids(array: pa.ChunkedArray, id_dtype: np.dtype, source: str, column: str) -> np.ndarray:
+def owner_ids(array: pa.ChunkedArray, id_dtype: np.dtype, source: str, column: str) -> np.ndarray:
     if pa.types.is_integer(array.type) and id_dtype.kind != "O":
         load._refuse_beyond_int64(array, source, column)
         return array.to_numpy().astype(np.int64, copy=False)
@@ -199,7 +199,7 @@ def _owner_ids(array: pa.ChunkedArray, id_dtype: np.dtype, source: str, column: 
     raise DataError(f"contact ids are {array.type} here but {kind} in the store", source=source, column=column)
 
 
-def _event_id_values(array: pa.ChunkedArray) -> np.ndarray:
+def event_id_values(array: pa.ChunkedArray) -> np.ndarray:
     if pa.types.is_integer(array.type):
         return array.cast(pa.int64()).to_numpy(zero_copy_only=False)
     return np.array(array.cast(pa.large_string()).to_pylist(), dtype=object)
@@ -213,7 +213,7 @@ def _first_of_each_id(array: pa.ChunkedArray, source: str) -> np.ndarray:
     keep = np.ones(len(array), bool)
     rows = np.flatnonzero(array.is_valid().to_numpy(zero_copy_only=False))
     if len(rows):
-        _, first = np.unique(_event_id_values(pc.drop_null(array)), return_index=True)
+        _, first = np.unique(event_id_values(pc.drop_null(array)), return_index=True)
         keep[rows] = False
         keep[rows[first]] = True
     return keep
@@ -224,7 +224,7 @@ def _seen_rows(array: pa.ChunkedArray, seen) -> np.ndarray:
     found = np.zeros(len(array), bool)
     rows = np.flatnonzero(array.is_valid().to_numpy(zero_copy_only=False))
     if len(rows):
-        found[rows] = seen(_event_id_values(pc.drop_null(array)))
+        found[rows] = seen(event_id_values(pc.drop_null(array)))
     return found
 
 

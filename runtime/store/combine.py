@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 import numba
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ...compiler.schema import Field, Schema
 from ...compiler.types import Type
@@ -188,7 +189,7 @@ def rows_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     if len(wanted) == 0 or len(ids) == 0:
         return np.full(len(wanted), -1, np.int64)
     if ids.dtype == object or wanted.dtype == object:
-        found = pa.compute.index_in(pa.array(list(wanted)), value_set=pa.array(list(ids)))
+        found = pc.index_in(pa.array(list(wanted)), value_set=pa.array(list(ids)))
         return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     order = np.argsort(ids, kind="stable")
     at = np.minimum(np.searchsorted(ids, wanted, sorter=order), len(ids) - 1)

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from ...compiler.schema import Schema
 from ...dsl.errors import DataError, SchemaError
@@ -118,7 +119,7 @@ class _Part:
             for delta in self.deltas[-1:] if grown else self.deltas:
                 for name, table in delta.events.items():
                     if batch.EVENT_ID in table.column_names:
-                        values = batch._event_id_values(table.column(batch.EVENT_ID).drop_null())
+                        values = batch.event_id_values(table.column(batch.EVENT_ID).drop_null())
                         self._seen[name] = np.concatenate([self._seen.get(name, values[:0]), values])
         return self._seen.get(event_type, np.zeros(0, np.int64))
 
@@ -152,10 +153,23 @@ def fold(store: Store, deltas: Sequence[Delta], source: str) -> Store:
             run.append(delta)
             continue
         if run:
-            store = apply(store, batch.combined(run, store.schema) if len(run) > 1 else run[0], source)
+            store = _apply_run(store, run, source)
             run = []
         if delta is not None:
             store = apply(store, delta, source)
+    return store
+
+
+def _apply_run(store: Store, run: list[Delta], source: str) -> Store:
+    if len(run) > 1:
+        try:
+            together = batch.combined(run, store.schema)
+        except pa.ArrowException:  # appends whose columns have types Arrow cannot join (int and text event ids)
+            together = None
+        if together is not None:
+            return apply(store, together, source)
+    for delta in run:
+        store = apply(store, delta, source)
     return store
 
 
@@ -184,7 +198,7 @@ def apply(store: Store, delta: Delta, source: str) -> Store:
                 prop: load._empty(field) for prop, field in event_type.properties.items()}
         else:
             where = f"{source}: events '{name}'"
-            owners = batch._owner_ids(new.column(schema.id_column), store.ids.dtype, where, schema.id_column)
+            owners = batch.owner_ids(new.column(schema.id_column), store.ids.dtype, where, schema.id_column)
             rows = rows_of(np.asarray(contacts.ids), owners)
             if (rows < 0).any():
                 raise DataError("a delta holds events of contacts the store does not have", source=source)
@@ -209,7 +223,7 @@ class SavedStore:
     def __init__(self, directory: Path, manifest: dict, parts: list[_Part], text: bytes | None) -> None:
         self.directory, self._manifest, self._parts, self._text = directory, manifest, parts, text
         self.schema: Schema = parts[0].base.schema
-        self._snapshot: Store | None = None
+        self._snapshot: tuple[list[_Part], Store] | None = None  # the snapshot of the parts it was made from
 
     # -- opening ----------------------------------------------------------------------------------------------
     @classmethod
@@ -304,9 +318,13 @@ class SavedStore:
 
     def snapshot(self) -> Store:
         """The store at this object's version, all partitions one after another (it never changes)."""
-        if self._snapshot is None:
-            self._snapshot = concat_stores(self.schema, [self.partition(k) for k in range(len(self._parts))])
-        return self._snapshot
+        parts = self._parts  # one version's, even while another thread appends
+        cached = self._snapshot
+        if cached is not None and cached[0] is parts:
+            return cached[1]
+        store = concat_stores(self.schema, [part.merged(str(self.directory)) for part in parts])
+        self._snapshot = (parts, store)
+        return store
 
     def partition(self, k: int) -> Store:
         """Partition ``k`` at this object's version: a store of its own."""
@@ -350,6 +368,8 @@ class SavedStore:
         """Add events (``{event type: table}``) and contact rows (new contacts, or new attributes of existing ones:
         a row replaces the contact's attributes whole). Checked whole first; returns the new version once it is
         on disk. An event whose ``event_id`` was seen since the last compaction is dropped."""
+        if events is not None and not isinstance(events, Mapping):
+            raise DataError(f"events are given as {{event type: table}}, not as {type(events).__name__}")
         with self._writing():
             id_dtype = np.asarray(self._parts[0].base.ids).dtype
             prepared = batch.prepare(self.schema, id_dtype, contacts, events, self._known, self._seen)

@@ -334,12 +334,15 @@ def open_store(directory: str | os.PathLike, verify: bool = False) -> Store:
         text, attempts = _manifest_text(directory), 1
         while True:
             try:
-                return _open_manifest(directory, text, verify)
+                opened = _open_manifest(directory, text, verify)
+                break
             except DataError:
                 changed = None if locked else _manifest_text(directory, missing_ok=True)
                 if attempts == REOPEN_ATTEMPTS or changed in (None, text):
                     raise
                 text, attempts = changed, attempts + 1
+    # a store of partitions merges its deltas (read whole) into its mapped files after the lock: writers need not wait
+    return opened if isinstance(opened, Store) else opened.snapshot()
 
 
 REOPEN_ATTEMPTS = 3
@@ -357,13 +360,14 @@ def _manifest_text(directory: Path, missing_ok: bool = False) -> bytes | None:
         raise DataError(f"cannot read manifest.json: {error.strerror or error}", source=str(path)) from None
 
 
-def _open_manifest(directory: Path, text: bytes, verify: bool) -> Store:
+def _open_manifest(directory: Path, text: bytes, verify: bool):
+    """The store of a manifest: a ``Store``, or for format 3 a ``SavedStore`` (its snapshot is the store)."""
     path = directory / MANIFEST
     manifest = parse_manifest(text, path)
     if manifest["version"] == 3:
         from .partitioned import SavedStore
 
-        return SavedStore.from_manifest(directory, manifest, verify).snapshot()
+        return SavedStore.from_manifest(directory, manifest, verify, text)
     if manifest["version"] == 1 and verify:
         raise DataError("this store (format version 1) has no checksums to verify; save it again", source=str(path))
     return open_generation(directory, manifest, verify)

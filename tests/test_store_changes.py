@@ -398,3 +398,27 @@ def test_any_append_is_taken_whole_or_refused_with_a_data_error(contacts, events
             assert saved.version == 1 and not list(Path(folder, "s").glob("delta-*"))
         reopened = segmint.SavedStore.open(Path(folder) / "s", verify=True)
         assert sorted(reopened.snapshot().ids.tolist()) == sorted(saved.snapshot().ids.tolist())
+
+
+def test_saving_a_store_over_a_partitioned_one_replaces_it_whole(tmp_path, start):
+    folder = appended(tmp_path, start)
+    other = Model(SCHEMA)
+    other.append([{ID: 900}], {})
+    other.store().save(folder)
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith("data-")) == [".lock", "manifest.json"]
+    assert segmint.Store.open(folder, verify=True).ids.tolist() == [900]
+    saved = segmint.SavedStore.create(folder, start.store(), partitions=2)  # and back
+    assert_same(saved, start, RULES[:1])
+    assert len([p for p in folder.iterdir() if p.name.startswith("data-")]) == 2
+
+
+def test_event_ids_of_text_and_of_integers_are_told_apart(tmp_path, start):
+    saved = saved_from(tmp_path, start, partitions=2)
+    row = {ID: 2, "timestamp": NOW - dt.timedelta(days=1), "brand": "Apple", "category": "Vinyl", "amount": 9.0,
+           "quantity": 1}
+    saved.append(events={"purchase": [row | {"event_id": 5}]})
+    saved.append(events={"purchase": [row | {"event_id": "5"}, row | {"event_id": "5"}]})
+    saved.append(events={"purchase": [row | {"event_id": 5}, row | {"event_id": None}]})
+    start.append([], {"purchase": [row, row, row]})  # 5, "5" and the event without an id
+    assert_same(saved, start, ["count(bought within 2d) = 3"])
+    assert_same(segmint.SavedStore.open(tmp_path / "s"), start, ["count(bought within 2d) = 3"])

@@ -40,6 +40,7 @@ for line in sys.stdin:  # one writer per line, told how many changes are done; t
         for k in range(done):
             take_step(step(k, model), model)
         saved = segmint.SavedStore.open(sys.argv[1])
+        print("open", flush=True)
         k = done
         while True:
             take_step(step(k, model), model, saved)
@@ -77,18 +78,25 @@ def test_a_change_killed_at_any_moment_is_there_whole_or_not_at_all(tmp_path):
     helper = subprocess.Popen([sys.executable, "-c", WRITER, str(folder), str(Path(__file__).parent)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     rng = random.Random(KILLS)
-    in_flight = 0
+    in_flight = mid_change = 0
     try:
         assert helper.stdout.readline().strip() == "ready"
         for _ in range(KILLS):
             helper.stdin.write(f"{done}\n")
             helper.stdin.flush()
             writer = int(helper.stdout.readline())
-            time.sleep(rng.uniform(0, 6 * one_change))
+            assert helper.stdout.readline().strip() == "open"  # kill during changes, not while it starts
+            acknowledged, since = done, time.perf_counter()
+            for _ in range(rng.randint(0, 3)):  # let a few changes through, timing them as the writer runs
+                acknowledged = int(helper.stdout.readline()) + 1
+                one_change, since = time.perf_counter() - since, time.perf_counter()
+            time.sleep(rng.uniform(0, 1.5 * one_change))
             os.kill(writer, signal.SIGKILL)
-            acknowledged = done
             while (line := helper.stdout.readline().strip()) != "killed":
                 acknowledged = int(line) + 1
+            listed = (folder / "manifest.json").read_text()
+            mid_change += any(p.name.split("/")[0] not in listed and p.name not in (".lock", "manifest.json")
+                              for p in folder.iterdir())  # a killed write left files: it was killed mid-change
             opened = content(segmint.SavedStore.open(folder, verify=True).snapshot())
             if opened == content(model_after(acknowledged).store()):
                 done = acknowledged
@@ -103,4 +111,5 @@ def test_a_change_killed_at_any_moment_is_there_whole_or_not_at_all(tmp_path):
     assert content(final.snapshot()) == content(model_after(done).store())
     assert sorted(p.name for p in folder.iterdir() if not p.name.startswith("data-")) == [".lock", "manifest.json"]
     assert done > 5, "no change was acknowledged between kills"
-    print(f"{KILLS} kills, {done} changes done, {in_flight} committed but killed before acknowledging")
+    print(f"{KILLS} kills, {done} changes done, {mid_change} killed mid-change, {in_flight} committed but killed "
+          "before acknowledging")

@@ -103,25 +103,37 @@ class _Part:
     def ids(self) -> np.ndarray:
         """The ids of the partition's contacts now, sorted (for lookups)."""
         if self._ids is None:
-            if self.previous is not None and self.previous._ids is not None:
-                self._ids = _after(self.previous._ids, self.deltas[-1])
+            previous = self.previous
+            if previous is not None and previous._ids is not None:
+                # taken over, not copied: an older part is never written to again (it recomputes if asked)
+                ids, previous._ids = previous._ids, None
+                pending = self.deltas[-1:]
             else:
-                ids = np.sort(np.asarray(self.base.ids))
-                for delta in self.deltas:
-                    ids = _after(ids, delta)
-                self._ids = ids
+                ids, pending = np.sort(np.asarray(self.base.ids)), self.deltas
+            for delta in pending:
+                ids = _after(ids, delta)
+            self._ids = ids
         return self._ids
 
-    def seen(self, event_type: str) -> np.ndarray:
+    def seen(self, event_type: str, text: bool) -> np.ndarray:
+        """The event ids (text or integers) of ``event_type`` in this partition's deltas, sorted."""
         if self._seen is None:
-            grown = self.previous is not None and self.previous._seen is not None
-            self._seen = dict(self.previous._seen) if grown else {}
-            for delta in self.deltas[-1:] if grown else self.deltas:
+            previous = self.previous
+            if previous is not None and previous._seen is not None:
+                seen, previous._seen = previous._seen, None  # taken over, as the ids
+                pending = self.deltas[-1:]
+            else:
+                seen, pending = {}, self.deltas
+            for delta in pending:
                 for name, table in delta.events.items():
                     if batch.EVENT_ID in table.column_names:
                         values = batch.event_id_values(table.column(batch.EVENT_ID).drop_null())
-                        self._seen[name] = np.concatenate([self._seen.get(name, values[:0]), values])
-        return self._seen.get(event_type, np.zeros(0, np.int64))
+                        key = (name, values.dtype.kind == "O")  # a text id never equals an integer id
+                        known = seen.get(key)
+                        seen[key] = np.sort(values if known is None else np.concatenate([known, values]),
+                                            kind="stable")
+            self._seen = seen
+        return self._seen.get((event_type, text), np.zeros(0, object if text else np.int64))
 
 
 def _after(ids: np.ndarray, delta: Delta) -> np.ndarray:
@@ -502,15 +514,10 @@ class SavedStore:
         return known
 
     def _seen(self, event_type: str, event_ids: np.ndarray) -> np.ndarray:
-        seen = [part.seen(event_type) for part in self._parts]
-        seen = [s for s in seen if len(s)]
-        if not seen:
-            return np.zeros(len(event_ids), bool)
-        every = np.concatenate(seen) if all(s.dtype == seen[0].dtype for s in seen) else np.concatenate(
-            [s.astype(object) for s in seen])
-        if (every.dtype == object) != (event_ids.dtype == object):
-            return np.zeros(len(event_ids), bool)
-        return np.isin(event_ids, every)
+        found = np.zeros(len(event_ids), bool)
+        for part in self._parts:
+            found |= _member(part.seen(event_type, event_ids.dtype.kind == "O"), event_ids)
+        return found
 
 
 def _commit(directory: Path, manifest: dict, old: dict | None) -> bytes:

@@ -160,6 +160,8 @@ def update_contacts(
     untouched, still over the old rows), the new row of every old row (-1 when deleted) and the new row of every
     batch row."""
     n = len(base)
+    if len(batch_ids) == 0 and len(deleted) == 0:
+        return base, np.arange(n, dtype=np.int64), np.zeros(0, np.int64)
     where = rows_of(base.ids, batch_ids)
     new = where < 0
     gone = np.zeros(n, bool)
@@ -204,7 +206,8 @@ def merge_events(
     """``table``'s events moved to the new rows (dropped for deleted contacts) and the batch's events (contact row
     ``rows``, time ``ts``, any order) merged in: each contact's events stay sorted by time, an old event before a new
     one of the same instant, new ones of one instant in the order they came."""
-    base_rows = old_to_new[table.contact_rows] if len(table) else np.zeros(0, np.int64)
+    # each old event's new contact row (not the table's cached contact_rows: that would stay with the old table)
+    base_rows = np.repeat(old_to_new, np.diff(np.asarray(table.offsets)))
     kept = base_rows >= 0
     all_kept = bool(kept.all())
     base_ts = np.asarray(table.ts)

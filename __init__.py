@@ -31,6 +31,7 @@ from .runtime.live.refresh import RefreshReport
 from .runtime.live.registry import Change, Registry, RegistryError
 from .runtime.segment import Result, Segment, evaluate_many
 from .runtime.store.columns import Store
+from .runtime.store.partitioned import SavedStore
 
 __version__ = "0.1.0"
 
@@ -63,6 +64,7 @@ __all__ = [
     "RuleNameError",
     "RuleSyntaxError",
     "RuleTypeError",
+    "SavedStore",
     "Schema",
     "SchemaError",
     "Segment",

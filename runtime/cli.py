@@ -279,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .live.commands import add_commands  # here, not at the top: live/commands.py uses this module's helpers
 
     add_commands(commands, formatter)
+    from .store.commands import add_commands as add_store_commands  # likewise
+
+    add_store_commands(commands, formatter)
     for entry in importlib.metadata.entry_points(group="segmint.commands"):  # e.g. bench (benchmarks/command.py)
         entry.load()(commands, formatter)
     return parser

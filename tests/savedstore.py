@@ -80,7 +80,7 @@ def manifest(folder: Path) -> dict:
 def write_manifest(folder: Path, content: dict, checksum: bool = True) -> None:
     """Writes ``content`` as the manifest, its checksum made to match unless ``checksum`` is False."""
     if checksum:
-        content = {**content, "checksum": persist._manifest_checksum(content)}
+        content = {**content, "checksum": persist.manifest_checksum(content)}
     (folder / "manifest.json").write_text(json.dumps(content), encoding="utf-8")
 
 

@@ -14,11 +14,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from savedstore import generated_store, listing, same_content
 
 import segmint
+from segmint.runtime.store import persist
 
 KILLS = int(os.environ.get("SEGMINT_DURABILITY_KILLS", "20"))
 
@@ -80,7 +82,8 @@ def test_a_save_killed_at_any_moment_leaves_the_old_or_the_new_store(tmp_path):
     stores[0].save(folder)  # a last save clears what killed saves left
     assert same_content(segmint.Store.open(folder, verify=True), stores[0])
     names = sorted(p.name for p in folder.iterdir())
-    assert len(names) == 3 and names[0].startswith("data-") and names[1:] == ["manifest.json", "notes.txt"]
+    assert len(names) == 4 and names[0] == ".lock" and names[1].startswith("data-")
+    assert names[2:] == ["manifest.json", "notes.txt"]
     assert seen, "no kill was checked"
     print(f"{KILLS} kills, {remains} mid-save, stores seen {sorted(seen)}")
 
@@ -106,3 +109,35 @@ def test_opening_while_another_thread_saves_gives_one_of_the_stores(tmp_path):
     finally:
         stop.set()
         saver.join()
+
+
+LOOPING_SAVER = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from savedstore import generated_store
+stores = [generated_store(0, contacts=2_000), generated_store(1, contacts=2_000)]
+print("ready", flush=True)
+k = 0
+while True:
+    stores[k % 2].save(sys.argv[1])
+    k += 1
+"""
+
+
+def test_opening_against_a_saver_in_a_tight_loop_needs_no_retry(tmp_path):
+    """Opening holds the switch lock shared, the saver holds it exclusively around its switch and removals: every
+    open reads one whole store at the first attempt (retries, kept for folders without a lock file, are off)."""
+    folder = tmp_path / "store"
+    stores = [generated_store(0, contacts=2_000), generated_store(1, contacts=2_000)]
+    stores[0].save(folder)
+    saver = subprocess.Popen([sys.executable, "-c", LOOPING_SAVER, str(folder), str(Path(__file__).parent)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert saver.stdout.readline().strip() == "ready"
+        with mock.patch.object(persist, "REOPEN_ATTEMPTS", 1):
+            for _ in range(60):
+                opened = segmint.Store.open(folder)
+                assert sum(same_content(opened, store) for store in stores) == 1
+    finally:
+        saver.kill()
+        saver.wait()

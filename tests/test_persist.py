@@ -99,7 +99,7 @@ def test_saving_replaces_a_store_whole_and_leaves_other_files_alone(saved, store
     assert segmint.Store.open(saved).ids.tolist() == [1, 2]
     assert not any((saved / name).exists() for name in old_files)
     generation = {name.split("/")[0] for name in manifest(saved)["files"]}
-    assert sorted(os.listdir(saved)) == sorted({"manifest.json", "notes.txt"} | generation)
+    assert sorted(os.listdir(saved)) == sorted({".lock", "manifest.json", "notes.txt"} | generation)
     assert (saved / "notes.txt").read_text() == "mine" and (saved.parent / "beside.txt").read_text() == "mine too"
     store.save(saved)  # and back, over the store opened from this very folder
     assert answers(segmint.Store.open(saved), "vector") == expected["vector"]
@@ -109,9 +109,10 @@ def test_the_remains_of_a_killed_save_are_removed_by_the_next(saved, store):
     leftover = saved / ("data-" + "0" * 32)
     leftover.mkdir()
     (leftover / "0.npy").write_bytes(b"half")
-    (saved / persist.MANIFEST_BESIDE).write_text("{")
+    beside = saved / ".manifest.json.k1llxd.tmp"  # what durable.write_atomically leaves when killed
+    beside.write_text("{")
     store.save(saved)
-    assert not leftover.exists() and not (saved / persist.MANIFEST_BESIDE).exists()
+    assert not leftover.exists() and not beside.exists()
     (saved.parent / "fresh").mkdir()
     leftover = saved.parent / "fresh" / ("data-" + "1" * 32)
     leftover.mkdir()
@@ -190,7 +191,7 @@ def test_a_version_1_store_opens_and_is_replaced_by_saving(tmp_path, store, expe
         segmint.Store.open(tmp_path / "s", verify=True)
     store.save(tmp_path / "s")
     assert manifest(tmp_path / "s")["version"] == persist.VERSION
-    assert {p.name for p in (tmp_path / "s").iterdir() if p.is_file()} == {"manifest.json", "mine.npy"}
+    assert {p.name for p in (tmp_path / "s").iterdir() if p.is_file()} == {".lock", "manifest.json", "mine.npy"}
     assert answers(segmint.Store.open(tmp_path / "s", verify=True), "vector") == expected["vector"]
 
 

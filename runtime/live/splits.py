@@ -9,7 +9,6 @@ gives each group a range of buckets in that order (A: 0-4499, B: 4500-8999, cont
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...dsl.lexicon import NAME
+from ..idhash import id_keys, splitmix64, text_key
 
 BUCKETS = 10_000
-_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 @dataclass(frozen=True)
@@ -60,21 +59,4 @@ class Split:
 
 def buckets(ids: np.ndarray, salt: str) -> np.ndarray:
     """The bucket (0-9999) of every id for ``salt``: int64 ids, or an object array of str."""
-    if ids.dtype == object:
-        keys = np.fromiter((_text_key(i) for i in ids), dtype=np.uint64, count=len(ids))
-    else:
-        keys = np.asarray(ids, dtype=np.int64).view(np.uint64)
-    return (_splitmix64(keys ^ np.uint64(_text_key(salt))) % np.uint64(BUCKETS)).astype(np.int64)
-
-
-def _text_key(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass")).digest()[:8], "little")
-
-
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    """The finaliser of SplitMix64 (Steele, Lea, Flood 2014): every input bit moves every output bit."""
-    with np.errstate(over="ignore"):
-        x = (x + np.uint64(0x9E3779B97F4A7C15)) & _M64
-        x = ((x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _M64
-        x = ((x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _M64
-        return x ^ (x >> np.uint64(31))
+    return (splitmix64(id_keys(ids) ^ np.uint64(text_key(salt))) % np.uint64(BUCKETS)).astype(np.int64)

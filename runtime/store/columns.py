@@ -240,7 +240,8 @@ class Store:
     @classmethod
     def open(cls, directory, *, verify: bool = False) -> Store:
         """A saved store, memory-mapped. Its structure is always checked; ``verify`` also compares every file with
-        its checksum, which reads the whole store."""
+        its checksum, which reads the whole store. A store of partitions (``SavedStore``) opens as its current
+        version: its partitions one after another, base and deltas merged."""
         from .persist import open_store
 
         return open_store(directory, verify)

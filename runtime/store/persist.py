@@ -40,7 +40,7 @@ import pyarrow as pa
 from ...compiler.schema import Field, Schema
 from ...compiler.types import Type
 from ...dsl.errors import DataError, SchemaError
-from ..durable import fsync_folder
+from ..durable import fsync_folder, write_atomically
 from . import integrity
 from .columns import (
     FIRST_DAY,
@@ -56,10 +56,15 @@ from .columns import (
 
 FORMAT = "segmint.store"
 VERSION = 2
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)  # 3: partitions and deltas (runtime/store/partitioned.py)
 MANIFEST = "manifest.json"
-MANIFEST_BESIDE = ".manifest.json.new"  # the next manifest, before it replaces the current one
+# The next manifest, written beside by durable.write_atomically before it replaces the current one
+MANIFEST_BESIDE = re.compile(r"\.manifest\.json\.\w+\.tmp\Z")
+# Held shared while a store is opened, exclusive while its manifest is switched and old files are removed: an opener
+# never reads a manifest whose files are being removed (see ``switching`` and ``opening``).
+LOCK = ".lock"
 GENERATION = re.compile(r"data-[0-9a-f]{32}\Z")
+DELTA_FILE = re.compile(r"delta-[0-9a-f]{32}\.arrows\Z")  # format 3: see runtime/store/partitioned.py
 DATA_FILE = re.compile(r"\d+\.npy\Z")
 VERSION_1_FILE = re.compile(r"[\w.-]+\.npy\Z")
 # Files up to this size are checked against their checksum at every open: all of a small store, and of a large one
@@ -82,29 +87,37 @@ def save_store(store: Store, directory: str | os.PathLike) -> None:
 
 def _save(store: Store, directory: Path) -> None:
     _make_folder(directory)
-    with _locked(directory):
+    with writing(directory):
         old = _current_manifest(directory)
-        generation = f"data-{uuid.uuid4().hex}"
-        (directory / generation).mkdir()
-        try:
-            manifest = _write_generation(store, directory, generation)
-            fsync_folder(directory / generation)
-            _write_beside(directory, manifest)
-        except BaseException:
-            _remove_generation(directory / generation)
-            (directory / MANIFEST_BESIDE).unlink(missing_ok=True)
-            raise
-        os.replace(directory / MANIFEST_BESIDE, directory / MANIFEST)  # the switch: now the new store is the store
-        fsync_folder(directory)
-        _remove_old(directory, old, generation)
+        generation, body = write_generation(store, directory)
+        manifest = {"format": FORMAT, "version": VERSION, "schema": store.schema.to_dict(), **body}
+        manifest["checksum"] = manifest_checksum(manifest)
+        with switching(directory):
+            try:
+                write_atomically(directory / MANIFEST, json.dumps(manifest, indent=1).encode())
+            except BaseException:
+                _remove_generation(directory / generation)
+                raise
+            _remove_old(directory, old, generation)
+
+
+def write_generation(store: Store, directory: Path) -> tuple[str, dict]:
+    """Write ``store``'s arrays into a new generation folder (every file and the folder fsynced): its name, and what
+    a manifest says of it (contacts, ids, attributes, events, files). Nothing is left of it if this fails."""
+    generation = f"data-{uuid.uuid4().hex}"
+    (directory / generation).mkdir()
+    try:
+        body = _write_generation(store, directory, generation)
+        fsync_folder(directory / generation)
+    except BaseException:
+        _remove_generation(directory / generation)
+        raise
+    return generation, body
 
 
 def _write_generation(store: Store, directory: Path, generation: str) -> dict:
     writer = _Writer(directory, generation)
-    manifest = {
-        "format": FORMAT,
-        "version": VERSION,
-        "schema": store.schema.to_dict(),
+    return {
         "contacts": len(store),
         "ids": writer.strings(store.ids) if store.ids.dtype == object else writer.array(store.ids),
         "attributes": {name: writer.column(c) for name, c in store.attributes.items()},
@@ -118,8 +131,6 @@ def _write_generation(store: Store, directory: Path, generation: str) -> dict:
         },
         "files": writer.files,
     }
-    manifest["checksum"] = _manifest_checksum(manifest)
-    return manifest
 
 
 def _make_folder(directory: Path) -> None:
@@ -132,12 +143,42 @@ def _make_folder(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """An exclusive lock on the folder itself for the whole save (released by the OS if the process dies)."""
+def writing(directory: Path) -> Iterator[None]:
+    """An exclusive lock on the folder itself for the whole of a write (a save, an append, a compaction): a second
+    writer waits for the first (the OS releases the lock if the process dies)."""
     handle = os.open(directory, os.O_RDONLY)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
+    finally:
+        os.close(handle)
+
+
+@contextlib.contextmanager
+def switching(directory: Path) -> Iterator[None]:
+    """The lock file held exclusively while the manifest is switched and the files it no longer lists are removed:
+    only for that moment, so openers wait milliseconds, not for a whole save."""
+    handle = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)
+
+
+@contextlib.contextmanager
+def opening(directory: Path) -> Iterator[bool]:
+    """The lock file held shared while a store is opened (its manifest read, its files mapped: a file removed once
+    mapped stays readable). Yields False when the folder has no lock file (a store saved before it had one, or a
+    folder this process may not write): then opening retries against a concurrent save instead."""
+    try:
+        handle = os.open(directory / LOCK, os.O_RDONLY)
+    except OSError:
+        yield False
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        yield True
     finally:
         os.close(handle)
 
@@ -158,7 +199,7 @@ def _current_manifest(directory: Path) -> dict | None:
             "a damaged store, remove its folder first)",
             source=str(directory),
         )
-    others = [p.name for p in directory.iterdir() if not _remains_of_a_save(p)]
+    others = [p.name for p in directory.iterdir() if not _remains_of_a_save(p) and p.name != LOCK]
     if others:
         shown = ", ".join(sorted(others)[:3]) + (", ..." if len(others) > 3 else "")
         raise DataError(
@@ -172,18 +213,11 @@ def _current_manifest(directory: Path) -> dict | None:
 def _remains_of_a_save(path: Path) -> bool:
     """A generation folder holding only numbered arrays, or a manifest never switched in: what a killed save
     leaves, and nothing a person would name so."""
-    if path.name == MANIFEST_BESIDE:
-        return path.is_file()
+    if MANIFEST_BESIDE.match(path.name) or DELTA_FILE.match(path.name):
+        return path.is_file() and not path.is_symlink()
     if not GENERATION.match(path.name) or not path.is_dir() or path.is_symlink():
         return False
     return all(DATA_FILE.match(p.name) and p.is_file() and not p.is_symlink() for p in path.iterdir())
-
-
-def _write_beside(directory: Path, manifest: dict) -> None:
-    with open(directory / MANIFEST_BESIDE, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(manifest, indent=1))
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def _remove_old(directory: Path, old: dict | None, keep: str) -> None:
@@ -194,7 +228,7 @@ def _remove_old(directory: Path, old: dict | None, keep: str) -> None:
             if path.is_file() and not path.is_symlink():
                 path.unlink()
     for path in directory.iterdir():
-        if path.name != keep and path.name != MANIFEST_BESIDE and _remains_of_a_save(path):
+        if path.name != keep and _remains_of_a_save(path):
             _remove_generation(path)
     fsync_folder(directory)
 
@@ -220,6 +254,9 @@ def _well_named(name: str) -> bool:
 
 
 def _remove_generation(folder: Path) -> None:
+    if folder.is_file() and _remains_of_a_save(folder):
+        folder.unlink()
+        return
     if _remains_of_a_save(folder):
         for path in folder.iterdir():
             path.unlink()
@@ -227,7 +264,7 @@ def _remove_generation(folder: Path) -> None:
         folder.rmdir()
 
 
-def _manifest_checksum(manifest: dict) -> int:
+def manifest_checksum(manifest: dict) -> int:
     body = {key: value for key, value in manifest.items() if key != "checksum"}
     return zlib.crc32(json.dumps(body, sort_keys=True).encode("ascii"))
 
@@ -260,6 +297,12 @@ class _Writer:
         return {"file": name, "dtype": str(values.dtype)}
 
     def strings(self, values) -> dict:
+        if isinstance(values, Strings):  # already UTF-8 in Arrow's buffers: written as they are, no Python strings
+            array = values.arrow.cast(pa.large_string())
+            offsets = np.frombuffer(array.buffers()[1], np.int64)[array.offset: array.offset + len(array) + 1]
+            data = array.buffers()[2]
+            blob = np.frombuffer(data, np.uint8)[offsets[0]: offsets[-1]] if data is not None else np.zeros(0, np.uint8)
+            return {"strings": self.array(blob), "offsets": self.array(offsets - offsets[0])}
         try:
             encoded = [str(v).encode("utf-8") for v in values]
         except UnicodeEncodeError as error:
@@ -287,15 +330,19 @@ def open_store(directory: str | os.PathLike, verify: bool = False) -> Store:
     """The store saved in ``directory``. A save replacing it meanwhile removes the files of the manifest read
     first: when opening fails and the manifest has changed since, the new store is opened instead."""
     directory = Path(directory)
-    text, attempts = _manifest_text(directory), 1
-    while True:
-        try:
-            return _open_manifest(directory, text, verify)
-        except DataError:
-            changed = _manifest_text(directory, missing_ok=True)
-            if attempts == REOPEN_ATTEMPTS or changed in (None, text):
-                raise
-            text, attempts = changed, attempts + 1
+    with opening(directory) as locked:
+        text, attempts = _manifest_text(directory), 1
+        while True:
+            try:
+                opened = _open_manifest(directory, text, verify)
+                break
+            except DataError:
+                changed = None if locked else _manifest_text(directory, missing_ok=True)
+                if attempts == REOPEN_ATTEMPTS or changed in (None, text):
+                    raise
+                text, attempts = changed, attempts + 1
+    # a store of partitions merges its deltas (read whole) into its mapped files after the lock: writers need not wait
+    return opened if isinstance(opened, Store) else opened.snapshot()
 
 
 REOPEN_ATTEMPTS = 3
@@ -313,8 +360,21 @@ def _manifest_text(directory: Path, missing_ok: bool = False) -> bytes | None:
         raise DataError(f"cannot read manifest.json: {error.strerror or error}", source=str(path)) from None
 
 
-def _open_manifest(directory: Path, text: bytes, verify: bool) -> Store:
+def _open_manifest(directory: Path, text: bytes, verify: bool):
+    """The store of a manifest: a ``Store``, or for format 3 a ``SavedStore`` (its snapshot is the store)."""
     path = directory / MANIFEST
+    manifest = parse_manifest(text, path)
+    if manifest["version"] == 3:
+        from .partitioned import SavedStore
+
+        return SavedStore.from_manifest(directory, manifest, verify, text)
+    if manifest["version"] == 1 and verify:
+        raise DataError("this store (format version 1) has no checksums to verify; save it again", source=str(path))
+    return open_generation(directory, manifest, verify)
+
+
+def parse_manifest(text: bytes, path: Path) -> dict:
+    """A manifest of any readable version, its checksum checked (versions 2 and later)."""
     try:
         manifest = json.loads(text.decode("utf-8"))
     except ValueError as error:  # UnicodeDecodeError is one
@@ -328,14 +388,18 @@ def _open_manifest(directory: Path, text: bytes, verify: bool) -> Store:
             f"{', '.join(map(str, READABLE_VERSIONS))}; save the store again)",
             source=str(path),
         )
-    files = None
-    if version >= 2:
-        if manifest.get("checksum") != _manifest_checksum(manifest):
-            raise DataError("manifest.json is damaged (its checksum does not match)", source=str(path))
-        files = _Manifest(manifest, str(path)).mapping("files", "the manifest")
-    elif verify:
-        raise DataError("this store (format version 1) has no checksums to verify; save it again", source=str(path))
-    return _open(_Manifest(manifest, str(path)), _Reader(directory, files, verify, str(path)))
+    if version >= 2 and manifest.get("checksum") != manifest_checksum(manifest):
+        raise DataError("manifest.json is damaged (its checksum does not match)", source=str(path))
+    return manifest
+
+
+def open_generation(directory: Path, manifest: dict, verify: bool) -> Store:
+    """The store one generation holds: ``manifest`` has its schema, contacts, ids, attributes, events and (from
+    version 2) files."""
+    path = str(directory / MANIFEST)
+    files = _Manifest(manifest, path).mapping("files", "the manifest") if "files" in manifest or manifest.get(
+        "version") != 1 else None
+    return _open(_Manifest(manifest, path), _Reader(directory, files, verify, path))
 
 
 def _open(manifest: _Manifest, reader: _Reader) -> Store:

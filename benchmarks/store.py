@@ -1,0 +1,166 @@
+"""The store under a stream of data: ``python -m segmint.benchmarks.store [--contacts N] [--partitions P]``.
+
+On the demo data of N contacts, 5% of every event type's events are held back and the rest saved as a partitioned
+store (``SavedStore.create``). Then:
+
+- **append**: the held-back events are appended in batches of 100k events (every event type's share in each),
+  each acknowledged durably (delta files and the manifest fsynced): events per second, goal at least 1M;
+- **evaluate with a delta**: the benchmark suite in one ``evaluate_many`` (compiled) on the store with that 5% delta,
+  against the same store compacted: goal at most 1.3x. The first evaluation after the appends merges the deltas
+  into the partitions (reported apart, as "merge");
+- **compaction** of the store (with the merge of its deltas), against building it from Parquet and saving it
+  (``Store.from_parquet`` + ``save``): goal at most 1x.
+
+One run on whatever machine runs it; the numbers are printed and, with ``--json FILE``, written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+import segmint
+from segmint.runtime.demo.generate import demo_schema, generate, write_parquet
+
+from .suite import SUITE, batch_params
+
+BATCH_EVENTS = 100_000
+DELTA_SHARE = 0.05
+GOAL_APPEND_EVENTS_PER_SECOND = 1_000_000
+GOAL_DELTA_RATIO = 1.3
+GOAL_COMPACTION_RATIO = 1.0
+
+
+def held_back(tables: dict[str, pa.Table], seed: int) -> tuple[dict[str, pa.Table], dict[str, pa.Table]]:
+    """Every table split into the base (95%) and the delta (5%, in its original order)."""
+    rng = np.random.default_rng(seed)
+    base, delta = {}, {}
+    for name, table in tables.items():
+        late = rng.random(table.num_rows) < DELTA_SHARE
+        base[name] = table.filter(pa.array(~late))
+        delta[name] = table.filter(pa.array(late))
+    return base, delta
+
+
+def batches(delta: dict[str, pa.Table]) -> list[dict[str, pa.Table]]:
+    """The delta as appends of about ``BATCH_EVENTS`` events, each with every event type's share."""
+    total = sum(t.num_rows for t in delta.values())
+    count = max(1, round(total / BATCH_EVENTS))
+    out = []
+    for k in range(count):
+        part = {}
+        for name, table in delta.items():
+            start, stop = table.num_rows * k // count, table.num_rows * (k + 1) // count
+            if stop > start:
+                part[name] = table.slice(start, stop - start)
+        out.append(part)
+    return out
+
+
+def suite_seconds(store: segmint.Store, now, repeat: int) -> float:
+    schema = store.schema
+    segments = [segmint.compile(rule.text, schema) for rule in SUITE]
+    params = batch_params()
+    segmint.evaluate_many(segments, store, now=now, params=params, engine="compiled")  # compiles, warms
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        segmint.evaluate_many(segments, store, now=now, params=params, engine="compiled")
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def run(contacts: int, partitions: int, repeat: int, seed: int, folder: Path, log=print) -> dict:
+    log(f"generating {contacts:,} demo contacts")
+    data = generate(contacts, seed=seed)
+    base_events, delta = held_back(data.events, seed)
+    store = segmint.Store.from_arrow(data.contacts, base_events, demo_schema())
+    saved = segmint.SavedStore.create(folder / "store", store, partitions=partitions)
+    del store
+    results: dict = {"contacts": contacts, "partitions": partitions}
+
+    appends = batches(delta)
+    events = sum(t.num_rows for batch in appends for t in batch.values())
+    log(f"appending {events:,} events in {len(appends)} batches")
+    started = time.perf_counter()
+    for batch in appends:
+        saved.append(events=batch)
+    seconds = time.perf_counter() - started
+    results["append"] = {"events": events, "batches": len(appends), "seconds": seconds,
+                         "events_per_second": events / seconds}
+
+    started = time.perf_counter()
+    with_delta = saved.snapshot()
+    results["merge_seconds"] = time.perf_counter() - started
+    results["suite_with_delta_seconds"] = suite_seconds(with_delta, data.now, repeat)
+    del with_delta
+
+    started = time.perf_counter()
+    saved.compact()
+    results["compaction_seconds"] = time.perf_counter() - started
+    compacted = segmint.SavedStore.open(folder / "store").snapshot()
+    results["suite_compacted_seconds"] = suite_seconds(compacted, data.now, repeat)
+    del compacted
+    results["delta_ratio"] = results["suite_with_delta_seconds"] / results["suite_compacted_seconds"]
+
+    log("writing Parquet and building from it")
+    parquet = write_parquet(data, folder / "parquet")
+    started = time.perf_counter()
+    segmint.Store.from_parquet(parquet).save(folder / "rebuilt")
+    results["build_from_parquet_seconds"] = time.perf_counter() - started
+    # the merge is work a compaction of a store never evaluated would do too: the goal counts both
+    results["compaction_ratio"] = (results["merge_seconds"] + results["compaction_seconds"]) / results[
+        "build_from_parquet_seconds"]
+    results["goals"] = {
+        "append >= 1M events/s": results["append"]["events_per_second"] >= GOAL_APPEND_EVENTS_PER_SECOND,
+        "suite with 5% delta <= 1.3x compacted": results["delta_ratio"] <= GOAL_DELTA_RATIO,
+        "compaction <= build from Parquet": results["compaction_ratio"] <= GOAL_COMPACTION_RATIO,
+    }
+    return results
+
+
+def report(results: dict) -> str:
+    a = results["append"]
+    lines = [
+        f"store benchmark: {results['contacts']:,} contacts, {results['partitions']} partitions",
+        f"  append: {a['events']:,} events in {a['batches']} durable batches, {a['seconds']:.2f} s = "
+        f"{a['events_per_second'] / 1e6:.2f}M events/s (goal >= 1M)",
+        f"  first evaluation after the appends merges the deltas: {results['merge_seconds']:.2f} s",
+        f"  suite with a 5% delta {results['suite_with_delta_seconds'] * 1e3:.1f} ms, compacted "
+        f"{results['suite_compacted_seconds'] * 1e3:.1f} ms: {results['delta_ratio']:.2f}x (goal <= 1.3x)",
+        f"  compaction {results['compaction_seconds']:.2f} s (with the merge "
+        f"{results['merge_seconds'] + results['compaction_seconds']:.2f} s), build from Parquet and save "
+        f"{results['build_from_parquet_seconds']:.2f} s: {results['compaction_ratio']:.2f}x (goal <= 1x)",
+    ]
+    lines += [f"  goal {'met' if met else 'MISSED'}: {name}" for name, met in results["goals"].items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m segmint.benchmarks.store", description=__doc__.split("\n")[0])
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--folder", type=Path, help="where to write the stores (default: a temporary folder)")
+    parser.add_argument("--json", type=Path, help="also write every number as JSON to FILE")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(dir=args.folder) as folder:
+        results = run(args.contacts, args.partitions, args.repeat, args.seed, Path(folder),
+                      log=lambda text: print(text, file=sys.stderr, flush=True))
+    print(report(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,562 @@
+"""A saved store that takes new data: partitions, durable appends and deletes, compaction, snapshots (format 3).
+
+Layout::
+
+    store/manifest.json                the one commit point of the whole store
+    store/data-<uuid>/0.npy ...        a partition's base generation (as in format 2)
+    store/delta-<uuid>.arrows          one partition's part of one append or delete (runtime/store/batch.py)
+    store/.lock                        held while the manifest is switched or read (persist.switching/opening)
+
+The manifest holds the schema, the partition count and rule, the store version (one more at every append, delete
+and compaction) and, per partition, its base generation (files, sizes, CRCs) and its ordered deltas.
+
+**Partitions.** A contact's partition is ``splitmix64(key(id) ^ PARTITION_SALT) % count`` (``runtime/idhash.py``),
+fixed when the store is created: a contact never moves as the base grows, and new ids spread evenly without any
+rebalancing (ranges of ids would need both). Each partition is a self-contained ``Store``; ``snapshot()`` lays them
+one after another as one store, so every engine, ``Segment.explain`` and the registry take it unchanged and answer
+exactly as on an unpartitioned store (the same contacts, in partition order).
+
+**Appends** are checked whole first (``batch.prepare``), then each touched partition's part is written to a new
+delta file (fsynced, the folder fsynced), then the manifest is switched (``durable.write_atomically``), and only
+then does ``append`` return. A process killed before the switch leaves the store as it was (the unlisted delta file
+is removed by the next write); after it, the append is whole. In memory a partition is its base plus its deltas,
+merged when first evaluated (``combine``): contact rows of the batch replace the attributes of a contact whole
+(upsert by external id) or add a contact at the end of its partition; events merge into each contact's run by time.
+
+**Deletes** (``delete_contacts``) are a delta too: the contacts and their events are gone from every snapshot
+taken after it, at once; their bytes stay in the base generation and earlier delta files until the next
+compaction of their partition, which removes those files.
+
+**Compaction** writes each partition's merged contacts and events as a new base generation, switches the manifest
+and removes the old generation and the merged delta files (only files the old manifest listed, and remains of
+killed writers). Row numbers inside a partition change only at a delete or a compaction; membership in live
+segments is kept by external id, so it survives both. Event ids (``batch.EVENT_ID``) are remembered from the
+deltas: the horizon of duplicate detection is "since the partition's last compaction".
+
+**Snapshots.** A ``Store`` from ``snapshot()`` is one version and never changes; a later append makes a new one.
+Old files are removed only by a compaction (and a save over the folder), under the exclusive switch lock; opening
+holds the same lock shared while it reads the manifest and maps the files, so an opener never sees a manifest whose
+files are gone, and once mapped a removed file stays readable to the processes that mapped it (POSIX unlink).
+Delta files are read whole at open.
+
+**Writers.** Every write takes an exclusive lock on the folder (``persist.writing``): a second writer, in this
+process or another, waits for the first and then works on the version the first left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ...compiler.schema import Schema
+from ...dsl.errors import DataError, SchemaError
+from ..durable import fsync_folder, write_atomically
+from ..idhash import id_keys, splitmix64
+from . import batch, load, persist
+from .batch import Delta
+from .columns import EventTable, Store
+from .combine import concat_stores, merge_events, rows_of, select_rows, update_contacts
+
+VERSION = 3
+PARTITION_SALT = 0x5E6A1D7C0FFEE5ED
+RULE = f"splitmix64(key(id) ^ {PARTITION_SALT:#x}) % count"
+
+
+def partition_of(ids: np.ndarray, count: int) -> np.ndarray:
+    """The partition of every id among ``count``."""
+    if count == 1:
+        return np.zeros(len(ids), np.int64)
+    return (splitmix64(id_keys(ids) ^ np.uint64(PARTITION_SALT)) % np.uint64(count)).astype(np.int64)
+
+
+class _Part:
+    """One partition at one version: its base and its deltas, merged into a store when first asked. A part made by
+    an append remembers the part it grew from, so that merging costs only the new delta when the old part was
+    already merged."""
+
+    def __init__(self, base: Store, deltas: tuple[Delta, ...], previous: _Part | None = None) -> None:
+        self.base, self.deltas, self.previous = base, deltas, previous
+        self._merged: Store | None = None if deltas else base
+        self._ids: np.ndarray | None = None
+        self._seen: dict[str, np.ndarray] | None = None
+
+    def grown(self, delta: Delta) -> _Part:
+        return _Part(self.base, (*self.deltas, delta), self)
+
+    def merged(self, source: str) -> Store:
+        if self._merged is None:
+            part = self.previous
+            while part is not None and part._merged is None:
+                part = part.previous
+            start, done = (self.base, 0) if part is None else (part._merged, len(part.deltas))
+            self._merged = fold(start, self.deltas[done:], source)
+        self.previous = None
+        return self._merged
+
+    def ids(self) -> np.ndarray:
+        """The ids of the partition's contacts now, sorted (for lookups)."""
+        if self._ids is None:
+            previous = self.previous
+            if previous is not None and previous._ids is not None:
+                # taken over, not copied: an older part is never written to again (it recomputes if asked)
+                ids, previous._ids = previous._ids, None
+                pending = self.deltas[-1:]
+            else:
+                ids, pending = np.sort(np.asarray(self.base.ids)), self.deltas
+            for delta in pending:
+                ids = _after(ids, delta)
+            self._ids = ids
+        return self._ids
+
+    def seen(self, event_type: str, text: bool) -> np.ndarray:
+        """The event ids (text or integers) of ``event_type`` in this partition's deltas, sorted."""
+        if self._seen is None:
+            previous = self.previous
+            if previous is not None and previous._seen is not None:
+                seen, previous._seen = previous._seen, None  # taken over, as the ids
+                pending = self.deltas[-1:]
+            else:
+                seen, pending = {}, self.deltas
+            for delta in pending:
+                for name, table in delta.events.items():
+                    if batch.EVENT_ID in table.column_names:
+                        values = batch.event_id_values(table.column(batch.EVENT_ID).drop_null())
+                        key = (name, values.dtype.kind == "O")  # a text id never equals an integer id
+                        known = seen.get(key)
+                        seen[key] = np.sort(values if known is None else np.concatenate([known, values]),
+                                            kind="stable")
+            self._seen = seen
+        return self._seen.get((event_type, text), np.zeros(0, object if text else np.int64))
+
+
+def _after(ids: np.ndarray, delta: Delta) -> np.ndarray:
+    if delta.kind == "delete":
+        return ids[~_member(delta.deleted_sorted, ids)]
+    if delta.contacts is None:
+        return ids
+    added = np.asarray(load._ids(delta.contacts, delta.contacts.column_names[0], "delta"))
+    added = added[~_member(ids, added)]
+    return np.sort(np.concatenate([ids, added]), kind="stable") if len(added) else ids
+
+
+def _member(sorted_ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Which of ``wanted`` are in ``sorted_ids``."""
+    if len(sorted_ids) == 0 or len(wanted) == 0:
+        return np.zeros(len(wanted), bool)
+    if sorted_ids.dtype == object or wanted.dtype == object:
+        return np.isin(np.asarray(wanted, object), np.asarray(sorted_ids, object))
+    at = np.minimum(np.searchsorted(sorted_ids, wanted), len(sorted_ids) - 1)
+    return sorted_ids[at] == wanted
+
+
+def fold(store: Store, deltas: Sequence[Delta], source: str) -> Store:
+    """``store`` after ``deltas``: each run of appends merged at once (one pass over the events per run, not per
+    append), each delete on its own."""
+    run: list[Delta] = []
+    for delta in (*deltas, None):
+        if delta is not None and delta.kind == "append":
+            run.append(delta)
+            continue
+        if run:
+            store = _apply_run(store, run, source)
+            run = []
+        if delta is not None:
+            store = apply(store, delta, source)
+    return store
+
+
+def _apply_run(store: Store, run: list[Delta], source: str) -> Store:
+    if len(run) > 1:
+        try:
+            together = batch.combined(run, store.schema)
+        except pa.ArrowException:  # appends whose columns have types Arrow cannot join (int and text event ids)
+            together = None
+        if together is not None:
+            return apply(store, together, source)
+    for delta in run:
+        store = apply(store, delta, source)
+    return store
+
+
+def apply(store: Store, delta: Delta, source: str) -> Store:
+    """``store`` after one delta."""
+    schema = store.schema
+    empty_ids = np.zeros(0, store.ids.dtype)
+    if delta.kind == "delete":
+        contacts, old_to_new, _ = update_contacts(store, empty_ids, {}, delta.deleted)
+    else:
+        ids, attributes = batch.batch_columns(schema, delta, source)
+        contacts, old_to_new, _ = update_contacts(store, empty_ids if ids is None else ids, attributes,
+                                                  empty_ids)
+    n = len(contacts)
+    events = {}
+    for name, event_type in schema.events.items():
+        table = store.events[name]
+        new = delta.events.get(name) if delta.kind == "append" else None
+        if new is None and delta.kind == "append":
+            # nobody deleted: the new contacts, at the end, have no events of this type
+            offsets = np.concatenate([table.offsets, np.full(n - len(store), table.offsets[-1], np.int64)])
+            events[name] = EventTable(name, offsets, table.ts, table.properties)
+            continue
+        if new is None:
+            rows, ts, properties = np.zeros(0, np.int64), np.zeros(0, np.int64), {
+                prop: load._empty(field) for prop, field in event_type.properties.items()}
+        else:
+            where = f"{source}: events '{name}'"
+            owners = batch.owner_ids(new.column(schema.id_column), store.ids.dtype, where, schema.id_column)
+            rows = rows_of(np.asarray(contacts.ids), owners)
+            if (rows < 0).any():
+                raise DataError("a delta holds events of contacts the store does not have", source=source)
+            ts = load._timestamps(new.column(event_type.timestamp), where, event_type.timestamp)
+            properties = {prop: load._column(new.column(prop), field, where)
+                          for prop, field in event_type.properties.items()}
+        events[name] = merge_events(table, old_to_new, n, rows, ts, properties, event_type)
+    return Store(schema, contacts.ids, contacts.attributes, events)
+
+
+class SavedStore:
+    """A saved store folder, opened to read it and to write to it.
+
+    ``SavedStore.create(folder, store, partitions=4)`` saves ``store`` in ``partitions`` partitions;
+    ``SavedStore.open(folder)`` opens any saved store (formats 1 and 2 as one partition; the first write turns a
+    format 2 store into format 3 without copying its data). ``snapshot()`` is the store at this object's current
+    version, for ``Segment.evaluate``, ``evaluate_many``, ``explain`` and the registry. ``append``,
+    ``delete_contacts`` and ``compact`` return the new version once it is durable; snapshots taken before them
+    are unchanged. Another process's writes are seen after ``refresh()`` (and before every write of this one).
+    """
+
+    def __init__(self, directory: Path, manifest: dict, parts: list[_Part], text: bytes | None) -> None:
+        self.directory, self._manifest, self._parts, self._text = directory, manifest, parts, text
+        self.schema: Schema = parts[0].base.schema
+        self._snapshot: tuple[list[_Part], Store] | None = None  # the snapshot of the parts it was made from
+
+    # -- opening ----------------------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, directory, *, verify: bool = False) -> SavedStore:
+        directory = Path(directory)
+        with persist.opening(directory):
+            text = persist._manifest_text(directory)
+            return cls.from_manifest(directory, persist.parse_manifest(text, directory / persist.MANIFEST), verify,
+                                     text)
+
+    @classmethod
+    def from_manifest(cls, directory: Path, manifest: dict, verify: bool, text: bytes | None = None) -> SavedStore:
+        source = str(directory / persist.MANIFEST)
+        if manifest["version"] < VERSION:
+            if manifest["version"] == 1 and verify:
+                raise DataError("this store (format version 1) has no checksums to verify; save it again",
+                                source=source)
+            return cls(directory, manifest, [_Part(persist.open_generation(directory, manifest, verify), ())], text)
+        shape = persist._Manifest(manifest, source)
+        schema_dict = shape.mapping("schema", "the manifest")
+        try:
+            Schema.from_dict(schema_dict)
+        except SchemaError as error:
+            raise DataError(f"the schema in manifest.json is not usable: {error}", source=source) from None
+        partitions = shape.mapping("partitions", "the manifest")
+        count = shape.count("count", "'partitions'", partitions)
+        if partitions.get("rule") != RULE or count < 1:
+            raise DataError(f"manifest.json: partitions by {partitions.get('rule')!r} in {count} are not "
+                            "supported", source=source)
+        shape.count("store_version", "the manifest")
+        parts = manifest.get("parts")
+        if not isinstance(parts, list) or len(parts) != count:
+            raise DataError(f"manifest.json is damaged: {count} partitions but no list of as many parts",
+                            source=source)
+        opened = []
+        for spec in parts:
+            base = shape.mapping("base", "a partition", spec)
+            deltas = spec.get("deltas")
+            if not isinstance(deltas, list):
+                raise DataError("manifest.json is damaged: a partition has no list of deltas", source=source)
+            store = persist.open_generation(directory, {**base, "schema": schema_dict}, verify)
+            loaded = []
+            for entry in deltas:
+                name = shape.text("file", "a delta", entry)
+                if not persist.DELTA_FILE.match(name):
+                    raise DataError(f"manifest.json is damaged: {name!r} is not a delta file", source=source)
+                loaded.append(batch.read_delta(directory / name, entry, source))
+            opened.append(_Part(store, tuple(loaded)))
+        return cls(directory, manifest, opened, text)
+
+    @classmethod
+    def create(cls, directory, store: Store, *, partitions: int = 1) -> SavedStore:
+        """Save ``store`` in ``directory`` (a new or empty folder, or a saved store, which it replaces whole) in
+        ``partitions`` partitions."""
+        if isinstance(partitions, bool) or not isinstance(partitions, int) or not 1 <= partitions <= 4096:
+            raise ValueError(f"partitions is a count from 1 to 4096, not {partitions!r}")
+        directory = Path(directory)
+        with _os_errors(directory):
+            persist._make_folder(directory)
+            with persist.writing(directory):
+                old = persist._current_manifest(directory)
+                where = partition_of(np.asarray(store.ids), partitions)
+                stores = [store] if partitions == 1 else [
+                    select_rows(store, np.flatnonzero(where == k)) for k in range(partitions)]
+                written = []
+                try:
+                    for part in stores:
+                        written.append(persist.write_generation(part, directory))
+                except BaseException:
+                    for generation, _ in written:
+                        persist._remove_generation(directory / generation)
+                    raise
+                manifest = {
+                    "format": persist.FORMAT, "version": VERSION, "store_version": 1,
+                    "schema": store.schema.to_dict(),
+                    "partitions": {"count": partitions, "rule": RULE},
+                    "parts": [{"base": body, "deltas": []} for _, body in written],
+                }
+                text = _commit(directory, manifest, old)
+        return cls(directory, manifest, [_Part(part, ()) for part in stores], text)
+
+    # -- reading ----------------------------------------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        """The store version this object holds: 1 at creation (and for a format 1 or 2 store), one more at every
+        append, delete and compaction."""
+        return self._manifest.get("store_version", 1)
+
+    @property
+    def partitions(self) -> int:
+        return len(self._parts)
+
+    def snapshot(self) -> Store:
+        """The store at this object's version, all partitions one after another (it never changes)."""
+        parts = self._parts  # one version's, even while another thread appends
+        cached = self._snapshot
+        if cached is not None and cached[0] is parts:
+            return cached[1]
+        store = concat_stores(self.schema, [part.merged(str(self.directory)) for part in parts])
+        self._snapshot = (parts, store)
+        return store
+
+    def partition(self, k: int) -> Store:
+        """Partition ``k`` at this object's version: a store of its own."""
+        return self._parts[k].merged(str(self.directory))
+
+    def refresh(self) -> bool:
+        """Take up the version another process left in the folder; True when there was one."""
+        with persist.opening(self.directory):
+            text = persist._manifest_text(self.directory)
+            if text == self._text:
+                return False
+            self._take(SavedStore.from_manifest(self.directory, persist.parse_manifest(
+                text, self.directory / persist.MANIFEST), False, text))
+        return True
+
+    def info(self) -> dict:
+        """Partitions, version, contacts, events, deltas and bytes, as the store's manifest says."""
+        parts = self._manifest.get("parts") or [{"base": self._manifest, "deltas": []}]
+        described = []
+        for part, spec in zip(self._parts, parts, strict=True):
+            base_bytes = sum(entry.get("bytes", 0) for entry in (spec["base"].get("files") or {}).values())
+            described.append({
+                "contacts": len(part.ids()),
+                "base_contacts": len(part.base),
+                "base_events": part.base.n_events,
+                "base_bytes": base_bytes,
+                "deltas": len(spec["deltas"]),
+                "delta_events": sum(d.n_events for d in part.deltas),
+                "delta_bytes": sum(entry.get("bytes", 0) for entry in spec["deltas"]),
+            })
+        return {
+            "folder": str(self.directory),
+            "format": self._manifest["version"],
+            "version": self.version,
+            "partitions": described,
+            "rule": RULE if len(self._parts) > 1 else None,
+        }
+
+    # -- writing ----------------------------------------------------------------------------------------------
+    def append(self, events: Mapping | None = None, contacts=None) -> int:
+        """Add events (``{event type: table}``) and contact rows (new contacts, or new attributes of existing ones:
+        a row replaces the contact's attributes whole). Checked whole first; returns the new version once it is
+        on disk. An event whose ``event_id`` was seen since the last compaction is dropped."""
+        if events is not None and not isinstance(events, Mapping):
+            raise DataError(f"events are given as {{event type: table}}, not as {type(events).__name__}")
+        with self._writing():
+            id_dtype = np.asarray(self._parts[0].base.ids).dtype
+            prepared = batch.prepare(self.schema, id_dtype, contacts, events, self._known, self._seen)
+            count = len(self._parts)
+            by_part: dict[int, Delta] = {}
+            contact_part = partition_of(prepared.contact_ids, count)
+            owner_parts = {name: partition_of(ids, count) for name, ids in prepared.event_contacts.items()}
+            for k in range(count):
+                table = prepared.contacts
+                if table is not None and count > 1:
+                    table = table.filter(contact_part == k)
+                tables = {name: t.filter(owner_parts[name] == k) if count > 1 else t
+                          for name, t in prepared.events.items()}
+                tables = {name: t for name, t in tables.items() if t.num_rows}
+                if (table is not None and table.num_rows) or tables:
+                    by_part[k] = Delta("append", table if table is not None and table.num_rows else None, tables)
+            if not by_part:
+                return self.version
+            return self._write_deltas(by_part)
+
+    def delete_contacts(self, ids: Sequence) -> int:
+        """Remove contacts (and all their events) by external id: gone from every snapshot taken after this
+        returns, physically gone from the folder after the next compaction. Unknown ids are ignored."""
+        with self._writing():
+            id_dtype = np.asarray(self._parts[0].base.ids).dtype
+            wanted = np.array(list(ids), dtype=object if id_dtype.kind == "O" else None)
+            if id_dtype.kind != "O":
+                if len(wanted) and wanted.dtype.kind not in "iu":
+                    raise DataError("contact ids of this store are integers")
+                wanted = wanted.astype(np.int64) if len(wanted) else np.zeros(0, np.int64)
+            elif any(not isinstance(i, str) for i in wanted):
+                raise DataError("contact ids of this store are text")
+            where = partition_of(wanted, len(self._parts))
+            by_part = {}
+            for k, part in enumerate(self._parts):
+                mine = wanted[where == k]
+                mine = mine[_member(part.ids(), mine)]
+                if len(mine):
+                    by_part[k] = Delta("delete", deleted=mine)
+            if not by_part:
+                return self.version
+            return self._write_deltas(by_part)
+
+    def compact(self) -> int:
+        """Merge every partition's deltas into a new base generation; returns the new version."""
+        with self._writing():
+            touched = [k for k, part in enumerate(self._parts) if part.deltas]
+            if not touched:
+                return self.version
+            manifest = self._next_manifest()
+            merged, written = {}, []
+            try:
+                for k in touched:
+                    merged[k] = self.partition(k)
+                    generation, body = persist.write_generation(merged[k], self.directory)
+                    written.append(generation)
+                    manifest["parts"][k] = {"base": body, "deltas": []}
+            except BaseException:
+                for generation in written:
+                    persist._remove_generation(self.directory / generation)
+                raise
+            text = _commit(self.directory, manifest, self._manifest)
+            parts = list(self._parts)
+            for k in touched:
+                parts[k] = _Part(merged[k], ())
+            self._advance(manifest, parts, text)
+            return self.version
+
+    # -- internals --------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _writing(self):
+        with _os_errors(self.directory), persist.writing(self.directory):
+            text = persist._manifest_text(self.directory)
+            if text != self._text:  # another writer changed the store since this object read it
+                self._take(SavedStore.from_manifest(self.directory, persist.parse_manifest(
+                    text, self.directory / persist.MANIFEST), False, text))
+            if self._manifest["version"] == 1:
+                raise DataError("a store of format version 1 cannot take appends; save it again",
+                                source=str(self.directory))
+            yield
+
+    def _take(self, other: SavedStore) -> None:
+        self._manifest, self._parts, self._text = other._manifest, other._parts, other._text
+        self.schema, self._snapshot = other.schema, None
+
+    def _advance(self, manifest: dict, parts: list[_Part], text: bytes) -> None:
+        self._manifest, self._parts, self._text, self._snapshot = manifest, parts, text, None
+
+    def _next_manifest(self) -> dict:
+        """A copy of the manifest for the next version (a format 2 store becomes one partition of format 3)."""
+        old = self._manifest
+        if old["version"] < VERSION:
+            base = {key: old[key] for key in ("contacts", "ids", "attributes", "events", "files")}
+            manifest = {"format": persist.FORMAT, "version": VERSION, "store_version": 1, "schema": old["schema"],
+                        "partitions": {"count": 1, "rule": RULE}, "parts": [{"base": base, "deltas": []}]}
+        else:
+            manifest = json.loads(json.dumps({k: v for k, v in old.items() if k != "checksum"}))
+        manifest["store_version"] += 1
+        return manifest
+
+    def _write_deltas(self, by_part: Mapping[int, Delta]) -> int:
+        manifest = self._next_manifest()
+        written = []
+        try:
+            for k, delta in by_part.items():
+                path = self.directory / f"delta-{uuid.uuid4().hex}.arrows"
+                written.append(path)
+                entry = batch.write_delta(path, delta)
+                entry["version"] = manifest["store_version"]
+                manifest["parts"][k]["deltas"].append(entry)
+            fsync_folder(self.directory)
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+        text = _commit(self.directory, manifest, None)
+        parts = list(self._parts)
+        for k, delta in by_part.items():
+            parts[k] = parts[k].grown(delta)
+        self._advance(manifest, parts, text)
+        return self.version
+
+    def _known(self, ids: np.ndarray) -> np.ndarray:
+        where = partition_of(ids, len(self._parts))
+        known = np.zeros(len(ids), bool)
+        for k, part in enumerate(self._parts):
+            mine = where == k
+            if mine.any():
+                known[mine] = _member(part.ids(), ids[mine])
+        return known
+
+    def _seen(self, event_type: str, event_ids: np.ndarray) -> np.ndarray:
+        found = np.zeros(len(event_ids), bool)
+        for part in self._parts:
+            found |= _member(part.seen(event_type, event_ids.dtype.kind == "O"), event_ids)
+        return found
+
+
+def _commit(directory: Path, manifest: dict, old: dict | None) -> bytes:
+    """Switch the manifest (the commit point), then remove what no manifest lists any more: the files of ``old``
+    that ``manifest`` dropped, and the remains of writers killed before their switch."""
+    manifest["checksum"] = persist.manifest_checksum(manifest)
+    text = json.dumps(manifest, indent=1).encode()
+    with persist.switching(directory):
+        write_atomically(directory / persist.MANIFEST, text)
+        listed = _listed(manifest)
+        for name in _listed(old) - listed if old is not None else ():
+            path = directory / name
+            if path.is_file() and not path.is_symlink():
+                path.unlink()
+        for path in directory.iterdir():
+            if path.name not in listed and path.name not in {n.split("/")[0] for n in listed} and (
+                    persist._remains_of_a_save(path)):
+                persist._remove_generation(path)
+        fsync_folder(directory)
+    return text
+
+
+def _listed(manifest: Any) -> set[str]:
+    """Every file a manifest (any version) names: generation files and delta files."""
+    names = set(persist._listed_files(manifest))
+    for part in manifest.get("parts", ()) if isinstance(manifest, dict) else ():
+        for entry in part.get("deltas", ()):
+            if isinstance(entry, dict) and isinstance(entry.get("file"), str):
+                names.add(entry["file"])
+    return names
+
+
+@contextlib.contextmanager
+def _os_errors(directory: Path):
+    try:
+        yield
+    except OSError as error:  # a full disk, a folder we may not write to
+        where = error.filename if error.filename is not None else directory
+        raise DataError(f"cannot write the store: {error.strerror or error}", source=str(where)) from None
+
+
+__all__ = ["PARTITION_SALT", "RULE", "SavedStore", "partition_of"]

@@ -1,0 +1,35 @@
+"""``python -m segmint.benchmarks.store`` end to end on a tiny demo data set: the 5% held back is appended and seen,
+the store with its delta and the compacted store answer the suite alike, and the report names every goal."""
+
+import numpy as np
+
+import segmint
+from segmint.benchmarks import store as bench
+from segmint.benchmarks.suite import SUITE, batch_params
+from segmint.runtime.demo.generate import demo_schema, generate
+
+
+def test_the_held_back_delta_splits_every_table_and_the_batches_cover_it():
+    data = generate(2000, seed=3)
+    base, delta = bench.held_back(data.events, 3)
+    for name, table in data.events.items():
+        assert base[name].num_rows + delta[name].num_rows == table.num_rows
+    batches = bench.batches(delta)
+    assert sum(t.num_rows for b in batches for t in b.values()) == sum(t.num_rows for t in delta.values())
+
+
+def test_the_store_benchmark_runs_and_its_stores_answer_as_the_whole_data(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "BATCH_EVENTS", 2000)  # several appends even on tiny data
+    results = bench.run(3000, 3, 1, 5, tmp_path, log=lambda text: None)
+    assert results["append"]["batches"] > 1 and results["append"]["events"] > 0
+    assert set(results["goals"]) == {"append >= 1M events/s", "suite with 5% delta <= 1.3x compacted",
+                                     "compaction <= build from Parquet"}
+    assert "goal" in bench.report(results)
+    data = generate(3000, seed=5)
+    whole = segmint.Store.from_arrow(data.contacts, data.events, demo_schema())
+    saved = segmint.SavedStore.open(tmp_path / "store")
+    segments = [segmint.compile(rule.text, whole.schema) for rule in SUITE]
+    for a, b in zip(segmint.evaluate_many(segments, whole, now=data.now, params=batch_params(), engine="vector"),
+                    segmint.evaluate_many(segments, saved.snapshot(), now=data.now, params=batch_params(),
+                                          engine="vector"), strict=True):
+        assert np.array_equal(np.sort(a.ids()), np.sort(b.ids()))

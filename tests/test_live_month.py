@@ -8,7 +8,8 @@ dated in the future) and the registry of the mission's segments is refreshed. At
   rule by the reference engine (the registry refreshes with the vector engine), and ``members`` is the second one;
 - the cause is ``new`` on the first day, ``data`` when the store changed, ``time`` on a day without new data;
 - every segment's next change bound holds: the reference engine just before it gives the same members as at now;
-- a split's groups partition the segment, and a contact never changes group;
+- a split's groups partition the segment, and a contact never changes group; a segment that excludes the global
+  control group never has (nor delivers) a held-out contact;
 - alerts fire exactly when the sizes cross the thresholds;
 - delivery is at least once: unacknowledged changes come again, acknowledged ones never.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 
 import numpy as np
@@ -57,13 +59,17 @@ PARAMS = {"browse_laptops": {"category": "Laptops", "days": "14d"},
           "browse_phones": {"category": "Smartphones", "days": "7d"}}
 EXPANDED = {"winback": f"({RULES['churned']}) and ({RULES['engaged']})"}
 SINGLE_WINDOW = ("newcomers", "churned", "browse_laptops", "browse_phones")
+EXCLUDE_CONTROL = ("newcomers",)  # no welcome for the global control group
+CONTROL_PERCENT, CONTROL_SALT = 10, "month"
 SHARES = {"A": 45, "B": 45, "control": 10}
 SPLIT_SALT = "engaged-2026-11"
 
 
 def alerts_after(first: dict[str, int]) -> dict[str, dict]:
     """Thresholds set after the first day, from its sizes, so they are crossed now and then at any data size."""
-    return {"newcomers": {"below": round(first["newcomers"] * 1.08)}, "engaged": {"change": 0.01},
+    # day-to-day moves grow as the square root of a segment's size
+    return {"newcomers": {"below": round(first["newcomers"] * 1.08)},
+            "engaged": {"change": 0.25 / math.sqrt(first["engaged"])},
             "churned": {"above": round(first["churned"] * 1.02)}}
 
 
@@ -96,7 +102,10 @@ def store_of(data: demo.DemoData, schema: segmint.Schema):
 def reference(name: str, store, now: dt.datetime, schema: segmint.Schema) -> set:
     rule = EXPANDED.get(name, RULES[name])
     result = segmint.compile(rule, schema).evaluate(store, now=now, params=PARAMS.get(name), engine="reference")
-    return set(result.ids().tolist())
+    ids = result.ids()
+    if name in EXCLUDE_CONTROL:
+        ids = ids[buckets(np.asarray(ids, np.int64), CONTROL_SALT) >= CONTROL_PERCENT * 100]
+    return set(ids.tolist())
 
 
 def expected_alerts(alerts: dict, name: str, before: int | None, size: int) -> int:
@@ -109,8 +118,9 @@ def expected_alerts(alerts: dict, name: str, before: int | None, size: int) -> i
 
 
 def register(registry: segmint.Registry) -> None:
+    registry.global_control(CONTROL_PERCENT, salt=CONTROL_SALT)
     for name, rule in RULES.items():
-        registry.add(name, rule, params=PARAMS.get(name))
+        registry.add(name, rule, params=PARAMS.get(name), exclude_control=name in EXCLUDE_CONTROL)
     registry.split("engaged", SHARES, salt=SPLIT_SALT)
 
 
@@ -222,7 +232,9 @@ def test_a_month_of_refreshes_from_the_shell(month, schema, tmp_path, capsys):
         folders.append(folder)
     for name, rule in RULES.items():
         params = [x for k, v in PARAMS.get(name, {}).items() for x in ("--param", f"{k}={v}")]
-        assert seg("add", name, rule, *params, data=folders[0])[0] == 0
+        exclude = ["--exclude-control"] if name in EXCLUDE_CONTROL else []
+        assert seg("add", name, rule, *params, *exclude, data=folders[0])[0] == 0
+    assert seg("control", str(CONTROL_PERCENT), "--salt", CONTROL_SALT, data=folders[0])[0] == 0
     assert seg("split", "engaged", "--groups", "A=45,B=45,control=10", "--salt", SPLIT_SALT, data=folders[0])[0] == 0
     assert seg("alert", "newcomers", "--below", "130", data=folders[0])[0] == 0
 

@@ -75,6 +75,8 @@ def refresh(registry: Registry, store: Store, now=None, *, names: Sequence[str] 
     definitions = [registry.get(name) for name in names] if names is not None else registry.list()
     masks, errors, segments = _evaluate(registry, definitions, store, now, engine)
     splits = registry.splits()
+    control = registry.control()
+    held_out = control.held_out(store.ids) if control is not None else None
     clock.lap("evaluate")
     nexts = {d.name: _iso(bound(segments[d.name].rule.plan, store, now, d.params)) for d in definitions
              if d.name in masks}
@@ -96,13 +98,17 @@ def refresh(registry: Registry, store: Store, now=None, *, names: Sequence[str] 
                 reports.append(SegmentReport(definition.name, 0, 0, 0, "", error))
                 continue
             mask = masks[definition.name]
+            # membership keeps the version of the control group it excluded: a change of the group is an edit
+            excluded = control.version if control is not None and definition.exclude_control else 0
+            if excluded:
+                mask = mask & ~held_out
             soon = nexts[definition.name]  # a group's membership is the segment's and a fixed bucket: the same bound
-            reports.append(commit.membership(definition.name, definition.version, mask, soon))
+            reports.append(commit.membership(definition.name, definition.version, mask, soon, excluded))
             split = splits.get(definition.name)
             if split is not None:
                 for group, in_group in split.split.masks(store.ids).items():
                     reports.append(commit.membership(f"{definition.name}.{group}", split.version, mask & in_group,
-                                                     soon))
+                                                     soon, excluded))
             db.execute(
                 "UPDATE segments SET refreshed_seq = ?, refreshed_at = ?, refresh_seconds = ?, last_error = NULL "
                 "WHERE name = ?", (seq, _stamp(), clock.total(), definition.name))
@@ -127,17 +133,18 @@ class _Commit:
         self.diff_seconds = 0.0
         self.changes: list[tuple] = []
 
-    def membership(self, name: str, version: int, mask: np.ndarray, next_change: str | None) -> SegmentReport:
+    def membership(self, name: str, version: int, mask: np.ndarray, next_change: str | None,
+                   control: int) -> SegmentReport:
         started = time.perf_counter()
         new = of_mask(mask)
-        entered, left, gone, cause, before = self.diff(name, version, new)
+        entered, left, gone, cause, before = self.diff(name, version, control, new)
         self.diff_seconds += time.perf_counter() - started
         fired = self.alerts[name].check(before, len(new)) if name in self.alerts else ()
         self.db.execute(
-            "INSERT INTO membership (name, version, epoch, members, size, seq) VALUES (?, ?, ?, ?, ?, ?) "
+            "INSERT INTO membership (name, version, epoch, members, size, seq, control) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (name) DO UPDATE SET version = excluded.version, epoch = excluded.epoch, "
-            "members = excluded.members, size = excluded.size, seq = excluded.seq",
-            (name, version, self.epoch_id, new.serialize(), len(new), self.seq),
+            "members = excluded.members, size = excluded.size, seq = excluded.seq, control = excluded.control",
+            (name, version, self.epoch_id, new.serialize(), len(new), self.seq, control),
         )
         self.db.execute(
             "INSERT INTO results (seq, name, version, epoch, size, entered, left, cause, entered_rows, left_rows, "
@@ -151,16 +158,17 @@ class _Commit:
         return SegmentReport(name, len(new), len(entered), len(left) + len(gone), cause, alerts=tuple(fired),
                              next_change=next_change)
 
-    def diff(self, name: str, version: int, new: BitMap) -> tuple[BitMap, BitMap, list, str, int | None]:
+    def diff(self, name: str, version: int, control: int, new: BitMap) -> tuple[BitMap, BitMap, list, str, int | None]:
         """Who entered and left against the stored membership, why, and the size before."""
         row = self.db.execute(
-            "SELECT m.version, m.epoch, m.members, m.size, f.store FROM membership m "
+            "SELECT m.version, m.control, m.epoch, m.members, m.size, f.store FROM membership m "
             "JOIN refreshes f ON f.seq = m.seq WHERE m.name = ?", (name,)).fetchone()
         if row is None:
             return new, BitMap(), [], "new", None
-        old_version, old_epoch, members, size, old_digest = row
+        old_version, old_control, old_epoch, members, size, old_digest = row
         old, gone = self.epoch.rows_of(self.registry.epoch(old_epoch), BitMap.deserialize(members))
-        cause = "edit" if old_version != version else "time" if old_digest == self.digest else "data"
+        edited = old_version != version or old_control != control
+        cause = "edit" if edited else "time" if old_digest == self.digest else "data"
         return new - old, old - new, gone, cause, size
 
 

@@ -30,8 +30,10 @@ from ...compiler import ir
 from ...compiler.pipeline import compile_rule
 from ...compiler.schema import Schema
 from ...compiler.types import iso_z
-from ...dsl.errors import SchemaError, SegmintError
+from ...dsl import syntax
+from ...dsl.errors import RuleError, SchemaError, SegmintError, Span
 from ...dsl.lexicon import NAME
+from ...dsl.parser import parse
 from ..segment import Segment
 from .membership import Epoch
 from .splits import GlobalControl, Split
@@ -172,6 +174,7 @@ class Registry:
         self._rules_schema: Schema | None = None  # see rules_schema
         self._rules_stamp = -1
         self._compiled: dict[str, Segment] = {}  # rule text -> compiled against _rules_schema
+        self._names: dict[str, frozenset[str]] = {}  # rule text -> the names it uses (_names_in)
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -308,9 +311,12 @@ class Registry:
         return segment
 
     def rules_schema(self, changed: Mapping[str, str | None] | None = None) -> Schema:
-        """The registry's schema with every segment as a definition (``changed``: segments' rules as they are about
-        to be, None for a removal), so rules can name segments. Cached with the rules compiled against it until
-        the definitions change, in this process or another: every add, update and removal writes a version row."""
+        """The registry's schema with every segment as a definition, so rules can name segments. Cached with the
+        rules compiled against it until the definitions change, in this process or another: every add, update and
+        removal writes a version row. ``changed``: segments' rules as they are about to be (None for a removal), to
+        check an edit; then only the segments those rules use, directly or through others, are definitions (a
+        schema's definitions are all parsed and bound when a rule is compiled against it: with every segment, the
+        n-th add of a registry parsed n rules)."""
         with self._lock:
             stamp = self._db.execute("SELECT count(*) FROM versions").fetchone()[0]
             if changed is None and self._rules_schema is not None and self._rules_stamp == stamp:
@@ -323,6 +329,9 @@ class Registry:
                     rules.pop(name, None)
                 else:
                     rules[name] = rule
+            if changed is not None:  # the edited segments, and those their rules use
+                edited = {name: rule for name, rule in changed.items() if rule is not None}
+                rules = {**self._used(rules, list(edited.values())), **edited}
             try:
                 schema = dataclasses.replace(self.schema, definitions={**self.schema.definitions, **rules},
                                              cache={})
@@ -331,6 +340,37 @@ class Registry:
             if changed is None:
                 self._rules_schema, self._rules_stamp, self._compiled = schema, stamp, {}
             return schema
+
+    def _used(self, rules: Mapping[str, str], roots: list[str]) -> dict[str, str]:
+        """The entries of ``rules`` (segment -> rule) that the ``roots`` rules name, directly or through others."""
+        used: dict[str, str] = {}
+        pending = list(roots)
+        while pending:
+            for name in self._names_in(pending.pop()):
+                if name in rules and name not in used:
+                    used[name] = rules[name]
+                    pending.append(rules[name])
+        return used
+
+    def _names_in(self, rule: str) -> frozenset[str]:
+        """The names a rule's text uses as subjects (segments among them); kept per text. A rule that does not
+        parse names nothing here: compiling it reports the error."""
+        names = self._names.get(rule)
+        if names is None:
+            try:
+                stack, found = [parse(rule)], set()
+            except RuleError:
+                return frozenset()
+            while stack:
+                node = stack.pop()
+                if isinstance(node, syntax.Subject):
+                    found.add(node.name)
+                for f in dataclasses.fields(node):
+                    value = getattr(node, f.name)
+                    stack.extend(item for item in (value if isinstance(value, tuple) else (value,))
+                                 if dataclasses.is_dataclass(item) and not isinstance(item, Span))
+            names = self._names[rule] = frozenset(found)
+        return names
 
     def users(self, name: str) -> list[str]:
         """The segments whose rules name segment ``name``."""
@@ -347,6 +387,11 @@ class Registry:
             if row is None:
                 return []
             return self.epoch(row[0]).ids_of(BitMap.deserialize(row[1]))
+
+    def membership_bytes(self) -> int:
+        """Bytes of the stored membership bitmaps of all segments and groups (a refresh's entered/left not counted)."""
+        with self._lock:
+            return self._db.execute("SELECT coalesce(sum(length(members)), 0) FROM membership").fetchone()[0]
 
     def history(self, name: str) -> list[SizePoint]:
         """The segment's size after each refresh, oldest first."""

@@ -411,3 +411,27 @@ def test_checking_an_edit_compiles_only_the_segments_it_uses(registry, schema):
     assert set(registry.rules_schema().definitions) >= {f"other_{i}" for i in range(20)}  # a refresh's: all
     with pytest.raises(segmint.RuleError, match="cycle"):
         registry.update("recent", rule="recent_kyiv or opened within 1d")
+
+
+def test_the_store_digest_sees_every_change_of_data_and_only_those(schema):
+    """A refresh's cause is ``time`` only when the store's contents are those of the previous refresh's."""
+    from segmint.runtime.live.refresh import store_digest
+
+    contacts = [dict(id=1, city="Kyiv", loyalty_points=5), dict(id=2, city="Lviv", loyalty_points=None)]
+    opens = [dict(id=1, ts=ago(1), device="ios"), dict(id=2, ts=ago(3), device="android")]
+
+    def digest(contacts=contacts, opens=opens):
+        return store_digest(live_store(contacts, opens, schema))
+
+    same = digest()
+    assert digest() == same  # another store object with the same contents
+    changed = [
+        digest(contacts=[contacts[0], {**contacts[1], "city": "Kyiv"}]),  # an attribute value
+        digest(contacts=[contacts[0], {**contacts[1], "loyalty_points": 0}]),  # null -> 0
+        digest(contacts=[contacts[0], {**contacts[1], "id": 3}], opens=[opens[0], {**opens[1], "id": 3}]),  # an id
+        digest(opens=[opens[0], {**opens[1], "device": "ios"}]),  # an event property
+        digest(opens=[opens[0], {**opens[1], "ts": ago(2)}]),  # an event time
+        digest(opens=[opens[0], {**opens[1], "id": 1}]),  # an event moves to another contact
+        digest(opens=opens[:1]),  # an event less
+    ]
+    assert len({same, *changed}) == len(changed) + 1

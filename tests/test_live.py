@@ -435,3 +435,43 @@ def test_the_store_digest_sees_every_change_of_data_and_only_those(schema):
         digest(opens=opens[:1]),  # an event less
     ]
     assert len({same, *changed}) == len(changed) + 1
+
+
+def test_segments_that_cannot_have_changed_are_not_evaluated(registry, schema, store, monkeypatch):
+    """Same store contents, no definition changed, and ``now`` before the next change bound of the previous
+    refresh: the membership is kept without evaluating (a refresh with nothing new costs next to nothing)."""
+    from segmint.runtime.live import refresh as refresh_module
+
+    evaluated = []
+    evaluate_many = refresh_module.evaluate_many
+
+    def spy(segments, store, **kw):
+        evaluated.append(sorted(s.text for s in segments))
+        return evaluate_many(segments, store, **kw)
+
+    monkeypatch.setattr(refresh_module, "evaluate_many", spy)
+    registry.add("recent", "opened within 7d")  # 20 (opened 6 days ago) leaves at NOW + 1 day
+    registry.add("kyiv", "city = Kyiv")  # time alone never changes it
+    registry.split("kyiv", {"A": 50, "B": 50})
+    first = registry.refresh(store, now=NOW)
+    assert evaluated == [["city = Kyiv", "opened within 7d"]]
+
+    def refresh(store, now):
+        evaluated.clear()
+        report = registry.refresh(store, now=now)
+        return {s.name: (s.size, s.entered, s.left, s.cause) for s in report.segments}
+
+    kept = refresh(live_store(schema=schema), NOW + DAY / 2)  # another object, same contents, before the bound
+    assert evaluated == [] and kept == {s.name: (s.size, 0, 0, "time") for s in first.segments}
+    assert set(registry.members("recent")) == {10, 20} and len(registry.history("kyiv.A")) == 2
+    assert refresh(store, NOW + 2 * DAY)["recent"] == (1, 0, 1, "time") and evaluated == [["opened within 7d"]]
+    refresh(store, NOW)  # before the last refresh's now: the bound says nothing about it
+    assert evaluated == [["city = Kyiv", "opened within 7d"]] and set(registry.members("recent")) == {10, 20}
+    refresh(live_store(LIVE_CONTACTS[:4], schema=schema), NOW)  # new data
+    assert evaluated == [["city = Kyiv", "opened within 7d"]]
+    registry.add("lviv", "city = Lviv")  # a definition changed: a derived segment might read it
+    refresh(live_store(LIVE_CONTACTS[:4], schema=schema), NOW)
+    assert evaluated == [["city = Kyiv", "city = Lviv", "opened within 7d"]]
+    registry.split("kyiv", {"A": 30, "B": 70})  # its split changed
+    refresh(live_store(LIVE_CONTACTS[:4], schema=schema), NOW)
+    assert evaluated == [["city = Kyiv"]]

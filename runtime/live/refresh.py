@@ -74,26 +74,34 @@ def refresh(registry: Registry, store: Store, now=None, *, names: Sequence[str] 
             engine: str = "auto") -> RefreshReport:
     now = coerce_now(now)
     clock = _Clock()
+    stamp = registry.definitions_stamp()  # before reading the definitions: a later edit only makes it stale
     definitions = [registry.get(name) for name in names] if names is not None else registry.list()
-    masks, errors, segments = _evaluate(registry, definitions, store, now, engine)
     splits = registry.splits()
     control = registry.control()
+    epoch, digest = Epoch.of(store), store_digest(store)
+    kept = _unchanged(registry, definitions, splits, control, digest, stamp, now)
+    masks, errors, segments = _evaluate(registry, [d for d in definitions if d.name not in kept], store, now,
+                                        engine)
     held_out = control.held_out(store.ids) if control is not None else None
     clock.lap("evaluate")
     nexts = {d.name: _iso(bound(segments[d.name].rule.plan, store, now, d.params)) for d in definitions
              if d.name in masks}
     clock.lap("next")
-    epoch, digest = Epoch.of(store), store_digest(store)
     reports = []
     with registry._write() as db:
         now_text = iso_z(now)
         seq = db.execute("INSERT INTO refreshes (now, at, seconds, epoch, store) VALUES (?, ?, 0, 0, ?)",
                          (now_text, _stamp(), digest)).lastrowid
-        commit = _Commit(registry, db, seq, epoch, registry.epoch_id(epoch), digest)
+        commit = _Commit(registry, db, seq, epoch, registry.epoch_id(epoch), digest, stamp)
         for definition in definitions:
             current = db.execute("SELECT version FROM segments WHERE name = ?", (definition.name,)).fetchone()
             if current is None or current[0] != definition.version:
                 continue  # removed or edited while this refresh evaluated: the next refresh takes it
+            if definition.name in kept:
+                reports += [commit.unchanged(name) for name in kept[definition.name]]
+                db.execute("UPDATE segments SET refreshed_seq = ?, refreshed_at = ?, refresh_seconds = ? "
+                           "WHERE name = ?", (seq, _stamp(), clock.total(), definition.name))
+                continue
             error = errors.get(definition.name)
             if error is not None:
                 db.execute("UPDATE segments SET last_error = ? WHERE name = ?", (error, definition.name))
@@ -128,9 +136,10 @@ class _Commit:
     """Writes one membership (a segment's, or a group's of a split) and its result row, inside the refresh's
     transaction."""
 
-    def __init__(self, registry: Registry, db, seq: int, epoch: Epoch, epoch_id: int, digest: str) -> None:
-        self.registry, self.db, self.seq, self.epoch, self.epoch_id, self.digest = (
-            registry, db, seq, epoch, epoch_id, digest)
+    def __init__(self, registry: Registry, db, seq: int, epoch: Epoch, epoch_id: int, digest: str,
+                 stamp: int) -> None:
+        self.registry, self.db, self.seq, self.epoch, self.epoch_id, self.digest, self.stamp = (
+            registry, db, seq, epoch, epoch_id, digest, stamp)
         self.alerts = registry.alerts()
         self.diff_seconds = 0.0
         self.changes: list[tuple] = []
@@ -144,10 +153,12 @@ class _Commit:
         self.diff_seconds += time.perf_counter() - started
         fired = self.alerts[name].check(before, len(new)) if name in self.alerts else ()
         self.db.execute(
-            "INSERT INTO membership (name, version, epoch, members, size, seq, control) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET version = excluded.version, epoch = excluded.epoch, "
-            "members = excluded.members, size = excluded.size, seq = excluded.seq, control = excluded.control",
-            (name, version, self.epoch_id, new.serialize(), len(new), self.seq, control),
+            "INSERT INTO membership (name, version, epoch, members, size, seq, control, stamp, next_change) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET version = excluded.version, "
+            "epoch = excluded.epoch, members = excluded.members, size = excluded.size, seq = excluded.seq, "
+            "control = excluded.control, stamp = excluded.stamp, next_change = excluded.next_change",
+            (name, version, self.epoch_id, new.serialize(), len(new), self.seq, control, self.stamp,
+             next_change or NEVER),
         )
         self.db.execute(
             "INSERT INTO results (seq, name, version, epoch, size, entered, left, cause, entered_rows, left_rows, "
@@ -160,6 +171,22 @@ class _Commit:
             self.changes.append((name, entered, left, gone, cause))
         return SegmentReport(name, len(new), len(entered), len(left) + len(gone), cause, alerts=tuple(fired),
                              next_change=next_change)
+
+    def unchanged(self, name: str) -> SegmentReport:
+        """A membership that cannot have changed (``_unchanged``): kept as it is, a result row with nobody entering
+        or leaving; its next change bound still holds."""
+        version, epoch_id, size, next_change = self.db.execute(
+            "SELECT version, epoch, size, next_change FROM membership WHERE name = ?", (name,)).fetchone()
+        fired = self.alerts[name].check(size, size) if name in self.alerts else ()
+        self.db.execute("UPDATE membership SET seq = ? WHERE name = ?", (self.seq, name))
+        nobody = BitMap().serialize()
+        self.db.execute(
+            "INSERT INTO results (seq, name, version, epoch, size, entered, left, cause, entered_rows, left_rows, "
+            "gone, seconds, alerts) VALUES (?, ?, ?, ?, ?, 0, 0, 'time', ?, ?, '[]', 0, ?)",
+            (self.seq, name, version, epoch_id, size, nobody, nobody, json.dumps(list(fired))),
+        )
+        return SegmentReport(name, size, 0, 0, "time", alerts=tuple(fired),
+                             next_change=None if next_change == NEVER else next_change)
 
     def old_epoch(self, epoch_id: int) -> Epoch:
         """An epoch the old memberships refer to, read once per refresh (its ids are 8 bytes a contact: read for
@@ -182,6 +209,37 @@ class _Commit:
         edited = old_version != version or old_control != control
         cause = "edit" if edited else "time" if old_digest == self.digest else "data"
         return new - old, old - new, gone, cause, size
+
+
+NEVER = "never"  # membership.next_change of a segment that time alone never changes
+
+
+def _unchanged(registry: Registry, definitions: list[Definition], splits: Mapping, control, digest: str, stamp: int,
+               now: dt.datetime) -> dict[str, list[str]]:
+    """The segments whose membership cannot have changed since their last refresh, each with its groups: the same
+    store contents, no definition changed anywhere since (a derived segment reads its inputs' rules), the same
+    split and control group, and ``now`` between that refresh's ``now`` and the next change bound computed then
+    (nextchange.bound: membership is constant until it). They are not evaluated."""
+    kept = {}
+    for definition in definitions:
+        excluded = control.version if control is not None and definition.exclude_control else 0
+        split = splits.get(definition.name)
+        expected = {definition.name: definition.version}
+        if split is not None:
+            expected |= {f"{definition.name}.{group}": split.version for group in split.split.shares()}
+        with registry._lock:
+            rows = registry._db.execute(
+                f"SELECT m.name, m.version, m.control, m.stamp, m.next_change, f.now, f.store, m.seq FROM membership m "
+                f"JOIN refreshes f ON f.seq = m.seq WHERE m.name IN ({', '.join('?' * len(expected))})",
+                list(expected)).fetchall()
+        if len(rows) != len(expected) or len({row[-1] for row in rows}) != 1:
+            continue
+        if all(version == expected[name] and control_key == excluded and row_stamp == stamp and store == digest
+               and next_change is not None and coerce_now(then) <= now
+               and (next_change == NEVER or now < coerce_now(next_change))
+               for name, version, control_key, row_stamp, next_change, then, store, _ in rows):
+            kept[definition.name] = list(expected)
+    return kept
 
 
 def _evaluate(registry: Registry, definitions: list[Definition], store: Store, now: dt.datetime,

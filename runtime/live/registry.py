@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS epochs (
     offsets BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS membership (
     name TEXT PRIMARY KEY, version INTEGER NOT NULL, epoch INTEGER NOT NULL, members BLOB NOT NULL,
-    size INTEGER NOT NULL, seq INTEGER NOT NULL, control INTEGER NOT NULL DEFAULT 0);
+    size INTEGER NOT NULL, seq INTEGER NOT NULL, control INTEGER NOT NULL DEFAULT 0, stamp INTEGER NOT NULL DEFAULT 0,
+    next_change TEXT);
 CREATE TABLE IF NOT EXISTS refreshes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, now TEXT NOT NULL, at TEXT NOT NULL, seconds REAL NOT NULL,
     epoch INTEGER NOT NULL, store TEXT NOT NULL);
@@ -69,9 +70,13 @@ CREATE TABLE IF NOT EXISTS consumers (name TEXT PRIMARY KEY, acked INTEGER NOT N
 CREATE TABLE IF NOT EXISTS global_control (one INTEGER PRIMARY KEY CHECK (one = 1), percent REAL NOT NULL,
     salt TEXT NOT NULL, version INTEGER NOT NULL);
 """
-# Columns added after a registry's first release: (table, column), added on open to registries made before them.
-# membership.control is the version of the global control group the membership excluded (0: none).
-_ADDED_COLUMNS = (("versions", "exclude_control"), ("membership", "control"))
+# Columns added after a registry's first release: (table, column, declaration), added on open to registries made
+# before them. membership.control is the version of the global control group the membership excluded (0: none);
+# membership.stamp the count of definition versions when it was computed (0: unknown) and next_change the bound
+# then ("never"; NULL: unknown): see live/refresh.py, segments that cannot have changed.
+_ADDED_COLUMNS = (("versions", "exclude_control", "INTEGER NOT NULL DEFAULT 0"),
+                  ("membership", "control", "INTEGER NOT NULL DEFAULT 0"),
+                  ("membership", "stamp", "INTEGER NOT NULL DEFAULT 0"), ("membership", "next_change", "TEXT"))
 GLOBAL_CONTROL_SALT = "global_control"
 
 
@@ -183,9 +188,9 @@ class Registry:
                 for statement in _TABLES.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
-                for table, column in _ADDED_COLUMNS:
+                for table, column, declaration in _ADDED_COLUMNS:
                     if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
-                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
                 self._check_format()
         except sqlite3.DatabaseError as error:
             raise RegistryError(f"cannot open the registry {self.path}: {error}") from None
@@ -318,7 +323,7 @@ class Registry:
         schema's definitions are all parsed and bound when a rule is compiled against it: with every segment, the
         n-th add of a registry parsed n rules)."""
         with self._lock:
-            stamp = self._db.execute("SELECT count(*) FROM versions").fetchone()[0]
+            stamp = self.definitions_stamp()
             if changed is None and self._rules_schema is not None and self._rules_stamp == stamp:
                 return self._rules_schema
             rules = dict(self._db.execute(
@@ -340,6 +345,11 @@ class Registry:
             if changed is None:
                 self._rules_schema, self._rules_stamp, self._compiled = schema, stamp, {}
             return schema
+
+    def definitions_stamp(self) -> int:
+        """Changes whenever any definition does, in any process: the count of the append-only versions table."""
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM versions").fetchone()[0]
 
     def _used(self, rules: Mapping[str, str], roots: list[str]) -> dict[str, str]:
         """The entries of ``rules`` (segment -> rule) that the ``roots`` rules name, directly or through others."""

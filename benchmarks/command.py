@@ -25,7 +25,8 @@ def add_bench(commands: argparse._SubParsersAction, formatter: type[argparse.Hel
         epilog=cli.EXIT_CODES,
         formatter_class=formatter,
     )
-    be.add_argument("--contacts", metavar="N", type=cli.positive, default=1_000_000, help="contacts (default 1000000)")
+    be.add_argument("--contacts", metavar="N", type=cli.positive,
+                    help="contacts (default 1000000; with --live 5000000)")
     be.add_argument("--repeat", metavar="N", type=cli.positive, default=5, help="timed runs per rule (default 5)")
     be.add_argument(
         "--engines",
@@ -38,6 +39,12 @@ def add_bench(commands: argparse._SubParsersAction, formatter: type[argparse.Hel
     be.add_argument("--no-cold", action="store_true", help="skip the fresh-process (cold compile) measurements")
     be.add_argument("--scaling", metavar="SIZES", help="also time the rules at these contact counts (100000,1000000)")
     be.add_argument("--plot", metavar="FILE.png", type=Path, help="with --scaling: write the log-log plot to FILE")
+    be.add_argument("--live", action="store_true",
+                    help="benchmark live segments instead (benchmarks/live.py): a registry of --segments segments "
+                         "refreshed three times, stage by stage, and DuckDB on a --sample of them")
+    be.add_argument("--segments", metavar="N", type=cli.positive, default=1000, help="with --live (default 1000)")
+    be.add_argument("--sample", metavar="N", type=cli.positive, default=50,
+                    help="with --live: segments DuckDB refreshes too (default 50)")
     be.set_defaults(run=cmd_bench)
 
 
@@ -47,6 +54,8 @@ def cmd_bench(args: argparse.Namespace, out: Console, err: Console) -> int:
         from . import run as bench
     except ImportError as error:
         raise cli.UsageError(f"segmint bench needs the bench extra ({error}): pip install 'segmint[bench]'") from None
+    if args.live:
+        return _live(args, out, err)
     try:
         engines = bench.parse_engines(args.engines)
         scaling = bench.parse_sizes(args.scaling) if args.scaling else ()
@@ -55,7 +64,7 @@ def cmd_bench(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.plot and not scaling:
         raise cli.UsageError("--plot needs --scaling SIZES")
     options = bench.Options(
-        contacts=args.contacts,
+        contacts=args.contacts or 1_000_000,
         repeat=args.repeat,
         engines=engines,
         seed=args.seed,
@@ -67,6 +76,23 @@ def cmd_bench(args: argparse.Namespace, out: Console, err: Console) -> int:
     try:
         bench.run(options, out, err)
     except bench.MismatchError as error:
+        err.print("MISMATCH: ", style="bold red", end="", markup=False)
+        err.print(str(error), markup=False)
+        return cli.EXIT_ERROR
+    return cli.EXIT_OK
+
+
+def _live(args: argparse.Namespace, out: Console, err: Console) -> int:
+    try:
+        from . import live
+        from .run import MismatchError
+    except ImportError as error:
+        raise cli.UsageError(f"segmint bench needs the bench extra ({error}): pip install 'segmint[bench]'") from None
+    options = live.Options(contacts=args.contacts or 5_000_000, segments=args.segments, sample=args.sample,
+                           seed=args.seed, json_path=args.json)
+    try:
+        live.run(options, out, err)
+    except MismatchError as error:
         err.print("MISMATCH: ", style="bold red", end="", markup=False)
         err.print(str(error), markup=False)
         return cli.EXIT_ERROR

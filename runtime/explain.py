@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -11,22 +13,52 @@ from ..compiler import ir
 from ..compiler.formatter import format_ir
 from ..compiler.schema import Schema
 from ..compiler.types import Type, iso_z
-from .bindings import Bindings
+from .bindings import Bindings, bind
 from .engines.reference import Evaluator, Vec
+from .nextchange import Candidates
 from .store.columns import Store
 from .timeutil import from_us
+
+CONTACT_CHECKS = 256  # candidate instants one contact's next change may evaluate (each a one-row evaluation)
+
+
+@dataclass(frozen=True)
+class NextChange:
+    """When one contact's membership changes next with no new data: ``at`` (ISO, UTC), and whether it then
+    ``enters`` (or leaves). ``certain`` False: the contact's candidate instants ran out of the budget first, so it
+    does not change before ``at`` (it may at ``at`` or later)."""
+
+    at: str
+    enters: bool
+    certain: bool = True
+
+    def to_dict(self) -> dict:
+        return {"at": self.at, "change": "enters" if self.enters else "leaves", "certain": self.certain}
+
+    def sentence(self) -> str:
+        verb = "enters" if self.enters else "leaves"
+        if self.certain:
+            return f"{verb} on {self.at} unless new data arrives"
+        return f"{'out' if self.enters else 'in'} at least until {self.at} unless new data arrives"
 
 
 @dataclass(frozen=True)
 class Explanation:
-    """``text`` of a part of the rule, its ``value`` for the contact (None = null) and the parts it is made of."""
+    """``text`` of a part of the rule, its ``value`` for the contact (None = null) and the parts it is made of. The
+    whole rule's explanation also says when the contact's membership changes next with no new data
+    (``next_change``, None: never; ``timed``: it was asked)."""
 
     text: str
     value: object
     children: tuple[Explanation, ...] = ()
+    next_change: NextChange | None = None
+    timed: bool = False
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "value": self.value, "children": [c.to_dict() for c in self.children]}
+        document = {"text": self.text, "value": self.value, "children": [c.to_dict() for c in self.children]}
+        if self.timed:
+            document["next_change"] = None if self.next_change is None else self.next_change.to_dict()
+        return document
 
     def lines(self, depth: int = 0) -> list[str]:
         mark = {True: "yes", False: "no", None: "null"}.get(self.value) if isinstance(
@@ -34,10 +66,41 @@ class Explanation:
         out = ["  " * depth + f"{mark:>5}  {self.text}"]
         for child in self.children:
             out.extend(child.lines(depth + 1))
+        if self.timed:
+            out.append(self.next_change.sentence() if self.next_change is not None else
+                       f"stays {'in' if self.value else 'out'} unless new data arrives")
         return out
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+    def with_next_change(self, next_change: NextChange | None) -> Explanation:
+        return dataclasses.replace(self, next_change=next_change, timed=True)
+
+
+def contact_next_change(plan: ir.Expr, store: Store, row: int, now: dt.datetime,
+                        params: Mapping[str, object] | None, definitions: Mapping[str, ir.Expr],
+                        checks: int = CONTACT_CHECKS) -> NextChange | None:
+    """When the contact in ``row`` enters or leaves the segment next with no new data (None: never). Its candidate
+    instants (runtime/nextchange.py: its own event times and time values, the rule's constants, plus window
+    lengths) are checked in order on a one-contact store: membership is constant between them, so the first
+    where it differs is exact; past ``checks`` evaluations, the next candidate is returned as not certain."""
+    one = store.slice(row, row + 1)
+
+    def member(at: dt.datetime) -> bool:
+        return bool(Evaluator(one, bind(plan, at, params, store.schema), definitions).mask(plan)[0])
+
+    bindings = bind(plan, now, params, store.schema)
+    candidates = Candidates(plan, one, bindings)
+    before = member(bindings.now)
+    at = candidates.after(bindings.now_us)
+    for _ in range(checks):
+        if at is None:
+            return None
+        if member(from_us(at)) != before:
+            return NextChange(iso_z(from_us(at)), not before)
+        at = candidates.after(at)
+    return None if at is None else NextChange(iso_z(from_us(at)), not before, certain=False)
 
 
 def explain(node: ir.Expr, store: Store, row: int, bindings: Bindings, definitions: Mapping[str, ir.Expr],

@@ -154,11 +154,11 @@ def _derived(times: np.ndarray, name: str, compute: Callable[[np.ndarray], np.nd
 
 
 def _times_of_day(times: np.ndarray) -> np.ndarray:
-    return np.unique(times % US_PER_DAY)
+    return _distinct(times % US_PER_DAY)
 
 
 def _midnights(times: np.ndarray) -> np.ndarray:
-    return np.unique(times // US_PER_DAY) * US_PER_DAY
+    return _distinct(times // US_PER_DAY) * US_PER_DAY
 
 
 def _next_time_of_day(times_of_day: np.ndarray, now_us: int) -> int:
@@ -172,7 +172,19 @@ def _next_time_of_day(times_of_day: np.ndarray, now_us: int) -> int:
 
 def _usable(times: np.ndarray) -> np.ndarray:
     """Sorted distinct times within the calendar's range (offsets added to them stay inside int64)."""
-    return np.unique(times[(times >= _FIRST) & (times <= _LAST)])
+    return _distinct(times[(times >= _FIRST) & (times <= _LAST)])
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """``values`` sorted, without repeats: a sort and a comparison with the neighbour. ``np.unique`` hashes int64
+    first (numpy 2.3+): 1.8 s instead of 0.1 s for the 1.2M opens of 100k demo contacts, for every event type."""
+    ordered = np.sort(values)
+    if len(ordered) < 2:
+        return ordered
+    keep = np.empty(len(ordered), bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
 
 
 def _column(store: Store, node: ir.Attr | ir.Prop) -> Column | None:

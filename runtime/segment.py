@@ -25,7 +25,7 @@ from .engines.gather import matching
 from .engines.kernel_cache import check_caches_of
 from .engines.reference import REFERENCE
 from .engines.vector import VECTOR
-from .explain import Explanation, explain
+from .explain import Explanation, contact_next_change, explain
 from .nextchange import next_change
 from .profile import Profile, profile
 from .store import load
@@ -132,12 +132,15 @@ class Segment:
         return COMPILED.kernels.kernel_for((self.rule.plan,), store)
 
     def explain(self, store: Store, contact_id, now=None, params: Mapping[str, object] | None = None) -> Explanation:
-        """Why a contact is in or out: the value of every part of the rule for that contact."""
+        """Why a contact is in or out: the value of every part of the rule for that contact, and when it enters or
+        leaves next if no new data arrives (``next_change``: runtime/explain.py ``contact_next_change``)."""
         check_store(self.rule.plan, store)  # with definitions inlined
         check_store(self.rule.ir, store)
         bindings = bind(self.rule.ir, now, params, store.schema)  # every part, also those the plan folded away
         row = store.row_of(contact_id)
-        return explain(self.rule.ir, store, row, bindings, self.rule.definitions, self.schema)
+        explanation = explain(self.rule.ir, store, row, bindings, self.rule.definitions, self.schema)
+        return explanation.with_next_change(
+            contact_next_change(self.rule.plan, store, row, bindings.now, params, self.rule.definitions))
 
     def profile(self, store: Store, now=None, params: Mapping[str, object] | None = None) -> Profile:
         """Condition counts for rule editors: how many contacts every part of the rule (as written) holds for, and

@@ -177,3 +177,19 @@ def test_next_and_the_refresh_report(seg):
     seg("add", "kyiv", "city = Kyiv")
     assert seg("next", "kyiv", "--now", NOW_TEXT, json_=True)[1]["next_change"] is None
     assert seg("next", "nope")[0] == 2
+
+
+def test_the_global_control_group_from_the_shell(seg):
+    """Contacts 1-5 have buckets 4530, 2343, 3262, 8941, 7921 for the default salt: 40% holds out 2 and 3."""
+    assert seg("control", json_=True)[1] == {"global_control": None}
+    code, shown = seg("control", "40", json_=True)
+    assert code == 0 and shown == {"global_control": {"percent": 40.0, "salt": "global_control", "version": 1}}
+    assert seg("add", "local", "city in (Kyiv, Lviv)", "--exclude-control")[0] == 0
+    assert seg("add", "everyone_local", "city in (Kyiv, Lviv)")[0] == 0
+    assert seg("show", "local", json_=True)[1]["exclude_control"] is True
+    assert "excludes the global control group" in seg("show", "local")[1]
+    assert seg("refresh", "--now", NOW_TEXT, "--engine", "reference")[0] == 0
+    entered = {(c["segment"], c["id"]) for c in lines(seg("changes", "--consumer", "m")[1])}
+    assert entered == {("local", 1), ("local", 5), *(("everyone_local", i) for i in (1, 2, 3, 5))}
+    code, _, err = seg("control", "100")
+    assert code == 2 and "up to (not including) 100" in err

@@ -396,3 +396,82 @@ def test_definitions_made_by_another_registry_on_the_file_are_seen(schema, store
         report = mine.refresh(store, now=NOW)
         assert {s.name: s.size for s in report.segments} == {"kyiv": 2, "recent": 2, "recent_kyiv": 1}
         assert mine.segment_of("recent and kyiv", {}) is mine.segment_of("recent and kyiv", {})
+
+
+def test_checking_an_edit_compiles_only_the_segments_it_uses(registry, schema):
+    """Every definition of a schema is parsed and bound when a rule is compiled against it: checking the n-th add
+    against every segment made registering n segments quadratic (1,000 segments: about an hour)."""
+    registry.add("recent", "opened within 7d")
+    registry.add("kyiv", "city = Kyiv")
+    registry.add("recent_kyiv", "recent and kyiv")
+    for i in range(20):
+        registry.add(f"other_{i}", f"opened > {i} times")
+    checked = registry.rules_schema({"new": "recent_kyiv and not engaged"}).definitions
+    assert set(checked) - set(schema.definitions) == {"new", "recent_kyiv", "recent", "kyiv"}
+    assert set(registry.rules_schema().definitions) >= {f"other_{i}" for i in range(20)}  # a refresh's: all
+    with pytest.raises(segmint.RuleError, match="cycle"):
+        registry.update("recent", rule="recent_kyiv or opened within 1d")
+
+
+def test_the_store_digest_sees_every_change_of_data_and_only_those(schema):
+    """A refresh's cause is ``time`` only when the store's contents are those of the previous refresh's."""
+    from segmint.runtime.live.refresh import store_digest
+
+    contacts = [dict(id=1, city="Kyiv", loyalty_points=5), dict(id=2, city="Lviv", loyalty_points=None)]
+    opens = [dict(id=1, ts=ago(1), device="ios"), dict(id=2, ts=ago(3), device="android")]
+
+    def digest(contacts=contacts, opens=opens):
+        return store_digest(live_store(contacts, opens, schema))
+
+    same = digest()
+    assert digest() == same  # another store object with the same contents
+    changed = [
+        digest(contacts=[contacts[0], {**contacts[1], "city": "Kyiv"}]),  # an attribute value
+        digest(contacts=[contacts[0], {**contacts[1], "loyalty_points": 0}]),  # null -> 0
+        digest(contacts=[contacts[0], {**contacts[1], "id": 3}], opens=[opens[0], {**opens[1], "id": 3}]),  # an id
+        digest(opens=[opens[0], {**opens[1], "device": "ios"}]),  # an event property
+        digest(opens=[opens[0], {**opens[1], "ts": ago(2)}]),  # an event time
+        digest(opens=[opens[0], {**opens[1], "id": 1}]),  # an event moves to another contact
+        digest(opens=opens[:1]),  # an event less
+    ]
+    assert len({same, *changed}) == len(changed) + 1
+
+
+def test_segments_that_cannot_have_changed_are_not_evaluated(registry, schema, store, monkeypatch):
+    """Same store contents, no definition changed, and ``now`` before the next change bound of the previous
+    refresh: the membership is kept without evaluating (a refresh with nothing new costs next to nothing)."""
+    from segmint.runtime.live import refresh as refresh_module
+
+    evaluated = []
+    evaluate_many = refresh_module.evaluate_many
+
+    def spy(segments, store, **kw):
+        evaluated.append(sorted(s.text for s in segments))
+        return evaluate_many(segments, store, **kw)
+
+    monkeypatch.setattr(refresh_module, "evaluate_many", spy)
+    registry.add("recent", "opened within 7d")  # 20 (opened 6 days ago) leaves at NOW + 1 day
+    registry.add("kyiv", "city = Kyiv")  # time alone never changes it
+    registry.split("kyiv", {"A": 50, "B": 50})
+    first = registry.refresh(store, now=NOW)
+    assert evaluated == [["city = Kyiv", "opened within 7d"]]
+
+    def refresh(store, now):
+        evaluated.clear()
+        report = registry.refresh(store, now=now)
+        return {s.name: (s.size, s.entered, s.left, s.cause) for s in report.segments}
+
+    kept = refresh(live_store(schema=schema), NOW + DAY / 2)  # another object, same contents, before the bound
+    assert evaluated == [] and kept == {s.name: (s.size, 0, 0, "time") for s in first.segments}
+    assert set(registry.members("recent")) == {10, 20} and len(registry.history("kyiv.A")) == 2
+    assert refresh(store, NOW + 2 * DAY)["recent"] == (1, 0, 1, "time") and evaluated == [["opened within 7d"]]
+    refresh(store, NOW)  # before the last refresh's now: the bound says nothing about it
+    assert evaluated == [["city = Kyiv", "opened within 7d"]] and set(registry.members("recent")) == {10, 20}
+    refresh(live_store(LIVE_CONTACTS[:4], schema=schema), NOW)  # new data
+    assert evaluated == [["city = Kyiv", "opened within 7d"]]
+    registry.add("lviv", "city = Lviv")  # a definition changed: a derived segment might read it
+    refresh(live_store(LIVE_CONTACTS[:4], schema=schema), NOW)
+    assert evaluated == [["city = Kyiv", "city = Lviv", "opened within 7d"]]
+    registry.split("kyiv", {"A": 30, "B": 70})  # its split changed
+    refresh(live_store(LIVE_CONTACTS[:4], schema=schema), NOW)
+    assert evaluated == [["city = Kyiv"]]

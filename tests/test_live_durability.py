@@ -68,14 +68,14 @@ def test_refreshes_survive_sigkill(schema, tmp_path_factory, run):
     os.set_blocking(child.stdout.fileno(), False)
     deadline = rng.uniform(0.05, 1.5)
     started = time.monotonic()
+    output = ""  # a read can end inside a line: only whole lines count as acknowledged
     while time.monotonic() - started < deadline:
-        line = child.stdout.readline()
-        if line.startswith("committed"):
-            acknowledged = int(line.split()[1])
+        output += child.stdout.readline()
         time.sleep(0.005)
     child.send_signal(signal.SIGKILL)
     child.wait()
-    for line in child.stdout.read().splitlines():  # acknowledged before the kill, read after it
+    output += child.stdout.read() or ""  # acknowledged before the kill, read after it
+    for line in output.split("\n")[:-1]:
         if line.startswith("committed"):
             acknowledged = int(line.split()[1])
     with segmint.Registry(path, schema) as registry:

@@ -35,7 +35,7 @@ from ..cli import (
 )
 from ..segment import ENGINES
 from ..store.columns import Store
-from .registry import Registry
+from .registry import GLOBAL_CONTROL_SALT, Registry
 
 DEFAULT_REGISTRY = Path("segments.db")
 DEFAULT_CONSUMER = "default"
@@ -75,6 +75,8 @@ def add_commands(commands, formatter) -> None:
     p.add_argument("rule", metavar="RULE")
     p.add_argument("--description", metavar="T", default="")
     p.add_argument("--param", metavar="K=V", action="append", default=[], help="a $parameter's value; repeatable")
+    p.add_argument("--exclude-control", action="store_true",
+                   help="members never include the global control group (see the control command)")
 
     command("list", "list the registered segments", cmd_list)
     command("show", "show one segment: rule, versions, last refresh, split, alerts", cmd_show).add_argument(
@@ -110,6 +112,13 @@ def add_commands(commands, formatter) -> None:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--groups", metavar="A=45,B=45,control=10", required=True, help="group=percent, summing to 100")
     p.add_argument("--salt", metavar="S", help="salt of the buckets (default: the segment's name)")
+
+    p = command("control", "set (without PERCENT: show) the global control group that segments added with "
+                "--exclude-control leave out", cmd_control)
+    p.add_argument("percent", metavar="PERCENT", type=float, nargs="?",
+                   help="share of all contacts held out, 0 (none) up to 100 exclusive, at most two decimals")
+    p.add_argument("--salt", metavar="S", default=GLOBAL_CONTROL_SALT,
+                   help=f"salt of the buckets (default {GLOBAL_CONTROL_SALT!r})")
 
     p = command("alert", "set (without thresholds: clear) the size alerts of a segment", cmd_alert)
     p.add_argument("name", metavar="NAME")
@@ -191,7 +200,8 @@ def _registry(args: argparse.Namespace, schema: Schema | None = None) -> Registr
 
 def cmd_add(args: argparse.Namespace, out: Console, err: Console) -> int:
     with _registry(args) as registry:
-        definition = registry.add(args.name, args.rule, description=args.description, params=parse_params(args.param))
+        definition = registry.add(args.name, args.rule, description=args.description, params=parse_params(args.param),
+                                  exclude_control=args.exclude_control)
     if args.json:
         _print_json(out, _definition(definition))
     else:
@@ -239,6 +249,8 @@ def cmd_show(args: argparse.Namespace, out: Console, err: Console) -> int:
                  if size is not None else "  never refreshed")
     if definition.last_error:
         lines.append(f"  last error: {definition.last_error}")
+    if definition.exclude_control:
+        lines.append("  excludes the global control group")
     if document["used_by"]:
         lines.append(f"  used by: {', '.join(document['used_by'])}")
     if split is not None:
@@ -367,6 +379,22 @@ def cmd_split(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
+def cmd_control(args: argparse.Namespace, out: Console, err: Console) -> int:
+    with _registry(args) as registry:
+        control = registry.control() if args.percent is None else registry.global_control(args.percent,
+                                                                                          salt=args.salt)
+    document = None if control is None else {"percent": control.percent, "salt": control.salt,
+                                             "version": control.version}
+    if args.json:
+        _print_json(out, {"global_control": document})
+    elif control is None or not control.percent:
+        err.print("no global control group", markup=False)
+    else:
+        err.print(_safe(f"global control group: {control.percent:g}% of all contacts (salt {control.salt!r}), left "
+                        "out of segments added with --exclude-control from the next refresh"), markup=False)
+    return EXIT_OK
+
+
 def cmd_alert(args: argparse.Namespace, out: Console, err: Console) -> int:
     with _registry(args) as registry:
         registry.alert(args.name, below=args.below, above=args.above, change=args.change)
@@ -388,7 +416,7 @@ def _definition(d) -> dict:
     return {"name": d.name, "rule": d.rule, "description": d.description, "params": dict(d.params),
             "version": d.version, "created_at": d.created_at, "updated_at": d.updated_at,
             "refreshed_seq": d.refreshed_seq, "refreshed_at": d.refreshed_at, "refresh_seconds": d.refresh_seconds,
-            "last_error": d.last_error}
+            "last_error": d.last_error, "exclude_control": d.exclude_control}
 
 
 def _shown_rule(d) -> str:

@@ -30,11 +30,13 @@ from ...compiler import ir
 from ...compiler.pipeline import compile_rule
 from ...compiler.schema import Schema
 from ...compiler.types import iso_z
-from ...dsl.errors import SchemaError, SegmintError
+from ...dsl import syntax
+from ...dsl.errors import RuleError, SchemaError, SegmintError, Span
 from ...dsl.lexicon import NAME
+from ...dsl.parser import parse
 from ..segment import Segment
 from .membership import Epoch
-from .splits import Split
+from .splits import GlobalControl, Split
 
 FORMAT, VERSION = "segmint.registry", 1
 
@@ -45,13 +47,14 @@ CREATE TABLE IF NOT EXISTS segments (
     refreshed_seq INTEGER, refreshed_at TEXT, refresh_seconds REAL, last_error TEXT);
 CREATE TABLE IF NOT EXISTS versions (
     name TEXT NOT NULL, version INTEGER NOT NULL, rule TEXT, description TEXT NOT NULL, params TEXT NOT NULL,
-    created_at TEXT NOT NULL, PRIMARY KEY (name, version));
+    created_at TEXT NOT NULL, exclude_control INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (name, version));
 CREATE TABLE IF NOT EXISTS epochs (
     epoch INTEGER PRIMARY KEY, digest TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, ids BLOB NOT NULL,
     offsets BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS membership (
     name TEXT PRIMARY KEY, version INTEGER NOT NULL, epoch INTEGER NOT NULL, members BLOB NOT NULL,
-    size INTEGER NOT NULL, seq INTEGER NOT NULL);
+    size INTEGER NOT NULL, seq INTEGER NOT NULL, control INTEGER NOT NULL DEFAULT 0, stamp INTEGER NOT NULL DEFAULT 0,
+    next_change TEXT);
 CREATE TABLE IF NOT EXISTS refreshes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, now TEXT NOT NULL, at TEXT NOT NULL, seconds REAL NOT NULL,
     epoch INTEGER NOT NULL, store TEXT NOT NULL);
@@ -64,7 +67,17 @@ CREATE TABLE IF NOT EXISTS splits (name TEXT PRIMARY KEY, shares TEXT NOT NULL, 
     version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS alerts (name TEXT PRIMARY KEY, below INTEGER, above INTEGER, change REAL);
 CREATE TABLE IF NOT EXISTS consumers (name TEXT PRIMARY KEY, acked INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS global_control (one INTEGER PRIMARY KEY CHECK (one = 1), percent REAL NOT NULL,
+    salt TEXT NOT NULL, version INTEGER NOT NULL);
 """
+# Columns added after a registry's first release: (table, column, declaration), added on open to registries made
+# before them. membership.control is the version of the global control group the membership excluded (0: none);
+# membership.stamp the count of definition versions when it was computed (0: unknown) and next_change the bound
+# then ("never"; NULL: unknown): see live/refresh.py, segments that cannot have changed.
+_ADDED_COLUMNS = (("versions", "exclude_control", "INTEGER NOT NULL DEFAULT 0"),
+                  ("membership", "control", "INTEGER NOT NULL DEFAULT 0"),
+                  ("membership", "stamp", "INTEGER NOT NULL DEFAULT 0"), ("membership", "next_change", "TEXT"))
+GLOBAL_CONTROL_SALT = "global_control"
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,7 @@ class Definition:
     refreshed_at: str | None = None
     refresh_seconds: float | None = None
     last_error: str | None = None
+    exclude_control: bool = False  # members never include the registry's global control group
 
 
 @dataclass(frozen=True)
@@ -165,6 +179,7 @@ class Registry:
         self._rules_schema: Schema | None = None  # see rules_schema
         self._rules_stamp = -1
         self._compiled: dict[str, Segment] = {}  # rule text -> compiled against _rules_schema
+        self._names: dict[str, frozenset[str]] = {}  # rule text -> the names it uses (_names_in)
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -173,6 +188,9 @@ class Registry:
                 for statement in _TABLES.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
+                for table, column, declaration in _ADDED_COLUMNS:
+                    if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
                 self._check_format()
         except sqlite3.DatabaseError as error:
             raise RegistryError(f"cannot open the registry {self.path}: {error}") from None
@@ -188,9 +206,11 @@ class Registry:
 
     # -- definitions ---------------------------------------------------------------------------------------------
     def add(
-        self, name: str, rule: str, *, description: str = "", params: Mapping[str, object] | None = None
+        self, name: str, rule: str, *, description: str = "", params: Mapping[str, object] | None = None,
+        exclude_control: bool = False,
     ) -> Definition:
-        """Register a segment; its rule is compiled against the schema now, so a bad rule is refused here."""
+        """Register a segment; its rule is compiled against the schema now, so a bad rule is refused here.
+        ``exclude_control``: its members never include the global control group (``global_control``)."""
         _check_name(name)
         params = dict(params or {})
         if self._row(name) is not None:
@@ -202,17 +222,18 @@ class Registry:
             stamp = _stamp()
             self._db.execute("INSERT INTO segments (name, version, created_at, updated_at) VALUES (?, 1, ?, ?)",
                              (name, stamp, stamp))
-            self._version(name, 1, rule, description, params, stamp)
+            self._version(name, 1, rule, description, params, stamp, exclude_control)
         return self.get(name)
 
     def update(self, name: str, *, rule: str | None = None, description: str | None = None,
-               params: Mapping[str, object] | None = None) -> Definition:
+               params: Mapping[str, object] | None = None, exclude_control: bool | None = None) -> Definition:
         """Change a segment: a new version. Its next refresh recomputes it and reports who entered and left
         against the old membership, with cause ``edit``."""
         current = self.get(name)
         rule = current.rule if rule is None else rule
         params = dict(current.params if params is None else params)
         description = current.description if description is None else description
+        exclude_control = current.exclude_control if exclude_control is None else exclude_control
         self.segment_of(rule, params, self.rules_schema({name: rule}))  # a cycle through other segments fails here
         if params and self.users(name):
             raise RegistryError(f"segment '{name}' cannot take parameters: {', '.join(self.users(name))} use it")
@@ -221,7 +242,7 @@ class Registry:
             stamp = _stamp()
             self._db.execute("UPDATE segments SET version = ?, updated_at = ? WHERE name = ?", (version, stamp, name))
             self._db.execute("UPDATE splits SET version = version + 1 WHERE name = ?", (name,))
-            self._version(name, version, rule, description, params, stamp)
+            self._version(name, version, rule, description, params, stamp, exclude_control)
         return self.get(name)
 
     def remove(self, name: str) -> None:
@@ -247,11 +268,12 @@ class Registry:
             if row is None:
                 raise self._unknown(name)
             version = self._db.execute(
-                "SELECT rule, description, params FROM versions WHERE name = ? AND version = ?", (name, row["version"])
+                "SELECT rule, description, params, exclude_control FROM versions WHERE name = ? AND version = ?",
+                (name, row["version"]),
             ).fetchone()
         return Definition(name, version[0], version[1], json.loads(version[2]), row["version"], row["created_at"],
                           row["updated_at"], row["refreshed_seq"], row["refreshed_at"], row["refresh_seconds"],
-                          row["last_error"])
+                          row["last_error"], bool(version[3]))
 
     def list(self) -> list[Definition]:
         with self._lock:
@@ -262,13 +284,14 @@ class Registry:
         """Every version of a segment, oldest first (a removal is a version without a rule)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT version, rule, description, params, created_at FROM versions WHERE name = ? ORDER BY version",
+                "SELECT version, rule, description, params, created_at, exclude_control FROM versions WHERE name = ?"
+                " ORDER BY version",
                 (name,),
             ).fetchall()
         if not rows:
             raise self._unknown(name)
-        return [{"version": v, "rule": r, "description": d, "params": json.loads(p), "created_at": c}
-                for v, r, d, p, c in rows]
+        return [{"version": v, "rule": r, "description": d, "params": json.loads(p), "created_at": c,
+                 "exclude_control": bool(x)} for v, r, d, p, c, x in rows]
 
     def segment_of(self, rule: str, params: Mapping[str, object], schema: Schema | None = None) -> Segment:
         """The compiled segment of a definition; its parameters must be exactly those the rule takes. Names of
@@ -293,11 +316,14 @@ class Registry:
         return segment
 
     def rules_schema(self, changed: Mapping[str, str | None] | None = None) -> Schema:
-        """The registry's schema with every segment as a definition (``changed``: segments' rules as they are about
-        to be, None for a removal), so rules can name segments. Cached with the rules compiled against it until
-        the definitions change, in this process or another: every add, update and removal writes a version row."""
+        """The registry's schema with every segment as a definition, so rules can name segments. Cached with the
+        rules compiled against it until the definitions change, in this process or another: every add, update and
+        removal writes a version row. ``changed``: segments' rules as they are about to be (None for a removal), to
+        check an edit; then only the segments those rules use, directly or through others, are definitions (a
+        schema's definitions are all parsed and bound when a rule is compiled against it: with every segment, the
+        n-th add of a registry parsed n rules)."""
         with self._lock:
-            stamp = self._db.execute("SELECT count(*) FROM versions").fetchone()[0]
+            stamp = self.definitions_stamp()
             if changed is None and self._rules_schema is not None and self._rules_stamp == stamp:
                 return self._rules_schema
             rules = dict(self._db.execute(
@@ -308,6 +334,9 @@ class Registry:
                     rules.pop(name, None)
                 else:
                     rules[name] = rule
+            if changed is not None:  # the edited segments, and those their rules use
+                edited = {name: rule for name, rule in changed.items() if rule is not None}
+                rules = {**self._used(rules, list(edited.values())), **edited}
             try:
                 schema = dataclasses.replace(self.schema, definitions={**self.schema.definitions, **rules},
                                              cache={})
@@ -316,6 +345,42 @@ class Registry:
             if changed is None:
                 self._rules_schema, self._rules_stamp, self._compiled = schema, stamp, {}
             return schema
+
+    def definitions_stamp(self) -> int:
+        """Changes whenever any definition does, in any process: the count of the append-only versions table."""
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM versions").fetchone()[0]
+
+    def _used(self, rules: Mapping[str, str], roots: list[str]) -> dict[str, str]:
+        """The entries of ``rules`` (segment -> rule) that the ``roots`` rules name, directly or through others."""
+        used: dict[str, str] = {}
+        pending = list(roots)
+        while pending:
+            for name in self._names_in(pending.pop()):
+                if name in rules and name not in used:
+                    used[name] = rules[name]
+                    pending.append(rules[name])
+        return used
+
+    def _names_in(self, rule: str) -> frozenset[str]:
+        """The names a rule's text uses as subjects (segments among them); kept per text. A rule that does not
+        parse names nothing here: compiling it reports the error."""
+        names = self._names.get(rule)
+        if names is None:
+            try:
+                stack, found = [parse(rule)], set()
+            except RuleError:
+                return frozenset()
+            while stack:
+                node = stack.pop()
+                if isinstance(node, syntax.Subject):
+                    found.add(node.name)
+                for f in dataclasses.fields(node):
+                    value = getattr(node, f.name)
+                    stack.extend(item for item in (value if isinstance(value, tuple) else (value,))
+                                 if dataclasses.is_dataclass(item) and not isinstance(item, Span))
+            names = self._names[rule] = frozenset(found)
+        return names
 
     def users(self, name: str) -> list[str]:
         """The segments whose rules name segment ``name``."""
@@ -332,6 +397,11 @@ class Registry:
             if row is None:
                 return []
             return self.epoch(row[0]).ids_of(BitMap.deserialize(row[1]))
+
+    def membership_bytes(self) -> int:
+        """Bytes of the stored membership bitmaps of all segments and groups (a refresh's entered/left not counted)."""
+        with self._lock:
+            return self._db.execute("SELECT coalesce(sum(length(members)), 0) FROM membership").fetchone()[0]
 
     def history(self, name: str) -> list[SizePoint]:
         """The segment's size after each refresh, oldest first."""
@@ -370,6 +440,31 @@ class Registry:
         with self._lock:
             rows = self._db.execute("SELECT name, shares, salt, version FROM splits").fetchall()
         return {name: SplitOf(Split.of(json.loads(shares), salt), version) for name, shares, salt, version in rows}
+
+    def global_control(self, percent: float, *, salt: str = GLOBAL_CONTROL_SALT) -> GlobalControl:
+        """Hold out ``percent`` of all contacts (0 <= percent < 100; 0: no control group) from every segment added
+        with ``exclude_control=True``: the contacts whose bucket for ``salt`` is below ``percent`` x 100 (the
+        bucket function of splits, live/splits.py), so a contact's place does not depend on the store's size or
+        order. Effective from the next refresh; a change is an edit of the segments that exclude the group."""
+        try:
+            GlobalControl.width(percent)
+        except ValueError as error:
+            raise RegistryError(str(error)) from None
+        if not isinstance(salt, str) or not salt:
+            raise RegistryError(f"the global control group's salt is a non-empty text, not {salt!r}")
+        with self._write():
+            self._db.execute(
+                "INSERT INTO global_control (one, percent, salt, version) VALUES (1, ?, ?, 1) ON CONFLICT (one) DO "
+                "UPDATE SET percent = excluded.percent, salt = excluded.salt, version = version + 1",
+                (float(percent), salt),
+            )
+        return self.control()
+
+    def control(self) -> GlobalControl | None:
+        """The global control group, None if it was never set."""
+        with self._lock:
+            row = self._db.execute("SELECT percent, salt, version FROM global_control").fetchone()
+        return None if row is None else GlobalControl(*row)
 
     def alert(self, name: str, *, below: int | None = None, above: int | None = None,
               change: float | None = None) -> None:
@@ -493,10 +588,13 @@ class Registry:
         row = cursor.fetchone()
         return None if row is None else dict(zip([c[0] for c in cursor.description], row, strict=True))
 
-    def _version(self, name: str, version: int, rule: str | None, description: str, params: Mapping, stamp: str):
+    def _version(self, name: str, version: int, rule: str | None, description: str, params: Mapping, stamp: str,
+                 exclude_control: bool = False):
         self._db.execute(
-            "INSERT INTO versions (name, version, rule, description, params, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (name, version, rule, description, json.dumps(params, sort_keys=True, default=str), stamp),
+            "INSERT INTO versions (name, version, rule, description, params, created_at, exclude_control) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (name, version, rule, description, json.dumps(params, sort_keys=True, default=str), stamp,
+             int(exclude_control)),
         )
 
     def _check_format(self) -> None:

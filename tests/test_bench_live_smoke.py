@@ -1,0 +1,76 @@
+"""``segmint bench --live`` end to end at a tiny size: the registry's three refreshes are timed stage by stage, and
+DuckDB's entered/left on the sample equal segmint's at every refresh (the harness raises ``MismatchError``
+otherwise, so this test fails then). Speed is for the benchmark itself, never asserted here."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from rich.console import Console
+
+pytest.importorskip("duckdb")
+
+from segmint.benchmarks import live
+from segmint.benchmarks.run import MismatchError
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("live-bench")
+    options = live.Options(contacts=2000, segments=60, sample=15, cache_dir=folder / "data",
+                           json_path=folder / "live.json")
+    out = io.StringIO()
+    document = live.run(options, Console(file=out, width=200), Console(file=io.StringIO(), width=200))
+    document["printed"] = out.getvalue()
+    document["written"] = json.loads(options.json_path.read_text(encoding="utf-8"))
+    document["markdown"] = options.json_path.with_suffix(".md").read_text(encoding="utf-8")
+    return document
+
+
+def test_three_refreshes_stage_by_stage(document):
+    refreshes = document["refreshes"]
+    assert list(refreshes) == ["first", "same", "later"]
+    for refresh in refreshes.values():
+        assert set(refresh["seconds"]) == {"evaluate", "next", "diff", "commit", "callbacks", "total"}
+        assert refresh["errors"] == 0
+    assert refreshes["first"]["entered"] > 0 and refreshes["first"]["left"] == 0
+    assert refreshes["same"]["entered"] == refreshes["same"]["left"] == 0  # nothing new, nothing moves
+    assert refreshes["later"]["entered"] + refreshes["later"]["left"] > 0  # a day later windows slid
+    assert document["membership_bytes"] > 0 and document["registry_file_bytes"] > 0
+
+
+def test_the_registry_has_every_kind_of_segment():
+    segments, split = live.registry_segments(1000)
+    names = [s.name for s in segments]
+    assert len(names) == len(set(names)) == 1000 and len(split) == 20
+    assert {n.split("_")[0] for n in names} >= {"engaged", "semi", "churned", "value", "newcomers", "browsed",
+                                                 "frequent", "fans", "demographic", "derived", "browse"}
+    assert sum(bool(s.params) for s in segments) == 40 and sum(bool(s.uses) for s in segments) == 60
+
+
+def test_duckdb_sample_and_goals_are_reported(document):
+    sample = document["sample"]
+    assert len(sample["segments"]) == 15
+    assert set(sample["refreshes"]) == {"first", "same", "later"}
+    assert [g["goal"] for g in document["goals"]] == [
+        "first refresh of 60 segments", "first refresh of 60 segments (stretch)",
+        "refresh at the same now, nothing new", "membership of 60 segments on disk"]
+    assert "PASS" in document["printed"] or "MISS" in document["printed"]
+    assert "DuckDB" in document["markdown"] and "| first |" in document["markdown"]
+    assert document["written"]["refreshes"] == document["refreshes"]
+
+
+def test_a_duckdb_answer_that_differs_stops_the_run(tmp_path, monkeypatch):
+    """The check can fail: DuckDB's query for one template made wrong (its windows a day longer)."""
+    original = live._template
+
+    def wrong(kind, r):
+        text, sql = original(kind, r)
+        return (text, sql.replace(" DAY", " DAY - INTERVAL 1 DAY")) if kind == "engaged" else (text, sql)
+
+    monkeypatch.setattr(live, "_template", wrong)
+    options = live.Options(contacts=2000, segments=60, sample=60, cache_dir=tmp_path / "data")
+    with pytest.raises(MismatchError, match="engaged"):
+        live.run(options, Console(file=io.StringIO()), Console(file=io.StringIO()))

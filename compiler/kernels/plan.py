@@ -174,9 +174,7 @@ class SequenceCounts:
     node: ir.Sequence | ir.SequenceCount
 
     def __str__(self) -> str:
-        from .explain import text
-
-        return f"occurrences of {text(self.node)} (by the generic sequence scan)"
+        return f"occurrences of {format_plan(self.node)} (by the generic sequence scan)"
 
 
 # -- inputs of calendar conditions (runtime/timezones.py, runtime/calendar.py) --------------------------------------
@@ -220,9 +218,7 @@ class ZoneAnniversaries:
     site: int = field(repr=False)
 
     def __str__(self) -> str:
-        from .explain import text
-
-        return f"per zone, the anniversaries within the next {text(self.duration)}"
+        return f"per zone, the anniversaries within the next {format_plan(self.duration)}"
 
 
 @dataclass(frozen=True)

@@ -333,7 +333,12 @@ class Binder(PopulationCalls):
             case s.Match(op=op, value=value):
                 if left.type is not Type.STRING:
                     raise self.type_error(f"'{op}' applies to strings, not {left.type}", test)
-                return ir.TextMatch(op, left, self.literal(value, left, None), span)
+                pattern = self.literal(value, left, None)
+                if pattern.type is not Type.STRING:  # a number would reach the engines as a pattern
+                    raise self.type_error(
+                        f"'{op}' takes text, not {pattern.type}", value, hint=f'quote it: {op} "{value.value}"'
+                    )
+                return ir.TextMatch(op, left, pattern, span)
             case s.Has(mode=mode, values=values):
                 if left.type is not Type.TAGS:
                     raise self.type_error(f"'has' applies to tags, not {left.type}", test)

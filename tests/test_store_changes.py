@@ -44,6 +44,11 @@ def assert_same(saved: segmint.SavedStore, model: Model, rules=RULES, engines=("
         expected = ids_of(rule, rebuilt)
         for engine in engines:
             assert ids_of(rule, snapshot, engine) == expected, (rule, engine)
+            # partition by partition: the same contacts, the mask in the snapshot's row order
+            segment = segmint.compile(rule, SCHEMA)
+            by_parts = segment.evaluate(saved, now=NOW, engine=engine)
+            assert np.array_equal(by_parts.mask, segment.evaluate(snapshot, now=NOW, engine=engine).mask), (rule,
+                                                                                                          engine)
 
 
 @pytest.fixture

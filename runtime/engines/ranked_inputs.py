@@ -69,8 +69,12 @@ def with_ranks(
             values, valid = np.asarray(v.data, dtype), np.array(np.broadcast_to(v.valid, (len(store),)), bool)
         columns[name] = Column(node.type, values, valid)
 
-    def read(node):
-        return ir.Attr(names[node], node.type, getattr(node, "span", None)) if node in names else node
+    # ``transform`` rebuilds bottom-up: a measure holding another that some plan ranks (evaluate_many of both) is
+    # met rebuilt, with the inner one read as a column, so it is known in that form too.
+    read: dict[ir.Expr, ir.Attr] = {}
+    for node in sorted(names, key=lambda n: sum(1 for _ in ir.walk(n))):  # a measure inside another first
+        attr = ir.Attr(names[node], node.type, getattr(node, "span", None))
+        read[node] = read[transform(node, lambda n: read.get(n, n))] = attr
 
-    ranked = tuple(transform(plan, read) for plan in plans)
+    ranked = tuple(transform(plan, lambda n: read.get(n, n)) for plan in plans)
     return ranked, Store(store.schema, store.ids, {**store.attributes, **columns}, store.events)

@@ -63,6 +63,7 @@ from . import batch, load, persist
 from .batch import Delta
 from .columns import EventTable, Store
 from .combine import concat_stores, merge_events, rows_of, select_rows, update_contacts
+from .parts import Partitions
 
 VERSION = 3
 PARTITION_SALT = 0x5E6A1D7C0FFEE5ED
@@ -337,6 +338,13 @@ class SavedStore:
         store = concat_stores(self.schema, [part.merged(str(self.directory)) for part in parts])
         self._snapshot = (parts, store)
         return store
+
+    def parts(self) -> Partitions:
+        """The partitions at this object's version, each a store of its own (never changes): what
+        ``Segment.evaluate`` and ``evaluate_many`` run on, partition by partition, when given this saved store."""
+        parts, manifest = self._parts, self._manifest  # one version's, even while another thread appends
+        return Partitions(self.schema, tuple(part.merged(str(self.directory)) for part in parts), self.directory,
+                          manifest.get("store_version", 1), manifest)
 
     def partition(self, k: int) -> Store:
         """Partition ``k`` at this object's version: a store of its own."""

@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 import segmint
-from segmint.runtime.demo.generate import demo_schema, generate, write_parquet
+from segmint.runtime.demo import demo_schema, generate, write_parquet
 
 from .suite import SUITE, batch_params
 

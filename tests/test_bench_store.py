@@ -6,7 +6,7 @@ import numpy as np
 import segmint
 from segmint.benchmarks import store as bench
 from segmint.benchmarks.suite import SUITE, batch_params
-from segmint.runtime.demo.generate import demo_schema, generate
+from segmint.runtime.demo import demo_schema, generate
 
 
 def test_the_held_back_delta_splits_every_table_and_the_batches_cover_it():

@@ -97,3 +97,14 @@ def test_a_measure_inside_another_is_ranked_first_and_once():
     # measure reads the inner one's ranks; the plans read both as columns
     assert not any(isinstance(n, ir.Rank | ir.Rfm) for plan in rewritten for n in ir.walk(plan))
     assert {n.name for plan in rewritten for n in ir.walk(plan) if isinstance(n, ir.Attr)} >= {r.name for r in rounds}
+
+
+def test_a_live_refresh_takes_a_saved_store(model, saved):
+    rules = {"spenders": RULES[3], "top": RULES[4]}
+    with segmint.Registry(":memory:", SCHEMA) as registry:
+        for name, rule in rules.items():
+            registry.add(name, rule)
+        registry.refresh(saved, now=NOW)
+        for name, rule in rules.items():
+            expected = segmint.compile(rule, SCHEMA).evaluate(model.store(), now=NOW, engine="reference")
+            assert sorted(registry.members(name)) == sorted(expected.ids().tolist())

@@ -193,13 +193,17 @@ def check_store(plan: ir.Expr, store: Store) -> None:
 
 def evaluate_many(
     segments: Sequence[Segment], store: Store | SavedStore | Partitions, now=None,
-    params: Mapping[str, object] | None = None, engine: str = "auto",
+    params: Mapping[str, object] | None = None, engine: str = "auto", client=None,
 ) -> list[Result]:
     """Evaluate many segments at once: one kernel, one pass over each contact's events for all of them (a batch too
     large for one kernel runs as several: runtime/engines/kernel_batches.py).
 
     ``params`` holds the parameters of all segments (a name means the same value in each). Results come in the
     order of ``segments``.
+
+    ``client``: a ``dask.distributed.Client``; the partitions of ``store`` (a ``SavedStore`` or its ``parts()``)
+    are then evaluated on its workers, which open them from the store's folder (runtime/cluster.py). The answer is
+    the one this process would give; ``Result.store`` then holds only the ids of the rows.
     """
     if isinstance(segments, Segment) or not isinstance(segments, Iterable):
         raise SegmintError(f"evaluate_many takes a list of segments, not {type(segments).__name__}")
@@ -211,6 +215,14 @@ def evaluate_many(
     if not segments:
         return []
     plans = tuple(s.rule.plan for s in segments)
+    if client is not None:
+        from . import cluster  # which imports nothing of Dask: it calls the client's methods
+
+        started = time.perf_counter()
+        bindings = bind(ir.And(plans), now, params, store.schema)
+        masks, used, store = cluster.answer(client, plans, store, bindings, _ENGINES[engine])
+        seconds = time.perf_counter() - started
+        return [Result(m, store, bindings.now, seconds, e) for m, e in zip(masks, used, strict=True)]
     store = readable(store)
     for plan in plans:
         check_store(plan, store)

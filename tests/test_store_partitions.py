@@ -91,7 +91,7 @@ def test_explain_and_profile_take_a_saved_store(model, saved, rule):
 
 def test_a_measure_inside_another_is_ranked_first_and_once():
     plans = (segmint.compile(RULES[7], SCHEMA).rule.plan, segmint.compile(RULES[4], SCHEMA).rule.plan)
-    rounds, rewritten = rank_rounds(plans, Model(SCHEMA).store())
+    rounds, rewritten = rank_rounds(plans, SCHEMA)
     assert [type(r.node).__name__ for r in rounds] == ["Rank", "Rank"]
     assert rounds[0].name in {n.name for n in ir.walk(rounds[1].node) if isinstance(n, ir.Attr)}  # the outer
     # measure reads the inner one's ranks; the plans read both as columns

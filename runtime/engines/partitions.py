@@ -26,6 +26,7 @@ import numpy as np
 
 from ...compiler import ir
 from ...compiler.passes import transform
+from ...compiler.schema import Schema
 from ...compiler.types import Type
 from ..bindings import Bindings
 from ..store.columns import Column, Store
@@ -44,7 +45,7 @@ class RankRound:
     name: str
 
 
-def rank_rounds(plans: tuple[ir.Expr, ...], store: Store) -> tuple[list[RankRound], tuple[ir.Expr, ...]]:
+def rank_rounds(plans: tuple[ir.Expr, ...], schema: Schema) -> tuple[list[RankRound], tuple[ir.Expr, ...]]:
     """The rounds of ranking ``plans`` need (innermost measure first) and the plans reading every measure as its
     ranked column."""
     order: list[ir.Rank | ir.Rfm] = []
@@ -67,7 +68,7 @@ def rank_rounds(plans: tuple[ir.Expr, ...], store: Store) -> tuple[list[RankRoun
         rewritten = transform(node, substitute)  # inner measures are columns by now
         if rewritten in read:
             continue
-        name = column_name(node, store)
+        name = column_name(node, schema)
         rounds.append(RankRound(rewritten, name))
         read[rewritten] = ir.Attr(name, node.type, getattr(node, "span", None))
     return rounds, tuple(transform(plan, substitute) for plan in plans)
@@ -123,7 +124,7 @@ def answer(plans: tuple[ir.Expr, ...], parts: Partitions, bindings: Bindings, en
     partitions' stores (default: one after another)."""
     each = each or (lambda function, stores: [function(s) for s in stores])
     stores = list(parts.stores)
-    rounds, plans = rank_rounds(plans, stores[0])
+    rounds, plans = rank_rounds(plans, parts.schema)
     for step in rounds:
         measured = each(lambda s, node=step.node: measure_part(s, node, bindings), stores)
         columns = rank_together(step.node, measured)

@@ -222,6 +222,28 @@ def apply(store: Store, delta: Delta, source: str) -> Store:
     return Store(schema, contacts.ids, contacts.attributes, events)
 
 
+def open_partition(directory, manifest: Mapping, k: int) -> Store:
+    """Partition ``k`` of the store version that ``manifest`` (``Partitions.manifest``) describes, read from the
+    folder: how a cluster's worker opens its partition. Files a later compaction removed make a clear error."""
+    directory = Path(directory)
+    source = str(directory / persist.MANIFEST)
+    try:
+        with persist.opening(directory):
+            if manifest["version"] < VERSION:
+                return persist.open_generation(directory, dict(manifest), False)
+            spec = manifest["parts"][k]
+            base = persist.open_generation(directory, {**spec["base"], "schema": manifest["schema"]}, False)
+            deltas = tuple(batch.read_delta(directory / entry["file"], entry, source) for entry in spec["deltas"])
+    except (OSError, DataError) as error:
+        if (directory / persist.MANIFEST).is_file() and persist.parse_manifest(
+                persist._manifest_text(directory), directory / persist.MANIFEST).get("store_version") != manifest.get(
+                "store_version"):
+            raise DataError(f"version {manifest.get('store_version', 1)} of the store is gone (a compaction removed "
+                            "its files since): evaluate the current version", source=source) from None
+        raise DataError(f"cannot open partition {k} of the store: {error}", source=source) from None
+    return _Part(base, deltas).merged(str(directory))
+
+
 class SavedStore:
     """A saved store folder, opened to read it and to write to it.
 
@@ -567,4 +589,4 @@ def _os_errors(directory: Path):
         raise DataError(f"cannot write the store: {error.strerror or error}", source=str(where)) from None
 
 
-__all__ = ["PARTITION_SALT", "RULE", "SavedStore", "partition_of"]
+__all__ = ["PARTITION_SALT", "RULE", "SavedStore", "open_partition", "partition_of"]

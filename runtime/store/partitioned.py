@@ -46,9 +46,13 @@ process or another, waits for the first and then works on the version the first 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
+import os
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -480,6 +484,67 @@ class SavedStore:
             self._advance(manifest, parts, text)
             return self.version
 
+    def compact_in_background(self, min_delta_events: int = 0) -> Future:
+        """Compact in a thread of its own, one partition at a time (those whose deltas hold at least
+        ``min_delta_events`` events, contact rows and deleted ids), without holding up readers or writers: a
+        partition's base and deltas are merged and written with no lock held, and only the manifest switch takes the
+        writer's lock, keeping the deltas that arrived meanwhile. Memory: one partition's merge at a time. The
+        future gives the version after the last switch."""
+        future: Future = Future()
+
+        def work() -> None:
+            try:
+                for k in range(len(self._parts)):
+                    deltas = self._parts[k].deltas
+                    if deltas and sum(_rows(d) for d in deltas) >= min_delta_events:
+                        self.compact_partition(k)
+                future.set_result(self.version)
+            except BaseException as error:
+                future.set_exception(error)
+
+        threading.Thread(target=work, name="segmint-compaction", daemon=True).start()
+        return future
+
+    def compact_partition(self, k: int) -> int:
+        """Merge partition ``k``'s deltas as they are now into a new base generation, holding the writer's lock only
+        to switch the manifest (deltas appended meanwhile stay deltas of the new base: they name contacts by id, so
+        they apply on top of it as they did on the old one). Returns the version."""
+        with self._writing():
+            part, entries = self._parts[k], list(self._manifest["parts"][k]["deltas"]) if self._manifest.get(
+                "parts") else []
+            base_files = self._manifest_base(k)
+        if not part.deltas:
+            return self.version
+        merged = part.merged(str(self.directory))  # no lock held: the long part (free if evaluated already)
+        with _os_errors(self.directory), _writing_beside(self.directory) as token:
+            generation, body = persist.write_generation(merged, self.directory, token)
+            return self._switch_base(k, merged, generation, body, base_files, entries)
+
+    def _switch_base(self, k: int, merged: Store, generation: str, body: dict, base_files: Any, entries: list
+                     ) -> int:
+        try:
+            with self._writing():
+                now = self._manifest["parts"][k]
+                if self._manifest_base(k) != base_files or now["deltas"][:len(entries)] != entries:
+                    raise _Superseded  # another compaction switched this partition first
+                manifest = self._next_manifest()
+                manifest["parts"][k] = {"base": body, "deltas": now["deltas"][len(entries):]}
+                text = _commit(self.directory, manifest, self._manifest)
+                parts = list(self._parts)
+                parts[k] = _Part(merged, self._parts[k].deltas[len(entries):])
+                self._advance(manifest, parts, text)
+                return self.version
+        except _Superseded:
+            persist._remove_generation(self.directory / generation)
+            return self.version
+        except BaseException:
+            persist._remove_generation(self.directory / generation)
+            raise
+
+    def _manifest_base(self, k: int) -> Any:
+        parts = self._manifest.get("parts")
+        return parts[k]["base"].get("files") if parts else self._manifest.get("files")
+
     # -- internals --------------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _writing(self):
@@ -550,6 +615,54 @@ class SavedStore:
         return found
 
 
+_BUSY = ".compacting-"  # a lock file held by a compaction in the background for the generation it writes
+
+
+@contextlib.contextmanager
+def _writing_beside(directory: Path):
+    """A token for a generation written while other writers commit (a background compaction): the lock file
+    ``.compacting-<token>``, held until the switch, tells their commits that ``data-<token>`` is not the remains of
+    a killed writer (the OS releases the lock of one that is killed)."""
+    token = uuid.uuid4().hex
+    path = directory / f"{_BUSY}{token}"
+    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield token
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(handle)
+
+
+def _being_written(directory: Path, path: Path) -> bool:
+    lock = directory / f"{_BUSY}{path.name.removeprefix('data-')}"
+    return lock.is_file() and _held(lock)
+
+
+def _held(lock: Path) -> bool:
+    """Whether a live writer holds ``lock``."""
+    try:
+        handle = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)
+    return False
+
+
+def _rows(delta: Delta) -> int:
+    contacts = 0 if delta.contacts is None else delta.contacts.num_rows
+    return delta.n_events + contacts + (0 if delta.deleted is None else len(delta.deleted))
+
+
+class _Superseded(Exception):
+    pass
+
+
 def _commit(directory: Path, manifest: dict, old: dict | None) -> bytes:
     """Switch the manifest (the commit point), then remove what no manifest lists any more: the files of ``old``
     that ``manifest`` dropped, and the remains of writers killed before their switch."""
@@ -564,8 +677,10 @@ def _commit(directory: Path, manifest: dict, old: dict | None) -> bytes:
                 path.unlink()
         for path in directory.iterdir():
             if path.name not in listed and path.name not in {n.split("/")[0] for n in listed} and (
-                    persist._remains_of_a_save(path)):
+                    persist._remains_of_a_save(path)) and not _being_written(directory, path):
                 persist._remove_generation(path)
+            elif path.name.startswith(_BUSY) and not _held(path):
+                path.unlink(missing_ok=True)  # left by a compaction killed before it wrote its generation
         fsync_folder(directory)
     return text
 

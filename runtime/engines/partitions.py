@@ -19,7 +19,7 @@ partition's temporary arrays at a time. The work per partition is a pair of modu
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,19 +117,16 @@ def masks_part(store: Store, plans: tuple[ir.Expr, ...], bindings: Bindings, eng
     return engine.answer(plans, store, bindings)
 
 
-def answer(plans: tuple[ir.Expr, ...], parts: Partitions, bindings: Bindings, engine: Engine,
-           each: Callable[[Callable, Sequence], list] | None = None) -> tuple[np.ndarray, list[str]]:
+def answer(plans: tuple[ir.Expr, ...], parts: Partitions, bindings: Bindings, engine: Engine
+           ) -> tuple[np.ndarray, list[str]]:
     """The masks of ``plans`` over all partitions (rows in partition order) and, per plan, the engine that answered
-    (``vector`` when it answered any partition's part). ``each(function, partitions)`` maps a function over the
-    partitions' stores (default: one after another)."""
-    each = each or (lambda function, stores: [function(s) for s in stores])
+    (``vector`` when it answered any partition's part)."""
     stores = list(parts.stores)
     rounds, plans = rank_rounds(plans, parts.schema)
     for step in rounds:
-        measured = each(lambda s, node=step.node: measure_part(s, node, bindings), stores)
-        columns = rank_together(step.node, measured)
+        columns = rank_together(step.node, [measure_part(s, step.node, bindings) for s in stores])
         stores = [with_columns(s, {step.name: c}) for s, c in zip(stores, columns, strict=True)]
-    answered = each(lambda s: masks_part(s, plans, bindings, engine), stores)
+    answered = [masks_part(s, plans, bindings, engine) for s in stores]
     masks = np.concatenate([m for m, _ in answered], axis=1) if answered else np.zeros((len(plans), 0), bool)
     engines = ["vector" if any(used[k] == "vector" for _, used in answered) else
                answered[0][1][k] if answered else engine.name for k in range(len(plans))]

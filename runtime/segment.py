@@ -44,7 +44,8 @@ class Result:
     """The contacts in a segment at ``now``: ``mask`` over the store's rows, their ``ids()``, their ``count``."""
 
     mask: np.ndarray
-    store: Store | Partitions = field(repr=False)  # rows of a partitioned store: partition by partition
+    # a partitioned store's rows are partition by partition; after a cluster evaluation, only their ids (ClusterRows)
+    store: Store | Partitions = field(repr=False)
     now: object
     seconds: float
     engine: str  # the engine that answered: "compiled", "vector" or "reference" (``auto`` chooses one of the first two)
@@ -137,7 +138,8 @@ class Segment:
     def kernel(self, store: Store) -> Kernel:
         """The generated kernel of this segment for ``store``: ``.source``, and ``.plan`` (prints as an EXPLAIN)."""
         store = readable(store)
-        store = store.stores[0] if isinstance(store, Partitions) else store  # every partition has the same shape
+        # a partition's nulls, dictionaries and event density shape its kernel: this is the first partition's
+        store = store.stores[0] if isinstance(store, Partitions) else store
         check_store(self.rule.plan, store)
         return COMPILED.kernels.kernel_for((self.rule.plan,), store)
 
@@ -250,7 +252,9 @@ def readable(store):
 
 
 def _whole(store) -> Store:
-    store = readable(store)
+    """The partitions of a saved store laid end to end as one store (its snapshot, cached per version)."""
+    if isinstance(store, SavedStore):
+        return store.snapshot()
     return store.whole() if isinstance(store, Partitions) else store
 
 

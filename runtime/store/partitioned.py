@@ -30,8 +30,11 @@ compaction of their partition, which removes those files.
 **Compaction** writes each partition's merged contacts and events as a new base generation, switches the manifest
 and removes the old generation and the merged delta files (only files the old manifest listed, and remains of
 killed writers). Row numbers inside a partition change only at a delete or a compaction; membership in live
-segments is kept by external id, so it survives both. Event ids (``batch.EVENT_ID``) are remembered from the
-deltas: the horizon of duplicate detection is "since the partition's last compaction".
+segments is kept by external id, so it survives both. ``compact_in_background`` does it partition by partition in a
+thread, holding the writer's lock only for each switch (deltas that arrived meanwhile stay deltas of the new base);
+a lock file ``.compacting-<token>`` marks the generation it is writing as work in progress for other writers'
+sweeps. Event ids (``batch.EVENT_ID``) are remembered from the deltas: the horizon of duplicate detection is "since
+the partition's last compaction".
 
 **Snapshots.** A ``Store`` from ``snapshot()`` is one version and never changes; a later append makes a new one.
 Old files are removed only by a compaction (and a save over the folder), under the exclusive switch lock; opening

@@ -1,4 +1,5 @@
-"""The store under a stream of data: ``python -m segmint.benchmarks.store [--contacts N] [--partitions P]``.
+"""The store under a stream of data: ``python -m segmint.benchmarks.store [--contacts N] [--partitions P]``, and
+its scaling: ``python -m segmint.benchmarks.store --scale --contacts N --partitions P [--plot PNG]`` (``scale``).
 
 On the demo data of N contacts, 5% of every event type's events are held back and the rest saved as a partitioned
 store (``SavedStore.create``). Then:
@@ -29,6 +30,7 @@ import pyarrow as pa
 
 import segmint
 from segmint.runtime.demo import demo_schema, generate, write_parquet
+from segmint.runtime.store.parts import Partitions
 
 from .suite import SUITE, batch_params
 
@@ -37,6 +39,7 @@ DELTA_SHARE = 0.05
 GOAL_APPEND_EVENTS_PER_SECOND = 1_000_000
 GOAL_DELTA_RATIO = 1.3
 GOAL_COMPACTION_RATIO = 1.0
+ID_SPACING = 10**12  # the simulated partitions' ids apart (demo ids grow by 1-3 per contact from 1,000,001)
 
 
 def held_back(tables: dict[str, pa.Table], seed: int) -> tuple[dict[str, pa.Table], dict[str, pa.Table]]:
@@ -144,6 +147,88 @@ def report(results: dict) -> str:
     return "\n".join(lines)
 
 
+def scale(partition_contacts: int, partitions: int, repeat: int, seed: int, folder: Path, log=print) -> dict:
+    """The suite (one ``evaluate_many``, compiled) over the first 1, 2, ... ``partitions`` partitions of a simulated
+    base, partitions evaluated one after another as on one machine (runtime/engines/partitions.py). Each partition is
+    its own demo data set of ``partition_contacts`` contacts (seed ``seed + k``, ids offset by ``k x ID_SPACING``),
+    saved and opened memory-mapped, so the base can outgrow the memory of one store."""
+    schema = demo_schema()
+    stores, points = [], []
+    segments = [segmint.compile(rule.text, schema) for rule in SUITE]
+    params = batch_params()
+    now = None
+    for k in range(partitions):
+        log(f"partition {k + 1}/{partitions}: generating {partition_contacts:,} contacts")
+        data = generate(partition_contacts, seed=seed + k)
+        now = data.now
+        offset = k * ID_SPACING
+        contacts = _offset_ids(data.contacts, schema.id_column, offset)
+        events = {name: _offset_ids(table, schema.id_column, offset) for name, table in data.events.items()}
+        segmint.Store.from_arrow(contacts, events, schema).save(folder / f"part-{k}")
+        del data, contacts, events
+        stores.append(segmint.Store.open(folder / f"part-{k}"))
+        parts = Partitions(schema, tuple(stores))
+        segmint.evaluate_many(segments, parts, now=now, params=params, engine="compiled")  # warms the new partition
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            segmint.evaluate_many(segments, parts, now=now, params=params, engine="compiled")
+            times.append(time.perf_counter() - started)
+        points.append({"partitions": k + 1, "contacts": len(parts), "events": parts.n_events,
+                       "seconds": statistics.median(times)})
+        log(f"  {len(parts):,} contacts: {points[-1]['seconds']:.3f} s")
+    contacts = np.array([p["contacts"] for p in points], float)
+    seconds = np.array([p["seconds"] for p in points], float)
+    slope, intercept = np.polyfit(contacts, seconds, 1) if len(points) > 1 else (seconds[0] / contacts[0], 0.0)
+    fitted = slope * contacts + intercept
+    return {"partition_contacts": partition_contacts, "partitions": partitions, "repeat": repeat, "points": points,
+            "seconds_per_million_contacts": slope * 1e6, "intercept_seconds": intercept,
+            "largest_deviation_from_line": float(np.max(np.abs(seconds - fitted) / fitted))}
+
+
+def _offset_ids(table: pa.Table, column: str, offset: int) -> pa.Table:
+    import pyarrow.compute as pc
+
+    at = table.schema.get_field_index(column)
+    return table.set_column(at, column, pc.add(table.column(column), pa.scalar(offset, table.column(column).type)))
+
+
+def scale_report(results: dict) -> str:
+    lines = [f"scaling: the suite over 1..{results['partitions']} partitions of {results['partition_contacts']:,} "
+             "contacts, one after another (median of "
+             f"{results['repeat']})"]
+    lines += [f"  {p['contacts']:>12,} contacts {p['events']:>14,} events  {p['seconds']:.3f} s"
+              for p in results["points"]]
+    lines.append(f"  fit: {results['seconds_per_million_contacts']:.3f} s per million contacts + "
+                 f"{results['intercept_seconds']:.3f} s; largest deviation from the line "
+                 f"{results['largest_deviation_from_line']:.0%}")
+    return "\n".join(lines)
+
+
+def plot_scale(results: dict, path: Path) -> None:
+    """Seconds against contacts, with the fitted line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    contacts = np.array([p["contacts"] for p in results["points"]], float)
+    seconds = np.array([p["seconds"] for p in results["points"]], float)
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.plot(contacts / 1e6, seconds, "o", label="suite, partitions one after another")
+    line = results["seconds_per_million_contacts"] * contacts / 1e6 + results["intercept_seconds"]
+    axes.plot(contacts / 1e6, line, "-", label=f"{results['seconds_per_million_contacts']:.3f} s per million")
+    axes.set_xlabel("contacts (millions)")
+    axes.set_ylabel("seconds (median)")
+    axes.set_title(f"segmint: {results['partitions']} partitions of {results['partition_contacts']:,} contacts")
+    axes.set_xlim(left=0)
+    axes.set_ylim(bottom=0)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m segmint.benchmarks.store", description=__doc__.split("\n")[0])
     parser.add_argument("--contacts", type=int, default=1_000_000)
@@ -152,7 +237,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--folder", type=Path, help="where to write the stores (default: a temporary folder)")
     parser.add_argument("--json", type=Path, help="also write every number as JSON to FILE")
+    parser.add_argument("--scale", action="store_true", help="measure scaling instead: the suite over 1, 2, ... "
+                        "--partitions partitions of --contacts contacts each")
+    parser.add_argument("--plot", type=Path, help="with --scale: the plot as a PNG")
     args = parser.parse_args(argv)
+    if args.scale:
+        with tempfile.TemporaryDirectory(dir=args.folder) as folder:
+            results = scale(args.contacts, args.partitions, args.repeat, args.seed, Path(folder),
+                            log=lambda text: print(text, file=sys.stderr, flush=True))
+        print(scale_report(results))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1))
+        if args.plot:
+            plot_scale(results, args.plot)
+        return 0
     with tempfile.TemporaryDirectory(dir=args.folder) as folder:
         results = run(args.contacts, args.partitions, args.repeat, args.seed, Path(folder),
                       log=lambda text: print(text, file=sys.stderr, flush=True))

@@ -33,3 +33,14 @@ def test_the_store_benchmark_runs_and_its_stores_answer_as_the_whole_data(tmp_pa
                     segmint.evaluate_many(segments, saved.snapshot(), now=data.now, params=batch_params(),
                                           engine="vector"), strict=True):
         assert np.array_equal(np.sort(a.ids()), np.sort(b.ids()))
+
+
+def test_the_scaling_measurement_covers_every_partition_count_and_plots(tmp_path):
+    results = bench.scale(1500, 3, 1, 5, tmp_path, log=lambda text: None)
+    assert [p["partitions"] for p in results["points"]] == [1, 2, 3]
+    assert [p["contacts"] for p in results["points"]] == [1500, 3000, 4500]
+    ids = np.concatenate([segmint.Store.open(tmp_path / f"part-{k}").ids for k in range(3)])
+    assert len(np.unique(ids)) == 4500  # ids offset: no contact twice
+    assert "per million contacts" in bench.scale_report(results)
+    bench.plot_scale(results, tmp_path / "scale.png")
+    assert (tmp_path / "scale.png").read_bytes()[:4] == b"\x89PNG"

@@ -19,6 +19,7 @@ import numpy as np
 from ...compiler import ir
 from ...compiler.formatter import format_ir
 from ...compiler.passes import transform
+from ...compiler.schema import Schema
 from ...compiler.types import Type
 from ..bindings import Bindings
 from ..store.columns import Column, Store
@@ -40,11 +41,11 @@ def _outermost(plan: ir.Expr) -> tuple[ir.Rank | ir.Rfm, ...]:
     return tuple(found)
 
 
-def column_name(node: ir.Rank | ir.Rfm, store: Store) -> str:
+def column_name(node: ir.Rank | ir.Rfm, schema: Schema) -> str:
     """The ranked column's name, as the kernel plan prints it: the measure, and the event types its pass reads."""
     events = sorted({n.event for n in ir.walk(node) if isinstance(n, ir.EventSet)})
     source = f" from {', '.join(events)} events" if events else ""
-    return f"{format_ir(node, store.schema)} [ranked before the kernel{source}]"
+    return f"{format_ir(node, schema)} [ranked before the kernel{source}]"
 
 
 def with_ranks(
@@ -58,7 +59,7 @@ def with_ranks(
     from .vector import VectorEvaluator  # vector imports the reference evaluator, which this module's users import
 
     evaluator = VectorEvaluator(store, bindings) if bindings is not None else None
-    names = {node: column_name(node, store) for node in nodes}
+    names = {node: column_name(node, store.schema) for node in nodes}
     columns = {}
     for node, name in names.items():
         dtype = np.float64 if node.type is Type.FLOAT else np.int64
@@ -69,8 +70,12 @@ def with_ranks(
             values, valid = np.asarray(v.data, dtype), np.array(np.broadcast_to(v.valid, (len(store),)), bool)
         columns[name] = Column(node.type, values, valid)
 
-    def read(node):
-        return ir.Attr(names[node], node.type, getattr(node, "span", None)) if node in names else node
+    # ``transform`` rebuilds bottom-up: a measure holding another that some plan ranks (evaluate_many of both) is
+    # met rebuilt, with the inner one read as a column, so it is known in that form too.
+    read: dict[ir.Expr, ir.Attr] = {}
+    for node in sorted(names, key=lambda n: sum(1 for _ in ir.walk(n))):  # a measure inside another first
+        attr = ir.Attr(names[node], node.type, getattr(node, "span", None))
+        read[node] = read[transform(node, lambda n: read.get(n, n))] = attr
 
-    ranked = tuple(transform(plan, read) for plan in plans)
+    ranked = tuple(transform(plan, lambda n: read.get(n, n)) for plan in plans)
     return ranked, Store(store.schema, store.ids, {**store.attributes, **columns}, store.events)

@@ -531,9 +531,16 @@ class Registry:
         self._callbacks.setdefault((segment, "left"), []).append(callback)
 
     def refresh(self, store, now=None, *, names: Sequence[str] | None = None, engine: str = "auto"):
-        """Evaluate the segments (all, or ``names``) at ``now`` and commit who entered and left: see live/refresh.py."""
+        """Evaluate the segments (all, or ``names``) at ``now`` and commit who entered and left: see live/refresh.py.
+        A ``SavedStore`` (or its ``parts()``) is refreshed as its partitions laid end to end (``snapshot()``)."""
+        from ..store.partitioned import SavedStore
+        from ..store.parts import Partitions
         from .refresh import refresh
 
+        if isinstance(store, SavedStore):
+            store = store.snapshot()  # one version, cached by the saved store until its next change
+        elif isinstance(store, Partitions):
+            store = store.whole()
         return refresh(self, store, now, names=names, engine=engine)
 
     def next_change(self, name: str, store, now=None, *, engine: str = "auto") -> dt.datetime | None:

@@ -30,8 +30,11 @@ compaction of their partition, which removes those files.
 **Compaction** writes each partition's merged contacts and events as a new base generation, switches the manifest
 and removes the old generation and the merged delta files (only files the old manifest listed, and remains of
 killed writers). Row numbers inside a partition change only at a delete or a compaction; membership in live
-segments is kept by external id, so it survives both. Event ids (``batch.EVENT_ID``) are remembered from the
-deltas: the horizon of duplicate detection is "since the partition's last compaction".
+segments is kept by external id, so it survives both. ``compact_in_background`` does it partition by partition in a
+thread, holding the writer's lock only for each switch (deltas that arrived meanwhile stay deltas of the new base);
+a lock file ``.compacting-<token>`` marks the generation it is writing as work in progress for other writers'
+sweeps. Event ids (``batch.EVENT_ID``) are remembered from the deltas: the horizon of duplicate detection is "since
+the partition's last compaction".
 
 **Snapshots.** A ``Store`` from ``snapshot()`` is one version and never changes; a later append makes a new one.
 Old files are removed only by a compaction (and a save over the folder), under the exclusive switch lock; opening
@@ -46,9 +49,13 @@ process or another, waits for the first and then works on the version the first 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
+import os
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +70,7 @@ from . import batch, load, persist
 from .batch import Delta
 from .columns import EventTable, Store
 from .combine import concat_stores, merge_events, rows_of, select_rows, update_contacts
+from .parts import Partitions
 
 VERSION = 3
 PARTITION_SALT = 0x5E6A1D7C0FFEE5ED
@@ -221,6 +229,28 @@ def apply(store: Store, delta: Delta, source: str) -> Store:
     return Store(schema, contacts.ids, contacts.attributes, events)
 
 
+def open_partition(directory, manifest: Mapping, k: int) -> Store:
+    """Partition ``k`` of the store version that ``manifest`` (``Partitions.manifest``) describes, read from the
+    folder: how a cluster's worker opens its partition. Files a later compaction removed make a clear error."""
+    directory = Path(directory)
+    source = str(directory / persist.MANIFEST)
+    try:
+        with persist.opening(directory):
+            if manifest["version"] < VERSION:
+                return persist.open_generation(directory, dict(manifest), False)
+            spec = manifest["parts"][k]
+            base = persist.open_generation(directory, {**spec["base"], "schema": manifest["schema"]}, False)
+            deltas = tuple(batch.read_delta(directory / entry["file"], entry, source) for entry in spec["deltas"])
+    except (OSError, DataError) as error:
+        if (directory / persist.MANIFEST).is_file() and persist.parse_manifest(
+                persist._manifest_text(directory), directory / persist.MANIFEST).get("store_version") != manifest.get(
+                "store_version"):
+            raise DataError(f"version {manifest.get('store_version', 1)} of the store is gone (a compaction removed "
+                            "its files since): evaluate the current version", source=source) from None
+        raise DataError(f"cannot open partition {k} of the store: {error}", source=source) from None
+    return _Part(base, deltas).merged(str(directory))
+
+
 class SavedStore:
     """A saved store folder, opened to read it and to write to it.
 
@@ -338,6 +368,13 @@ class SavedStore:
         self._snapshot = (parts, store)
         return store
 
+    def parts(self) -> Partitions:
+        """The partitions at this object's version, each a store of its own (never changes): what
+        ``Segment.evaluate`` and ``evaluate_many`` run on, partition by partition, when given this saved store."""
+        parts, manifest = self._parts, self._manifest  # one version's, even while another thread appends
+        return Partitions(self.schema, tuple(part.merged(str(self.directory)) for part in parts), self.directory,
+                          manifest.get("store_version", 1), manifest)
+
     def partition(self, k: int) -> Store:
         """Partition ``k`` at this object's version: a store of its own."""
         return self._parts[k].merged(str(self.directory))
@@ -450,6 +487,67 @@ class SavedStore:
             self._advance(manifest, parts, text)
             return self.version
 
+    def compact_in_background(self, min_delta_events: int = 0) -> Future:
+        """Compact in a thread of its own, one partition at a time (those whose deltas hold at least
+        ``min_delta_events`` events, contact rows and deleted ids), without holding up readers or writers: a
+        partition's base and deltas are merged and written with no lock held, and only the manifest switch takes the
+        writer's lock, keeping the deltas that arrived meanwhile. Memory: one partition's merge at a time. The
+        future gives the version after the last switch."""
+        future: Future = Future()
+
+        def work() -> None:
+            try:
+                for k in range(len(self._parts)):
+                    deltas = self._parts[k].deltas
+                    if deltas and sum(_rows(d) for d in deltas) >= min_delta_events:
+                        self.compact_partition(k)
+                future.set_result(self.version)
+            except BaseException as error:
+                future.set_exception(error)
+
+        threading.Thread(target=work, name="segmint-compaction", daemon=True).start()
+        return future
+
+    def compact_partition(self, k: int) -> int:
+        """Merge partition ``k``'s deltas as they are now into a new base generation, holding the writer's lock only
+        to switch the manifest (deltas appended meanwhile stay deltas of the new base: they name contacts by id, so
+        they apply on top of it as they did on the old one). Returns the version."""
+        with self._writing():
+            part, entries = self._parts[k], list(self._manifest["parts"][k]["deltas"]) if self._manifest.get(
+                "parts") else []
+            base_files = self._manifest_base(k)
+        if not part.deltas:
+            return self.version
+        merged = part.merged(str(self.directory))  # no lock held: the long part (free if evaluated already)
+        with _os_errors(self.directory), _writing_beside(self.directory) as token:
+            generation, body = persist.write_generation(merged, self.directory, token)
+            return self._switch_base(k, merged, generation, body, base_files, entries)
+
+    def _switch_base(self, k: int, merged: Store, generation: str, body: dict, base_files: Any, entries: list
+                     ) -> int:
+        try:
+            with self._writing():
+                now = self._manifest["parts"][k]
+                if self._manifest_base(k) != base_files or now["deltas"][:len(entries)] != entries:
+                    raise _Superseded  # another compaction switched this partition first
+                manifest = self._next_manifest()
+                manifest["parts"][k] = {"base": body, "deltas": now["deltas"][len(entries):]}
+                text = _commit(self.directory, manifest, self._manifest)
+                parts = list(self._parts)
+                parts[k] = _Part(merged, self._parts[k].deltas[len(entries):])
+                self._advance(manifest, parts, text)
+                return self.version
+        except _Superseded:
+            persist._remove_generation(self.directory / generation)
+            return self.version
+        except BaseException:
+            persist._remove_generation(self.directory / generation)
+            raise
+
+    def _manifest_base(self, k: int) -> Any:
+        parts = self._manifest.get("parts")
+        return parts[k]["base"].get("files") if parts else self._manifest.get("files")
+
     # -- internals --------------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _writing(self):
@@ -520,6 +618,54 @@ class SavedStore:
         return found
 
 
+_BUSY = ".compacting-"  # a lock file held by a compaction in the background for the generation it writes
+
+
+@contextlib.contextmanager
+def _writing_beside(directory: Path):
+    """A token for a generation written while other writers commit (a background compaction): the lock file
+    ``.compacting-<token>``, held until the switch, tells their commits that ``data-<token>`` is not the remains of
+    a killed writer (the OS releases the lock of one that is killed)."""
+    token = uuid.uuid4().hex
+    path = directory / f"{_BUSY}{token}"
+    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield token
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(handle)
+
+
+def _being_written(directory: Path, path: Path) -> bool:
+    lock = directory / f"{_BUSY}{path.name.removeprefix('data-')}"
+    return lock.is_file() and _held(lock)
+
+
+def _held(lock: Path) -> bool:
+    """Whether a live writer holds ``lock``."""
+    try:
+        handle = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)
+    return False
+
+
+def _rows(delta: Delta) -> int:
+    contacts = 0 if delta.contacts is None else delta.contacts.num_rows
+    return delta.n_events + contacts + (0 if delta.deleted is None else len(delta.deleted))
+
+
+class _Superseded(Exception):
+    pass
+
+
 def _commit(directory: Path, manifest: dict, old: dict | None) -> bytes:
     """Switch the manifest (the commit point), then remove what no manifest lists any more: the files of ``old``
     that ``manifest`` dropped, and the remains of writers killed before their switch."""
@@ -534,8 +680,10 @@ def _commit(directory: Path, manifest: dict, old: dict | None) -> bytes:
                 path.unlink()
         for path in directory.iterdir():
             if path.name not in listed and path.name not in {n.split("/")[0] for n in listed} and (
-                    persist._remains_of_a_save(path)):
+                    persist._remains_of_a_save(path)) and not _being_written(directory, path):
                 persist._remove_generation(path)
+            elif path.name.startswith(_BUSY) and not _held(path):
+                path.unlink(missing_ok=True)  # left by a compaction killed before it wrote its generation
         fsync_folder(directory)
     return text
 
@@ -559,4 +707,4 @@ def _os_errors(directory: Path):
         raise DataError(f"cannot write the store: {error.strerror or error}", source=str(where)) from None
 
 
-__all__ = ["PARTITION_SALT", "RULE", "SavedStore", "partition_of"]
+__all__ = ["PARTITION_SALT", "RULE", "SavedStore", "open_partition", "partition_of"]

@@ -101,10 +101,11 @@ def _save(store: Store, directory: Path) -> None:
             _remove_old(directory, old, generation)
 
 
-def write_generation(store: Store, directory: Path) -> tuple[str, dict]:
+def write_generation(store: Store, directory: Path, token: str | None = None) -> tuple[str, dict]:
     """Write ``store``'s arrays into a new generation folder (every file and the folder fsynced): its name, and what
-    a manifest says of it (contacts, ids, attributes, events, files). Nothing is left of it if this fails."""
-    generation = f"data-{uuid.uuid4().hex}"
+    a manifest says of it (contacts, ids, attributes, events, files). Nothing is left of it if this fails.
+    ``token``: the folder's name is ``data-<token>`` (a hex string) instead of a new one."""
+    generation = f"data-{token or uuid.uuid4().hex}"
     (directory / generation).mkdir()
     try:
         body = _write_generation(store, directory, generation)

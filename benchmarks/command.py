@@ -41,10 +41,13 @@ def add_bench(commands: argparse._SubParsersAction, formatter: type[argparse.Hel
     be.add_argument("--plot", metavar="FILE.png", type=Path, help="with --scaling: write the log-log plot to FILE")
     be.add_argument("--live", action="store_true",
                     help="benchmark live segments instead (benchmarks/live.py): a registry of --segments segments "
-                         "refreshed three times, stage by stage, and DuckDB on a --sample of them")
+                         "refreshed with no kernel compiled, then three times with every kernel compiled, stage by "
+                         "stage, and DuckDB on a --sample of them")
     be.add_argument("--segments", metavar="N", type=cli.positive, default=1000, help="with --live (default 1000)")
     be.add_argument("--sample", metavar="N", type=cli.positive, default=50,
                     help="with --live: segments DuckDB refreshes too (default 50)")
+    be.add_argument("--kernel-cache", metavar="DIR", type=Path,
+                    help="with --live: the kernel cache the first refresh starts from (default: a new, empty one)")
     be.set_defaults(run=cmd_bench)
 
 
@@ -89,7 +92,7 @@ def _live(args: argparse.Namespace, out: Console, err: Console) -> int:
     except ImportError as error:
         raise cli.UsageError(f"segmint bench needs the bench extra ({error}): pip install 'segmint[bench]'") from None
     options = live.Options(contacts=args.contacts or 5_000_000, segments=args.segments, sample=args.sample,
-                           seed=args.seed, json_path=args.json)
+                           seed=args.seed, json_path=args.json, kernel_cache=args.kernel_cache)
     try:
         live.run(options, out, err)
     except MismatchError as error:

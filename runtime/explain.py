@@ -53,9 +53,12 @@ class Explanation:
     children: tuple[Explanation, ...] = ()
     next_change: NextChange | None = None
     timed: bool = False
+    needed: bool = True  # False: a part the optimiser removed, whose parameters were not given (see ``explain``)
 
     def to_dict(self) -> dict:
         document = {"text": self.text, "value": self.value, "children": [c.to_dict() for c in self.children]}
+        if not self.needed:
+            document["needed"] = False
         if self.timed:
             document["next_change"] = None if self.next_change is None else self.next_change.to_dict()
         return document
@@ -63,6 +66,7 @@ class Explanation:
     def lines(self, depth: int = 0) -> list[str]:
         mark = {True: "yes", False: "no", None: "null"}.get(self.value) if isinstance(
             self.value, bool | type(None)) else repr(self.value)
+        mark = mark if self.needed else "-"
         out = ["  " * depth + f"{mark:>5}  {self.text}"]
         for child in self.children:
             out.extend(child.lines(depth + 1))
@@ -103,19 +107,31 @@ def contact_next_change(plan: ir.Expr, store: Store, row: int, now: dt.datetime,
     return None if at is None else NextChange(iso_z(from_us(at)), not before, certain=False)
 
 
-def explain(node: ir.Expr, store: Store, row: int, bindings: Bindings, definitions: Mapping[str, ir.Expr],
-            schema: Schema) -> Explanation:
+def explain(node: ir.Expr, plan: ir.Expr, store: Store, row: int, bindings: Bindings,
+            definitions: Mapping[str, ir.Expr], schema: Schema) -> Explanation:
+    """``node``, the rule as written, part by part; ``bindings`` hold the parameters of ``plan``, the rule as it is
+    evaluated: exactly those ``evaluate`` takes. A parameter of the rule as written that the optimiser removed from the
+    plan (``$x > 1 and false``: the answer does not depend on it) has no value, so the parts that read it are shown
+    as not needed (``needed`` False, value None), and the whole rule's value is the plan's."""
     # The reference evaluator works column-at-a-time: over the one contact, not the whole store.
     evaluator = Evaluator(store.slice(row, row + 1), bindings, definitions)
-    evaluator.ranked = _ranked_at(node, store, row, bindings, definitions)
-    return _explain(node, evaluator, 0, schema)
+    unbound = frozenset(ir.params(node)) - set(bindings.params)
+    evaluator.ranked = _ranked_at(node, store, row, bindings, definitions, unbound)
+    if not unbound:
+        return _explain(node, evaluator, 0, schema)
+    evaluator.ranked |= _ranked_at(plan, store, row, bindings, definitions, unbound)
+    member = bool(np.broadcast_to(evaluator.truth(plan, None), (evaluator.n,))[0])
+    explained = _explain(node, evaluator, 0, schema, unbound)
+    return dataclasses.replace(explained, value=member, needed=True)
 
 
-def _ranked_at(node: ir.Expr, store: Store, row: int, bindings: Bindings, definitions: Mapping[str, ir.Expr]) -> dict:
+def _ranked_at(node: ir.Expr, store: Store, row: int, bindings: Bindings, definitions: Mapping[str, ir.Expr],
+               unbound: frozenset[str]) -> dict:
     """The population measures of the rule (and of the definitions it uses) for the contact: ranked among every
-    contact of the store, not only the one the explanation evaluates."""
+    contact of the store, not only the one the explanation evaluates; not those that read an ``unbound`` parameter."""
     whole = Evaluator(store, bindings, definitions)
-    found = [n for root in (node, *definitions.values()) for n in ir.walk(root) if isinstance(n, ir.Rank | ir.Rfm)]
+    found = [n for root in (node, *definitions.values()) for n in ir.walk(root)
+             if isinstance(n, ir.Rank | ir.Rfm) and unbound.isdisjoint(ir.params(n))]
     ranked = {}
     for n in dict.fromkeys(found):
         v = whole.population(n)
@@ -123,8 +139,12 @@ def _ranked_at(node: ir.Expr, store: Store, row: int, bindings: Bindings, defini
     return ranked
 
 
-def _explain(node: ir.Expr, evaluator: Evaluator, row: int, schema: Schema) -> Explanation:
+def _explain(node: ir.Expr, evaluator: Evaluator, row: int, schema: Schema,
+             unbound: frozenset[str] = frozenset()) -> Explanation:
     text = format_ir(node, schema)
+    if unbound and not unbound.isdisjoint(ir.params(node)):
+        children = tuple(_explain(c, evaluator, row, schema, unbound) for c in _parts(node, evaluator))
+        return Explanation(text, None, children, needed=False)
     if node.type is Type.BOOL:
         value = bool(np.broadcast_to(evaluator.truth(node, None), (evaluator.n,))[row])
     else:

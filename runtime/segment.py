@@ -154,9 +154,9 @@ class Segment:
             store = store.whole() if ranked else store.stores[store.locate(contact_id)[0]]
         check_store(self.rule.plan, store)  # with definitions inlined
         check_store(self.rule.ir, store)
-        bindings = bind(self.rule.ir, now, params, store.schema)  # every part, also those the plan folded away
+        bindings = bind(self.rule.plan, now, params, store.schema)  # exactly the parameters evaluate takes
         row = store.row_of(contact_id)
-        explanation = explain(self.rule.ir, store, row, bindings, self.rule.definitions, self.schema)
+        explanation = explain(self.rule.ir, self.rule.plan, store, row, bindings, self.rule.definitions, self.schema)
         return explanation.with_next_change(
             contact_next_change(self.rule.plan, store, row, bindings.now, params, self.rule.definitions))
 

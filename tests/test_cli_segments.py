@@ -193,3 +193,15 @@ def test_the_global_control_group_from_the_shell(seg):
     assert entered == {("local", 1), ("local", 5), *(("everyone_local", i) for i in (1, 2, 3, 5))}
     code, _, err = seg("control", "100")
     assert code == 2 and "up to (not including) 100" in err
+
+
+def test_refresh_can_wait_for_its_kernels(seg, tmp_path, monkeypatch):
+    """``--wait-for-kernels``: the kernels compile first (the ``kernels`` stage), the members are the same."""
+    from segmint.runtime.engines.compiled import COMPILED, KernelCache
+
+    monkeypatch.setenv("SEGMINT_KERNEL_CACHE", str(tmp_path / "kernels"))
+    monkeypatch.setattr(COMPILED, "kernels", KernelCache())
+    seg("add", "recent", "opened within 7d")
+    code, waited = seg("refresh", "--now", NOW_TEXT, "--wait-for-kernels", json_=True)
+    assert code == 0 and waited["seconds"]["kernels"] > 0
+    assert [(s["name"], s["size"]) for s in waited["segments"]] == [("recent", 1)]  # contact 1 opened a day before

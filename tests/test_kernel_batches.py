@@ -103,9 +103,16 @@ def test_a_batch_over_the_budget_compiles_a_kernel_per_shape(schema, store, monk
     results = segmint.evaluate_many(segments, store, now=NOW, engine="compiled")
     for segment, result in zip(segments, results, strict=True):
         assert result.engine == "compiled" and np.array_equal(result.mask, reference(segment, store)), segment.text
-    sources = {COMPILED.kernels.kernel_for(plans, store).source for plans in kernels_run}
-    assert len(kernels_run) == len(repeated) + 1  # one run per value set, and the other four in one kernel
-    assert len(sources) == 2
+    shared = {s.rule.plan for s in segments[: len(repeated)]}
+    value_sets = [plans for plans in kernels_run if set(plans) <= shared]
+    packs = [plans for plans in kernels_run if not set(plans) & shared]
+    assert len(value_sets) == len(repeated) and len(value_sets) + len(packs) == len(kernels_run)
+    assert len({COMPILED.kernels.kernel_for(plans, store).source for plans in value_sets}) == 1  # one kernel
+    # the other four packed into kernels within the budget (where packs are cut depends on their shapes' hashes)
+    assert sorted(map(repr, (plan for plans in packs for plan in plans))) == sorted(
+        repr(s.rule.plan) for s in segments[len(repeated) :]
+    )
+    assert all(sum(kernel_batches.cost(plan) for plan in plans) <= 100 for plans in packs) and len(packs) <= len(others)
 
 
 def test_a_batch_within_the_budget_is_one_kernel(schema, store, kernels_run):
@@ -122,3 +129,23 @@ def test_the_compile_cost_benchmark_rules_are_cut_within_the_budget(schema):
     templates = [segmint.compile(rule, schema).rule.plan for rule in template_rules(14)]
     work = kernel_batches.split((segmint.compile(or_rule(1000), schema).rule.plan, *templates))
     assert len(work.parts) > 1000 // 40 and not work.oversized()
+
+
+def test_packs_of_shapes_met_once_stay_put_when_one_part_changes():
+    """Editing, adding or removing one segment of a shape of its own recompiles its pack and at worst a few neighbours
+    (content-defined cuts), never every pack after it; and packs do not depend on the order of the parts."""
+    r = np.random.default_rng(1)
+    costs = [int(c) for c in r.integers(10, 80, 300)]
+    names = [f"shape-{k}-{r.random()}" for k in range(len(costs))]
+
+    def packs(keep: list[int]) -> set[frozenset[str]]:
+        work = kernel_batches.Work(keep, [costs[k] for k in keep], list(range(len(keep))))
+        batches = kernel_batches.kernel_batches(work, lambda part: names[part])
+        assert all(sum(costs[keep[i]] for i in b) <= kernel_batches.KERNEL_BUDGET for b in batches)
+        return {frozenset(names[keep[i]] for i in b) for b in batches}
+
+    everything = list(range(len(costs)))
+    whole = packs(everything)
+    assert packs(list(r.permutation(everything))) == whole
+    changed = [len(whole - packs([k for k in everything if k != dropped])) for dropped in everything]
+    assert len(whole) > 50 and max(changed) <= 6 and np.mean(changed) < 2

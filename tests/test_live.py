@@ -91,7 +91,7 @@ def test_first_refresh_enters_every_member_as_new(registry, schema, store):
     assert set(registry.members("recent")) == {10, 20} == members("opened within 7d", schema, store, NOW)
     assert changes_of(registry) == {(report.seq, "recent", 10, "entered", "new"),
                                     (report.seq, "recent", 20, "entered", "new")}
-    assert set(report.seconds) == {"evaluate", "next", "diff", "commit", "callbacks"}
+    assert set(report.seconds) == {"kernels", "evaluate", "next", "diff", "commit", "callbacks"}
 
 
 def test_time_alone_moves_contacts(registry, schema, store):

@@ -8,7 +8,7 @@ import numpy as np
 from ...compiler import ir
 from ..bindings import Bindings
 from ..store.columns import Store
-from . import overflow
+from . import kernel_batches, overflow
 from .compiled import COMPILED, CompiledEngine
 from .engine import Engine
 from .kernel_cache import usable_folder
@@ -37,3 +37,20 @@ class AutoEngine(Engine):
 
 
 AUTO = AutoEngine(COMPILED)
+
+
+def compile_kernels(plans: tuple[ir.Expr, ...], store: Store, bindings: Bindings) -> int:
+    """Start compiling in the background every kernel of ``plans`` that is not ready (the kernels ``auto`` would
+    run for them), and return how many were not; ``COMPILED.kernels.wait_for_background()`` waits for them. For an
+    application (a registry) that would rather wait for its kernels once than answer with the vector engine."""
+    kernels = AUTO.compiled.kernels
+    plans, store = with_ranks(plans, store, bindings)
+    work = kernel_batches.split(plans)
+    waiting = set()
+    for batch in kernel_batches.kernel_batches(work, lambda part: kernels.kernel_for((part,), store).key):
+        parts = tuple(work.parts[k] for k in batch)
+        kernel = kernels.kernel_for(parts, store)
+        if kernel.key not in waiting and not kernels.ready(kernel):
+            kernels.compile_in_background(parts, store, bindings)
+            waiting.add(kernel.key)
+    return len(waiting)

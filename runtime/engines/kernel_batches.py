@@ -19,6 +19,7 @@ per IR node, ``EVENT_SET_COST`` more per event set: a pass over events is most o
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -124,20 +125,32 @@ def kernel_batches(work: Work, shape: Callable[[ir.Expr], str]) -> list[list[int
     shapes: dict[str, list[int]] = {}
     for k in fitting:
         shapes.setdefault(shape(work.parts[k]), []).append(k)
-    batches, pack, used = [], [], 0
-    for members in shapes.values():
-        if len(members) > 1:
-            batches += [[k] for k in members]
-            continue
-        [k] = members
-        if pack and used + work.costs[k] > KERNEL_BUDGET:
-            batches.append(pack)
+    batches = [[k] for members in shapes.values() if len(members) > 1 for k in members]
+    return batches + _packs([(name, members[0]) for name, members in shapes.items() if len(members) == 1], work.costs)
+
+
+def _packs(unique: list[tuple[str, int]], costs: list[int]) -> list[list[int]]:
+    """The parts of shapes met once, packed into kernels within the budget so that adding, removing or editing one
+    of them changes only its own pack (so a registry recompiles one kernel, not every pack after it): in the order
+    of their shapes' names, with a pack closed after a part whose name's hash falls in a range proportional to its
+    cost (content-defined cuts, expected every ``KERNEL_BUDGET / 2``), or when the next part would pass the budget."""
+    packs, pack, used = [], [], 0
+    for name, k in sorted(unique):
+        if pack and used + costs[k] > KERNEL_BUDGET:
+            packs.append(pack)
             pack, used = [], 0
         pack.append(k)
-        used += work.costs[k]
+        used += costs[k]
+        if _hash_fraction(name) < 2 * costs[k] / KERNEL_BUDGET:
+            packs.append(pack)
+            pack, used = [], 0
     if pack:
-        batches.append(pack)
-    return batches
+        packs.append(pack)
+    return packs
+
+
+def _hash_fraction(name: str) -> float:
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest()) / 2**64
 
 
 def combine(tree: Tree, masks: dict[int, np.ndarray]) -> np.ndarray:

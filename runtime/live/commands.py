@@ -88,6 +88,8 @@ def add_commands(commands, formatter) -> None:
     p.add_argument("names", metavar="NAME", nargs="*", help="the segments to refresh (default: all)")
     p.add_argument("--now", metavar="T", help="ISO 8601; default: the data's meta.json 'now', else the current time")
     p.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE, help=f"evaluator (default {DEFAULT_ENGINE})")
+    p.add_argument("--wait-for-kernels", action="store_true",
+                   help="with --engine auto: compile the kernels not in the kernel cache first, then run them all")
 
     p = command("next", "print the first instant segment NAME changes without new data (refresh then)", cmd_next, True)
     p.add_argument("name", metavar="NAME")
@@ -280,7 +282,8 @@ def cmd_refresh(args: argparse.Namespace, out: Console, err: Console) -> int:
             for name in args.names:
                 registry.get(name)  # an unknown name fails before the data is loaded
         store = _store(args, schema)
-        report = registry.refresh(store, now or _now(args), names=args.names or None, engine=args.engine)
+        report = registry.refresh(store, now or _now(args), names=args.names or None, engine=args.engine,
+                                  wait_for_kernels=args.wait_for_kernels)
     segments = [{"name": s.name, "size": s.size, "entered": s.entered, "left": s.left, "cause": s.cause,
                  "alerts": list(s.alerts), "error": s.error, "next_change": s.next_change} for s in report.segments]
     if args.json:

@@ -13,6 +13,7 @@ refresh evaluated is left for the next refresh (its evaluation was of the old ve
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -26,8 +27,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from pyroaring import BitMap
 
+from ...compiler import ir
 from ...compiler.types import iso_z
 from ...dsl.errors import SegmintError
+from ..bindings import bind
+from ..engines.auto import compile_kernels
+from ..engines.compiled import COMPILED
 from ..nextchange import bound
 from ..segment import Segment, evaluate_many
 from ..store.columns import Store
@@ -71,7 +76,7 @@ class RefreshReport:
 
 
 def refresh(registry: Registry, store: Store, now=None, *, names: Sequence[str] | None = None,
-            engine: str = "auto") -> RefreshReport:
+            engine: str = "auto", wait_for_kernels: bool = False) -> RefreshReport:
     now = coerce_now(now)
     clock = _Clock()
     stamp = registry.definitions_stamp()  # before reading the definitions: a later edit only makes it stale
@@ -80,8 +85,8 @@ def refresh(registry: Registry, store: Store, now=None, *, names: Sequence[str] 
     control = registry.control()
     epoch, digest = Epoch.of(store), store_digest(store)
     kept = _unchanged(registry, definitions, splits, control, digest, stamp, now)
-    masks, errors, segments = _evaluate(registry, [d for d in definitions if d.name not in kept], store, now,
-                                        engine)
+    masks, errors, segments, waited = _evaluate(registry, [d for d in definitions if d.name not in kept], store,
+                                                now, engine, wait_for_kernels)
     held_out = control.held_out(store.ids) if control is not None else None
     clock.lap("evaluate")
     nexts = {d.name: _iso(bound(segments[d.name].rule.plan, store, now, d.params)) for d in definitions
@@ -124,7 +129,8 @@ def refresh(registry: Registry, store: Store, now=None, *, names: Sequence[str] 
                 "WHERE name = ?", (seq, _stamp(), clock.total(), definition.name))
         db.execute("UPDATE refreshes SET seconds = ?, epoch = ? WHERE seq = ?", (clock.total(), commit.epoch_id, seq))
     clock.lap("commit")
-    seconds = dict(clock.laps)
+    seconds = {"kernels": waited, **clock.laps}
+    seconds["evaluate"] -= waited
     seconds["diff"] = commit.diff_seconds
     seconds["commit"] -= commit.diff_seconds
     failures = _callbacks(registry, seq, now_text, epoch, commit.changes)
@@ -242,18 +248,24 @@ def _unchanged(registry: Registry, definitions: list[Definition], splits: Mappin
     return kept
 
 
-def _evaluate(registry: Registry, definitions: list[Definition], store: Store, now: dt.datetime,
-              engine: str) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, Segment]]:
-    """Each segment's mask, or its error, and the compiled segments; segments share batches where their
-    parameters agree."""
+def _evaluate(registry: Registry, definitions: list[Definition], store: Store, now: dt.datetime, engine: str,
+              wait_for_kernels: bool) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, Segment], float]:
+    """Each segment's mask, or its error, the compiled segments and the seconds spent waiting for kernels; segments
+    share batches where their parameters agree."""
     segments, errors = {}, {}
     for definition in definitions:
         try:
             segments[definition.name] = registry.segment_of(definition.rule, definition.params)
         except SegmintError as error:
             errors[definition.name] = str(error)
+    batches = _batches(segments, {d.name: d.params for d in definitions})
+    waited = 0.0
+    if wait_for_kernels and engine == "auto":
+        started = time.perf_counter()
+        _compile_kernels(batches, segments, store, now)
+        waited = time.perf_counter() - started
     masks = {}
-    for batch, params in _batches(segments, {d.name: d.params for d in definitions}):
+    for batch, params in batches:
         try:
             results = evaluate_many([segments[n] for n in batch], store, now=now, params=params, engine=engine)
             masks.update(zip(batch, (r.mask for r in results), strict=True))
@@ -264,7 +276,19 @@ def _evaluate(registry: Registry, definitions: list[Definition], store: Store, n
                     masks[name] = segments[name].evaluate(store, now=now, params=wanted, engine=engine).mask
                 except SegmintError as error:
                     errors[name] = str(error)
-    return masks, errors, segments
+    return masks, errors, segments, waited
+
+
+def _compile_kernels(batches: list[tuple[list[str], dict]], segments: Mapping[str, Segment], store: Store,
+                     now: dt.datetime) -> None:
+    """Compile the kernels of every batch that are not in the kernel cache yet (in the background compiler's child
+    processes, as ``auto`` would after answering), and wait for them: ``auto`` then runs them all. A batch that
+    cannot be bound is left to the evaluation, which reports its error."""
+    for batch, params in batches:
+        plans = tuple(segments[n].rule.plan for n in batch)
+        with contextlib.suppress(SegmintError):
+            compile_kernels(plans, store, bind(ir.And(plans), now, params, store.schema))
+    COMPILED.kernels.wait_for_background()
 
 
 def _batches(segments: Mapping[str, Segment], params: Mapping[str, Mapping]) -> list[tuple[list[str], dict]]:

@@ -530,9 +530,12 @@ class Registry:
     def on_leave(self, segment: str, callback: Callable[[Change], None]) -> None:
         self._callbacks.setdefault((segment, "left"), []).append(callback)
 
-    def refresh(self, store, now=None, *, names: Sequence[str] | None = None, engine: str = "auto"):
+    def refresh(self, store, now=None, *, names: Sequence[str] | None = None, engine: str = "auto",
+                wait_for_kernels: bool = False):
         """Evaluate the segments (all, or ``names``) at ``now`` and commit who entered and left: see live/refresh.py.
-        A ``SavedStore`` (or its ``parts()``) is refreshed as its partitions laid end to end (``snapshot()``)."""
+        ``engine="auto"`` runs the kernels in the kernel cache and answers for the others with the vector engine while
+        they compile in the background; ``wait_for_kernels`` compiles them first (the stage ``kernels``). A
+        ``SavedStore`` (or its ``parts()``) is refreshed as its partitions laid end to end (``snapshot()``)."""
         from ..store.partitioned import SavedStore
         from ..store.parts import Partitions
         from .refresh import refresh
@@ -541,7 +544,7 @@ class Registry:
             store = store.snapshot()  # one version, cached by the saved store until its next change
         elif isinstance(store, Partitions):
             store = store.whole()
-        return refresh(self, store, now, names=names, engine=engine)
+        return refresh(self, store, now, names=names, engine=engine, wait_for_kernels=wait_for_kernels)
 
     def next_change(self, name: str, store, now=None, *, engine: str = "auto") -> dt.datetime | None:
         """The first instant after ``now`` at which segment ``name`` changes on ``store`` with no new data, None if

@@ -382,7 +382,8 @@ def test_compiled_equals_reference_in_zones(data, rule):
 
 
 @pytest.mark.parametrize("rule", ["birthday(birth_date) within next 7d or opened", "anniversary(first(bought)) "
-                                  "within next 3d", "bought in each of the last 3 mo", "opened hour = 7"])
+                                  "within next 3d", "bought in each of the last 3 mo", "opened hour = 7",
+                                  "days_since(last(bought)) <= 3 or age(first(opened)) = 0"])
 def test_calendar_conditions_on_a_store_without_contacts(rule):
     empty = build_store(SCHEMA, [], {})
     segment = segmint.compile(rule, SCHEMA)

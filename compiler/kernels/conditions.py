@@ -212,8 +212,10 @@ class Writer:
         return day
 
     def zone(self, at: At) -> str:
-        """The contact's zone number (runtime/timezones.py)."""
-        return f"{self.inputs.array(ZoneTables('contact'))}[{at.row}]"
+        """The contact's zone number (runtime/timezones.py). The answers of contacts without events are worked out
+        once, for no contact in particular (a store may have none): zone 0, which every store has; what it computes
+        there is null anyway (the time is of an event there is not)."""
+        return "0" if at.no_events else f"{self.inputs.array(ZoneTables('contact'))}[{at.row}]"
 
     def local(self, instant: str, at: At) -> str:
         """An instant (µs) as a local time in the contact's zone: a binary search in the zone's table."""

@@ -175,9 +175,9 @@ class SequenceCounts:
     node: ir.Sequence | ir.SequenceCount
 
     def __str__(self) -> str:
-        from .explain import text
+        from ..formatter import format_plan
 
-        return f"occurrences of {text(self.node)} (by the generic sequence scan)"
+        return f"occurrences of {format_plan(self.node)} (by the generic sequence scan)"
 
 
 # -- inputs of calendar conditions (runtime/timezones.py, runtime/calendar.py) --------------------------------------
@@ -221,9 +221,9 @@ class ZoneAnniversaries:
     site: int = field(repr=False)
 
     def __str__(self) -> str:
-        from .explain import text
+        from ..formatter import format_plan
 
-        return f"per zone, the anniversaries within the next {text(self.duration)}"
+        return f"per zone, the anniversaries within the next {format_plan(self.duration)}"
 
 
 @dataclass(frozen=True)
@@ -250,7 +250,8 @@ class ZoneNow:
     part: str
 
     def __str__(self) -> str:
-        return f"per zone, now's {self.part.replace('_', ' and ')} in the zone"
+        what = {"local": "local time (µs)", "year": "year", "month_day": "month * 100 + day"}[self.part]
+        return f"per zone, now's {what} in the zone"
 
 
 @dataclass(frozen=True)

@@ -231,13 +231,15 @@ class _Sql:
                 micros = self.value(x, alias)
                 if x.type is Type.DATE:
                     micros = f"(CAST({micros} - DATE '1970-01-01' AS HUGEINT) * {DAY_US})"
-                else:
-                    micros = f"epoch_us({_local(alias, micros)})"
+                else:  # in UTC as it is (DuckDB's timestamps do not reach every int64 a store may hold)
+                    local = f"epoch_us({_local(alias, micros)})"
+                    micros = f"(CASE WHEN {alias}.zone = 'UTC' THEN {micros} ELSE {local} END)"
                 elapsed = f"(CAST(epoch_us({_local(alias, self.b.now_us)}) AS HUGEINT) - {micros})"
                 return f"CAST(({elapsed} - (({elapsed} % {DAY_US}) + {DAY_US}) % {DAY_US}) // {DAY_US} AS BIGINT)"
             case ir.Func(name="age", argument=x):
                 day = self.value(x, alias) if x.type is Type.DATE else (
-                    f"CAST({_local(alias, self.value(x, alias))} AS DATE)"
+                    f"CAST(CASE WHEN {alias}.zone = 'UTC' THEN make_timestamp({self.value(x, alias)}) ELSE "
+                    f"{_local(alias, self.value(x, alias))} END AS DATE)"
                 )
                 now = f"CAST({_local(alias, self.b.now_us)} AS DATE)"  # now's date in the contact's zone
                 return (  # the documented definition; DuckDB's date_sub('year', ...) differs on 29 February

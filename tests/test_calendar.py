@@ -300,6 +300,12 @@ REGULAR_CASES = [
     ("opened in each of the last 1 d", dt.datetime(2026, 10, 19, 10, tzinfo=dt.UTC), {5}),
     ("opened in each of the last 1 y", dt.datetime(2027, 1, 1, tzinfo=dt.UTC), {5, 6}),
     ("opened in each of the last 1 y", dt.datetime(2026, 12, 31, 12, tzinfo=dt.UTC), {6}),  # already 2027 at +14
+    # events must be in the window too: 3's purchases in May-July are in the last 12 months but before its start
+    ("bought in at least 1 of the last 12 mo since 2026-08-01", NOW, {1, 2}),
+    ("opened in at least 1 of the last 12 mo since 2026-10-01", LATE_NOW, {5, 6}),
+    # 5's October opens are before the window; its open of 2 November is in it but in the current month (the compiled
+    # engine counted the October ones: its scan started at the first period, not at the window's start)
+    ("opened in at least 1 of the last 12 mo since 2026-11-01", LATE_NOW, set()),
 ]
 
 

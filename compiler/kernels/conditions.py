@@ -522,12 +522,13 @@ class Writer:
         zone = f"{self.inputs.array(ZoneTables('contact'))}[{at.row}]"
         current = self.inputs.array(ZonePeriods(events.window, node.unit, node.periods, False, id(node)))
         first = self.inputs.array(ZonePeriods(events.window, node.unit, node.periods, True, id(node)))
+        start = self.inputs.int(WindowStart(events.window, id(node)))  # events must be in the window too
         end = self.inputs.int(WindowEnd(events.window, id(node)))
         bits, back, s, e = code.new("bits"), code.new("back"), code.new("s"), code.new("e")
         code.emit(f"{bits} = 0")
         code.emit(f"{s} = {offsets}[{at.row}]")
         code.emit(f"{e} = {offsets}[{at.row} + 1]")
-        code.emit(f"for j in range(np.uint64(lower_bound({ts}, {s}, {e}, {first}[{zone}])), "
+        code.emit(f"for j in range(np.uint64(lower_bound({ts}, {s}, {e}, max({first}[{zone}], {start}))), "
                   f"np.uint64(upper_bound({ts}, {s}, {e}, {end}))):")
         code.indent += 1
         where = events.where

@@ -40,7 +40,7 @@ from ..compiler.types import US_PER_DAY, Type
 from .bindings import Bindings, bind
 from .store.columns import Column, Store
 from .timeutil import from_us, to_us
-from .timezones import Zones, zones
+from .timezones import Zones, zoned, zones
 
 CHECKS = 16  # evaluations next_change may spend to pass candidates at which nothing changes
 _FIRST, _LAST = to_us(dt.datetime(1, 1, 2, tzinfo=dt.UTC)), to_us(dt.datetime(9999, 12, 30, tzinfo=dt.UTC))
@@ -75,6 +75,8 @@ class Candidates:
             self.sorted += [_usable(times // US_PER_DAY * US_PER_DAY) for times in self.sorted]
         functions = {n.name for n in nodes if isinstance(n, ir.Func)}
         self.days_since, self.age = "days_since" in functions, "age" in functions
+        # in a zoned store both count the contact's local days: they turn over at local times (see _local_turns)
+        self.local = zones(store) if (self.days_since or self.age) and zoned(store) else None
         # birthday(...) within next D: a contact's today changes at its zone's midnights
         self.zones = zones(store) if any(isinstance(n, ir.Upcoming) for n in nodes) else None
         # ... in each of the last 3 mo: the period of a window's end changes at its zones' midnights
@@ -90,12 +92,17 @@ class Candidates:
                 index = np.searchsorted(times, now_us - offset, side="right")
                 if index < len(times):
                     found.append(int(times[index]) + offset)
+            if self.local is not None:
+                found += _local_turns(self.local, times, now_us, self.days_since, self.age)
+                continue
             if self.days_since:  # a time + k days, the first such after now: the next time of day of one
                 found.append(_next_time_of_day(_derived(times, "times_of_day", _times_of_day), now_us))
             if self.age:
                 found.append(_next_birthday(_derived(times, "midnights", _midnights), now_us))
         if self.zones is not None:
             found += _next_midnights(self.zones, now_us)
+        if self.local is not None:  # a jump of the local clock may pass a turn: the next change of every zone
+            found += _next_changes(self.local, now_us)
         if self.periods is not None:  # the window's end is now - offset: it passes a midnight at that + offset
             found += [m + offset for offset in self.offsets for m in _next_midnights(self.periods, now_us - offset)]
         found = [f for f in found if now_us < f <= _LAST]
@@ -241,6 +248,37 @@ def _next_birthday(bases: np.ndarray, now_us: int) -> int:
         if len(later):
             best = int(later.min()) if best is None else min(best, int(later.min()))
     return best if best is not None else _LAST + 1
+
+
+def _local_turns(found: Zones, times: np.ndarray, now_us: int, days_since: bool, age: bool) -> list[int]:
+    """Where ``days_since`` and ``age`` may turn over after ``now_us`` in a zoned store, up to each zone's next change
+    of offset (``_next_changes`` adds those): a contact's local clock reads ``u + s`` at ``u`` with ``s`` its zone's
+    offset now, and a base ``t`` is the local time ``t + d`` with ``d`` any offset of any zone (0 for a date). So
+    ``days_since`` turns at ``u = t + k days + d - s`` and ``age`` at the local midnight ``- s`` of the birthday of
+    the local day of ``t + d``: every pair ``(d, s)`` is tried (a superset: never late)."""
+    now_shifts = np.unique(found.shifts_at(now_us)).tolist()
+    any_shifts = np.unique(np.append(found.shift, 0)).tolist()
+    out = []
+    if days_since:
+        times_of_day = _derived(times, "times_of_day", _times_of_day)
+        for gap in {d - s for d in any_shifts for s in now_shifts}:
+            out.append(_next_time_of_day(times_of_day, now_us - gap) + gap)
+    if age:
+        for d in any_shifts:
+            midnights = _midnights(times + d)
+            out += [_next_birthday(midnights, now_us + s) - s for s in now_shifts if now_us + s < _LAST]
+    return out
+
+
+def _next_changes(found: Zones, now_us: int) -> list[int]:
+    """Each zone's first change of offset after ``now_us`` (if its table has one)."""
+    out = []
+    for z in range(len(found.names)):
+        a, b = int(found.starts[z]), int(found.starts[z + 1])
+        k = int(np.searchsorted(found.at[a:b], now_us, side="right"))
+        if k < b - a:
+            out.append(int(found.at[a + k]))
+    return out
 
 
 def _next_midnights(found: Zones, now_us: int) -> list[int]:

@@ -7,8 +7,9 @@ twice). Each part reports its count; each ``and`` also its *funnel*: the count a
 first two, ... (in the order written), i.e. how each condition narrows the segment.
 
 Parts: ``and``, ``or``, ``not`` and conditions (every other node, a definition's name included). A node kind whose
-own parts are worth counting (say, the steps of a sequence) registers a function giving them in ``STEPS``: those are
-counted as conditions of their own under it.
+own parts are worth counting registers a function giving them in ``STEPS``: those are counted under it as parts of
+kind "step". Sequences do: under ``a then b within 1h then c within 7d`` (and ``count(a then b ...) >= k``) come
+``a``, ``a then b within 1h`` and the whole sequence, how many contacts reach step 1, steps 1-2, ... .
 """
 
 from __future__ import annotations
@@ -30,9 +31,29 @@ from .store.columns import Store
 STEPS: dict[type, Callable[[ir.Expr], tuple[ir.Expr, ...]]] = {}
 
 
+def sequence_steps(steps: tuple[ir.Step, ...]) -> tuple[ir.Expr, ...]:
+    """How far contacts get through a sequence: step 1 (an event of the first step, in its window), steps 1-2 (the
+    sequence of the first two), ..., all the steps; each count is at most the one before. A negated last step is
+    counted with the steps before it (``viewed then not bought within 1d``: step 1 is ``viewed``, steps 1-2 the
+    whole abandonment)."""
+    first = steps[0].events
+    return (ir.Exists(first, first.span), *(ir.Sequence(steps[:k]) for k in range(2, len(steps) + 1)))
+
+
+def _compared_sequence_steps(node: ir.Compare) -> tuple[ir.Expr, ...]:
+    """``count(a then b) >= 2``: how many contacts reach each step at least once."""
+    counted = node.left if isinstance(node.left, ir.SequenceCount) else node.right
+    return sequence_steps(counted.steps) if isinstance(counted, ir.SequenceCount) else ()
+
+
+STEPS[ir.Sequence] = lambda node: sequence_steps(node.steps)
+STEPS[ir.Compare] = _compared_sequence_steps
+
+
 @dataclass(frozen=True)
 class Part:
-    """A part of the rule: its canonical ``text``, ``kind`` ("and", "or", "not" or "condition"), the ``count`` of
+    """A part of the rule: its canonical ``text``, ``kind`` ("and", "or", "not", "condition", or "step": the first
+    steps of a sequence, under it), the ``count`` of
     contacts it holds for, its parts, and for an ``and`` the ``funnel``: the count after each successive part."""
 
     text: str
@@ -111,5 +132,7 @@ def _part(node: ir.Expr, evaluator: VectorEvaluator, schema: Schema) -> tuple[Pa
             return Part(text, "not", int(np.count_nonzero(mask)), (inner,)), mask
     mask = evaluator.mask(node)
     steps = STEPS.get(type(node))
-    children = tuple(_part(step, evaluator, schema)[0] for step in steps(node)) if steps else ()
+    children = tuple(
+        Part(format_ir(step, schema), "step", int(np.count_nonzero(evaluator.mask(step)))) for step in steps(node)
+    ) if steps else ()
     return Part(text, "condition", int(np.count_nonzero(mask)), children), mask

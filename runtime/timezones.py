@@ -14,6 +14,7 @@ import functools
 import weakref
 import zoneinfo
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -76,6 +77,31 @@ class Zones:
             a, b = self.starts[z], self.starts[z + 1]
             out[z] = self.shift[a + np.searchsorted(self.at[a:b], us, side="right") - 1]
         return out
+
+
+class LocalDate(NamedTuple):
+    """A local calendar date as numbers (a zone's today may be 1 January 10000, beyond ``datetime.date``)."""
+
+    year: int
+    month: int
+    day: int
+
+
+def now_in_zones(found: Zones, now_us: int) -> dict[str, object]:
+    """``now`` in each zone: "local" its local time (µs), "date" its local date (``LocalDate``), "year" and
+    "month_day" (month * 100 + day) of that date, as arrays, zone after zone (what age and days_since read)."""
+    local_now = now_us + found.shifts_at(now_us)
+    days = np.floor_divide(local_now, US_PER_DAY).astype("datetime64[D]")
+    months = days.astype("datetime64[M]")
+    year = days.astype("datetime64[Y]").astype(np.int64) + 1970
+    month = months.astype(np.int64) % 12 + 1
+    day = (days - months.astype("datetime64[D]")).astype(np.int64) + 1
+    return {
+        "local": local_now,
+        "date": [LocalDate(*d) for d in zip(year.tolist(), month.tolist(), day.tolist(), strict=True)],
+        "year": year,
+        "month_day": month * 100 + day,
+    }
 
 
 _ZONES: weakref.WeakKeyDictionary[Store, Zones] = weakref.WeakKeyDictionary()

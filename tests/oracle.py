@@ -107,6 +107,11 @@ def _ranked(column: str, function: str) -> str:
     return f"CASE WHEN {column} IS NULL THEN NULL ELSE {rank} END"
 
 
+def _local(alias: str, micros: object) -> str:
+    """An instant (µs since 1970, UTC) as the wall-clock time of the row's contact's zone."""
+    return f"timezone({alias}.zone, make_timestamp({micros})::TIMESTAMPTZ)"
+
+
 def _period(local: str, unit: str) -> str:
     """The calendar period of a local timestamp as a number: days since 1970-01-01, weeks from Monday 1969-12-29,
     months since January 1970, years since 1970."""
@@ -222,19 +227,24 @@ class _Sql:
                 function = {"hour": "hour", "weekday": "isodow", "day": "day", "month": "month", "year": "year"}[part]
                 return f"CAST({function}({local}) AS BIGINT)"
             case ir.Func(name="days_since", argument=x):  # in HUGEINT: exact, whatever the time
+                # whole days between the two wall-clock times of the contact's zone (UTC without zones)
                 micros = self.value(x, alias)
                 if x.type is Type.DATE:
                     micros = f"(CAST({micros} - DATE '1970-01-01' AS HUGEINT) * {DAY_US})"
-                elapsed = f"(CAST({self.b.now_us} AS HUGEINT) - {micros})"
+                else:  # in UTC as it is (DuckDB's timestamps do not reach every int64 a store may hold)
+                    local = f"epoch_us({_local(alias, micros)})"
+                    micros = f"(CASE WHEN {alias}.zone = 'UTC' THEN {micros} ELSE {local} END)"
+                elapsed = f"(CAST(epoch_us({_local(alias, self.b.now_us)}) AS HUGEINT) - {micros})"
                 return f"CAST(({elapsed} - (({elapsed} % {DAY_US}) + {DAY_US}) % {DAY_US}) // {DAY_US} AS BIGINT)"
             case ir.Func(name="age", argument=x):
                 day = self.value(x, alias) if x.type is Type.DATE else (
-                    f"CAST(make_timestamp({self.value(x, alias)}) AS DATE)"
+                    f"CAST(CASE WHEN {alias}.zone = 'UTC' THEN make_timestamp({self.value(x, alias)}) ELSE "
+                    f"{_local(alias, self.value(x, alias))} END AS DATE)"
                 )
-                now = self.b.now
+                now = f"CAST({_local(alias, self.b.now_us)} AS DATE)"  # now's date in the contact's zone
                 return (  # the documented definition; DuckDB's date_sub('year', ...) differs on 29 February
-                    f"({now.year} - year({day}) - CASE WHEN month({day}) * 100 + day({day}) > "
-                    f"{now.month * 100 + now.day} THEN 1 ELSE 0 END)"
+                    f"(year({now}) - year({day}) - CASE WHEN month({day}) * 100 + day({day}) > "
+                    f"month({now}) * 100 + day({now}) THEN 1 ELSE 0 END)"
                 )
             case ir.Rank() | ir.Rfm():
                 return self.population(node, alias)

@@ -106,6 +106,25 @@ CASES = [
     ("anniversary(created_at) within next 4d", NOW, {1, 2, 3}),
     ("not anniversary(created_at) within next 3d", NOW, {1, 4, 5, 6}),
     ("birthday(birth_date) within next 7d and opened hour = 7 within 30d", NOW, {1, 2}),
+    # age turns over at the contact's local midnight (in UTC, 2 would be 41 and 4 would be 33)
+    ("age(birth_date) = 40", dt.datetime(2026, 10, 31, 3, tzinfo=dt.UTC), {2}),  # 23:00 on 30 October in New York
+    ("age(birth_date) = 34", dt.datetime(2026, 10, 30, 20, tzinfo=dt.UTC), {4}),  # 01:30 on 31 October in Kolkata
+    ("age(birth_date) between 34 and 35", dt.datetime(2026, 10, 30, 20, tzinfo=dt.UTC), {1, 4}),
+    ("age(birth_date) >= 41", dt.datetime(2026, 10, 31, 3, tzinfo=dt.UTC), set()),
+    # a timestamp's birthday is its local day: 2020-11-04T22:30Z is 5 November in Kyiv, not yet at 23:00 on the 4th
+    ("age(created_at) = 5", dt.datetime(2026, 11, 4, 21, tzinfo=dt.UTC), {1}),
+    ("age(created_at) = 6", dt.datetime(2026, 11, 4, 21, tzinfo=dt.UTC), {2, 3}),
+    ("age(created_at) + 1 = 6", dt.datetime(2026, 11, 4, 21, tzinfo=dt.UTC), {1}),
+    # days_since counts whole days of the contact's wall clock: from Sat 07:30 (+3) to Sun 07:00 (+2) in Kyiv is 23.5
+    # hours of clock time (24.5 real hours)
+    ("days_since(last(opened)) = 0", dt.datetime(2026, 10, 25, 5, tzinfo=dt.UTC), {1}),
+    ("days_since(last(opened)) = 1", dt.datetime(2026, 10, 25, 5, tzinfo=dt.UTC), set()),
+    # New York: created at 22:00 local (-5) on 3 November 2020; at 02:30Z it is 22:30 (-4) on 30 October 2026
+    ("days_since(created_at) = 2187", dt.datetime(2026, 10, 31, 2, 30, tzinfo=dt.UTC), {2}),  # UTC: 2186
+    ("days_since(created_at) = 2187", dt.datetime(2026, 10, 31, 1, 59, tzinfo=dt.UTC), set()),
+    # a date's days end at the contact's local midnight: 31 October begins at 18:30Z on the 30th in Kolkata
+    ("days_since(birth_date) = 12418", dt.datetime(2026, 10, 30, 18, 30, tzinfo=dt.UTC), {4}),
+    ("days_since(birth_date) = 12418", dt.datetime(2026, 10, 30, 18, 29, tzinfo=dt.UTC), set()),
 ]
 
 
@@ -212,6 +231,30 @@ def test_next_change_of_calendar_rules_is_never_late(start):
             probe += dt.timedelta(minutes=15)
 
 
+def test_next_change_of_an_age_rule_is_the_contacts_local_midnight():
+    segment = segmint.compile("age(birth_date) = 40", SCHEMA)
+    # contact 2 (born 31 October 1985) turns 41 at midnight in New York, 04:00Z; in UTC it would have at 00:00Z
+    now = dt.datetime(2026, 10, 31, 3, tzinfo=dt.UTC)
+    assert segment.next_change(STORE, now, engine="reference") == dt.datetime(2026, 10, 31, 4, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("start", ["2026-10-24T20:00:00Z", "2026-10-30T17:00:00Z", "2026-10-31T01:00:00Z",
+                                   "2026-03-07T22:00:00Z", "2026-11-04T19:00:00Z"])
+def test_next_change_of_age_and_days_since_in_zones_is_never_late(start):
+    """Around the DST changes: membership is constant from now to the next change, probed every 15 minutes."""
+    now = dt.datetime.fromisoformat(start)
+    for rule in ("age(birth_date) = 40 or age(birth_date) = 34", "age(created_at) = 5",
+                 "days_since(last(opened)) = 0", "days_since(created_at) = 2187", "days_since(birth_date) = 12418"):
+        segment = segmint.compile(rule, SCHEMA)
+        found = segment.next_change(STORE, now, engine="reference")
+        end = found or now + dt.timedelta(days=2)
+        before = segment.evaluate(STORE, now=now, engine="reference").mask
+        probe = now
+        while probe < end:
+            assert np.array_equal(segment.evaluate(STORE, now=probe, engine="reference").mask, before), (rule, probe)
+            probe += dt.timedelta(minutes=15)
+
+
 # -- regular and lapsed behaviour -------------------------------------------------------------------------------------
 BUYS = [
     # contact 1 (Kyiv): monthly July to September 2026, none since; 30 September 22:30Z is 1 October in Kyiv
@@ -257,6 +300,12 @@ REGULAR_CASES = [
     ("opened in each of the last 1 d", dt.datetime(2026, 10, 19, 10, tzinfo=dt.UTC), {5}),
     ("opened in each of the last 1 y", dt.datetime(2027, 1, 1, tzinfo=dt.UTC), {5, 6}),
     ("opened in each of the last 1 y", dt.datetime(2026, 12, 31, 12, tzinfo=dt.UTC), {6}),  # already 2027 at +14
+    # events must be in the window too: 3's purchases in May-July are in the last 12 months but before its start
+    ("bought in at least 1 of the last 12 mo since 2026-08-01", NOW, {1, 2}),
+    ("opened in at least 1 of the last 12 mo since 2026-10-01", LATE_NOW, {5, 6}),
+    # 5's October opens are before the window; its open of 2 November is in it but in the current month (the compiled
+    # engine counted the October ones: its scan started at the first period, not at the window's start)
+    ("opened in at least 1 of the last 12 mo since 2026-11-01", LATE_NOW, set()),
 ]
 
 
@@ -321,6 +370,9 @@ COMPILED_SHAPES = [
     "bought in each of the last 3 mo before 90d ago and not bought within 90d",
     "opened device = ios in at least 2 of the last 4 w",
     "count(clicked year = 2026, hour >= 22) >= 1 or viewed in each of the last 1 d",
+    "age(birth_date) between 20 and 40 or days_since(last(bought)) <= 3",
+    "age(created_at) = 0 or days_since(created_at) between 1 and 30 or days_since(birth_date) > 9000",
+    "age(birth_date) + days_since(first(opened)) > 30",
 ]
 
 
@@ -336,7 +388,8 @@ def test_compiled_equals_reference_in_zones(data, rule):
 
 
 @pytest.mark.parametrize("rule", ["birthday(birth_date) within next 7d or opened", "anniversary(first(bought)) "
-                                  "within next 3d", "bought in each of the last 3 mo", "opened hour = 7"])
+                                  "within next 3d", "bought in each of the last 3 mo", "opened hour = 7",
+                                  "days_since(last(bought)) <= 3 or age(first(opened)) = 0"])
 def test_calendar_conditions_on_a_store_without_contacts(rule):
     empty = build_store(SCHEMA, [], {})
     segment = segmint.compile(rule, SCHEMA)

@@ -62,6 +62,48 @@ def test_to_dict_is_the_tree(schema, store):
     }
 
 
+FUNNEL_OPENS = [dict(id=i, ts="2026-10-20T10:00:00Z") for i in (1, 2, 3, 5)]
+FUNNEL_CLICKS = [
+    dict(id=1, ts="2026-10-20T10:30:00Z"),
+    dict(id=2, ts="2026-10-20T12:00:00Z"),  # two hours after the open: not within 1h
+    dict(id=3, ts="2026-10-20T10:10:00Z"),
+    dict(id=5, ts="2026-10-20T10:00:00Z"),  # at the open's instant: a later step must be strictly after
+]
+FUNNEL_BUYS = [dict(id=1, ts="2026-10-21T09:00:00Z", amount=5.0), dict(id=3, ts="2026-10-28T10:10:00Z", amount=5.0)]
+
+
+@pytest.fixture(scope="module")
+def funnel_store(schema):
+    contacts = [dict(id=i) for i in range(1, 6)]
+    return build_store(schema, contacts, {"email_open": FUNNEL_OPENS, "email_click": FUNNEL_CLICKS,
+                                          "purchase": FUNNEL_BUYS})
+
+
+@pytest.mark.parametrize(("rule", "steps"), [
+    # 1, 2, 3 and 5 opened; 1 and 3 clicked within the hour after; 1 bought within 7 days of the click (3: 7d later)
+    ("opened then clicked within 1h then bought within 7d",
+     [("opened", 4), ("opened then clicked within 1h", 2), ("opened then clicked within 1h then bought within 7d", 1)]),
+    # abandonment: the click of 2, 3 and 5 is not followed by a purchase within 1 day
+    ("clicked within 30d then not bought within 1d",
+     [("clicked within 30d", 4), ("clicked within 30d then not bought within 1d", 3)]),
+    # a count of occurrences: how many contacts reach each step at least once
+    ("count(opened then clicked within 1h) >= 2", [("opened", 4), ("opened then clicked within 1h", 2)]),
+])
+def test_each_step_of_a_sequence_is_counted(schema, funnel_store, rule, steps):
+    part = segmint.compile(rule, schema).profile(funnel_store, now=NOW).rule
+    assert part.kind == "condition"
+    assert [(step.text, step.kind, step.count) for step in part.children] == [(t, "step", n) for t, n in steps]
+
+
+def test_steps_are_counted_inside_connectives_and_in_the_json(schema, funnel_store):
+    rule = "opened then clicked within 1h and not bought within 1d"
+    document = segmint.compile(rule, schema).profile(funnel_store, now=NOW).to_dict()["rule"]
+    sequence = document["children"][0]
+    assert (document["funnel"], sequence["count"]) == ([2, 2], 2)
+    assert [(s["text"], s["kind"], s["count"], s["children"]) for s in sequence["children"]] == [
+        ("opened", "step", 4, []), ("opened then clicked within 1h", "step", 2, [])]
+
+
 @settings(deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data(), rule=rulegen.rules(max_leaves=4))
 def test_every_count_is_what_its_part_selects_alone(schema, data, rule):

@@ -35,8 +35,8 @@ def time_part(local: int, part: int) -> int:  # pragma: no cover - runs compiled
 
 
 @numba.njit(nogil=True, cache=True)
-def local_day(t: int, at: np.ndarray, shift: np.ndarray, a: int, b: int) -> int:  # pragma: no cover - runs compiled
-    """The local day number of the instant ``t`` (µs) in the zone whose table is ``at[a:b]``, ``shift[a:b]``."""
+def local_time(t: int, at: np.ndarray, shift: np.ndarray, a: int, b: int) -> int:  # pragma: no cover - runs compiled
+    """The local time (µs) of the instant ``t`` (µs) in the zone whose table is ``at[a:b]``, ``shift[a:b]``."""
     lo, hi = a, b - 1  # at[a] is int64 min: the last change at or before t is in [lo, hi]
     while lo < hi:
         mid = (lo + hi + 1) >> 1
@@ -44,7 +44,13 @@ def local_day(t: int, at: np.ndarray, shift: np.ndarray, a: int, b: int) -> int:
             lo = mid
         else:
             hi = mid - 1
-    return (t + shift[lo]) // US_PER_DAY
+    return t + shift[lo]
+
+
+@numba.njit(nogil=True, cache=True)
+def local_day(t: int, at: np.ndarray, shift: np.ndarray, a: int, b: int) -> int:  # pragma: no cover - runs compiled
+    """The local day number of the instant ``t`` (µs) in the zone whose table is ``at[a:b]``, ``shift[a:b]``."""
+    return local_time(t, at, shift, a, b) // US_PER_DAY
 
 
 @numba.njit(nogil=True, cache=True)

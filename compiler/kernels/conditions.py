@@ -44,7 +44,9 @@ from .plan import (
     TagsColumn,
     WindowEnd,
     WindowStart,
+    ZoneAgeCut,
     ZoneAnniversaries,
+    ZoneNow,
     ZonePeriods,
     ZoneTables,
 )
@@ -197,14 +199,38 @@ class Writer:
     # -- tests on the contact's columns ----------------------------------------------------------------------------
     def birth_day(self, x: ir.Expr, code: Code, at: At) -> tuple[str, str]:
         a, ok = self.value(x, code, at)
-        return (a if x.type is Type.DATE else f"(np.int64({a}) // {US_PER_DAY})"), ok
+        if x.type is Type.DATE:
+            return a, ok
+        return self.day_of(a, code, at), ok
 
-    def age_test(self, op: str, days: str, bound: ir.Expr) -> str:
+    def day_of(self, instant: str, code: Code, at: At) -> str:
+        """The day number of an instant: its day in the contact's zone in a zoned store, else its UTC day."""
+        if not self.plan.zoned:
+            return f"(np.int64({instant}) // {US_PER_DAY})"
+        day = code.new("day")
+        code.emit(f"{day} = {self.local(f'np.int64({instant})', at)} // {US_PER_DAY}")
+        return day
+
+    def zone(self, at: At) -> str:
+        """The contact's zone number (runtime/timezones.py). The answers of contacts without events are worked out
+        once, for no contact in particular (a store may have none): zone 0, which every store has; what it computes
+        there is null anyway (the time is of an event there is not)."""
+        return "0" if at.no_events else f"{self.inputs.array(ZoneTables('contact'))}[{at.row}]"
+
+    def local(self, instant: str, at: At) -> str:
+        """An instant (µs) as a local time in the contact's zone: a binary search in the zone's table."""
+        starts, instants, shifts = (self.inputs.array(ZoneTables(p)) for p in ("starts", "at", "shift"))
+        zone = self.zone(at)
+        return f"local_time({instant}, {instants}, {shifts}, {starts}[{zone}], {starts}[{zone} + 1])"
+
+    def age_test(self, op: str, days: str, bound: ir.Expr, at: At) -> str:
         """``age(x) op bound`` as a comparison of the birth day number: ``age >= n`` is ``days <= cut(n)`` with
-        ``cut(n)`` the latest birth day of age n at now, an input computed per evaluation (runtime/timeutil.py). So
-        the kernel does no calendar arithmetic per contact."""
+        ``cut(n)`` the latest birth day of age n at now (in a zoned store, at now's date in each zone), an input
+        computed per evaluation (runtime/timeutil.py). So the kernel does no calendar arithmetic per contact."""
 
         def cut(k: int) -> str:  # cut(bound + k)
+            if self.plan.zoned:
+                return f"{self.inputs.array(ZoneAgeCut(bound, k, id(bound)))}[{self.zone(at)}]"
             return self.inputs.int(AgeCut(bound, k, id(bound)))
 
         match op:
@@ -347,16 +373,32 @@ class Writer:
             case ir.Func(name=name, argument=x):
                 a, ok = self.value(x, code, at)
                 v = code.new()
+                zoned = self.plan.zoned
                 if name == "days_since":  # by days and time into the day, as the reference: now - t may leave int64
-                    now = self.inputs.int(NowMicros())
+                    if zoned:  # both local times in the contact's zone
+                        now = f"{self.inputs.array(ZoneNow('local'))}[{self.zone(at)}]"
+                        if x.type is not Type.DATE:
+                            local = code.new()
+                            code.emit(f"{local} = {self.local(f'np.int64({a})', at)} if {ok} else 0")
+                            a = local
+                    else:
+                        now = self.inputs.int(NowMicros())
                     if x.type is Type.DATE:
                         code.emit(f"{v} = {now} // {US_PER_DAY} - np.int64({a})")
                     else:
                         code.emit(f"{v} = {now} // {US_PER_DAY} - {a} // {US_PER_DAY} - "
                                   f"(1 if {now} % {US_PER_DAY} < {a} % {US_PER_DAY} else 0)")
                 else:
-                    days = a if x.type is Type.DATE else f"np.int64({a}) // {US_PER_DAY}"
-                    year, month_day = self.inputs.int(NowYear()), self.inputs.int(NowMonthDay())
+                    if x.type is Type.DATE:
+                        days = a
+                    else:
+                        days = self.day_of(a, code, at) if zoned else f"np.int64({a}) // {US_PER_DAY}"
+                    if zoned:
+                        zone = self.zone(at)
+                        year = f"{self.inputs.array(ZoneNow('year'))}[{zone}]"
+                        month_day = f"{self.inputs.array(ZoneNow('month_day'))}[{zone}]"
+                    else:
+                        year, month_day = self.inputs.int(NowYear()), self.inputs.int(NowMonthDay())
                     code.emit(f"{v} = age_years(np.int64({days}), {year}, {month_day}) if {ok} else 0")
                 return v, ok
         return self.pred(node, code, at), "True"
@@ -398,12 +440,12 @@ class Writer:
                 code.emit(f"{r} = {self.inputs.int(IntValue(node, id(node)))} != 0")
             case ir.Compare(op=op, left=ir.Func(name="age", argument=x), right=bound) if integer(bound):
                 days, ok = self.birth_day(x, code, at)
-                code.emit(f"{r} = {both(ok, self.age_test(op, days, bound))}")
+                code.emit(f"{r} = {both(ok, self.age_test(op, days, bound, at))}")
             case ir.InRange(operand=ir.Func(name="age", argument=x), low=low, high=high) if integer(low) and integer(
                 high
             ):
                 days, ok = self.birth_day(x, code, at)
-                code.emit(f"{r} = {both(ok, self.age_test('>=', days, low), self.age_test('<=', days, high))}")
+                code.emit(f"{r} = {both(ok, self.age_test('>=', days, low, at), self.age_test('<=', days, high, at))}")
             case ir.Compare(op=op, left=ir.Count(events=events), right=bound) if self.how(node) == "at least":
                 self.memoized(node, r, code, at, lambda out: self.count_test(op, events, bound, out, code, at))
             case ir.Compare(left=left) if left.type is Type.STRING:
@@ -480,12 +522,13 @@ class Writer:
         zone = f"{self.inputs.array(ZoneTables('contact'))}[{at.row}]"
         current = self.inputs.array(ZonePeriods(events.window, node.unit, node.periods, False, id(node)))
         first = self.inputs.array(ZonePeriods(events.window, node.unit, node.periods, True, id(node)))
+        start = self.inputs.int(WindowStart(events.window, id(node)))  # events must be in the window too
         end = self.inputs.int(WindowEnd(events.window, id(node)))
         bits, back, s, e = code.new("bits"), code.new("back"), code.new("s"), code.new("e")
         code.emit(f"{bits} = 0")
         code.emit(f"{s} = {offsets}[{at.row}]")
         code.emit(f"{e} = {offsets}[{at.row} + 1]")
-        code.emit(f"for j in range(np.uint64(lower_bound({ts}, {s}, {e}, {first}[{zone}])), "
+        code.emit(f"for j in range(np.uint64(lower_bound({ts}, {s}, {e}, max({first}[{zone}], {start}))), "
                   f"np.uint64(upper_bound({ts}, {s}, {e}, {end}))):")
         code.indent += 1
         where = events.where

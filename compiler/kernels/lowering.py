@@ -81,6 +81,7 @@ def lower(plans: tuple[ir.Expr, ...], facts: StoreFacts) -> KernelPlan:
         float_locals=tuple(sorted(m.out for m in per_contact if m.dtype == "float64")),
         buffers=tuple(found.buffers),
         scratch=found.scratch,
+        zoned=facts.zoned,
     )
 
 

@@ -66,6 +66,7 @@ class StoreFacts:
     code_dtype: Callable[[Column], str] = lambda column: "int32"
     dictionary_size: Callable[[Column], int] = lambda column: 1 << 31
     sparse: Callable[[str], bool] = lambda event: False
+    zoned: bool = False  # some contact has a zone other than UTC: age and days_since read zone tables
 
 
 # -- inputs: arrays (argument ``A<n>``) ----------------------------------------------------------------------------
@@ -237,8 +238,36 @@ class ZonePeriods:
         return f"per zone, {what} the end of the window"
 
 
+@dataclass(frozen=True)
+class ZoneNow:
+    """Per zone, ``now`` in that zone: ``part`` "local" (µs of local time), "year" or "month_day" (month * 100 + day
+    of its local date)."""
+
+    part: str
+
+    def __str__(self) -> str:
+        what = {"local": "local time (µs)", "year": "year", "month_day": "month * 100 + day"}[self.part]
+        return f"per zone, now's {what} in the zone"
+
+
+@dataclass(frozen=True)
+class ZoneAgeCut:
+    """Per zone, ``AgeCut`` at now's local date in that zone."""
+
+    bound: ir.Expr
+    extra: int
+    site: int = field(repr=False)
+
+    def __str__(self) -> str:
+        from ..formatter import format_plan
+
+        return f"per zone, latest birth day of age {format_plan(self.bound)}{f' + {self.extra}' if self.extra else ''}"
+
+
 ArrayInput = (
     LocalTimes
+    | ZoneNow
+    | ZoneAgeCut
     | ZonePeriods
     | ZoneTables
     | ZoneAnniversaries
@@ -536,6 +565,7 @@ class KernelPlan:
     float_locals: tuple[int, ...]  # found: those that moved to block buffers leave gaps)
     buffers: tuple[str, ...]  # dtypes of the per-block measure buffers bk0..
     scratch: bool  # a distinct count of strings marks values in a scratch array
+    zoned: bool = False  # age and days_since in the contacts' zones (StoreFacts.zoned)
 
     @property
     def second(self) -> bool:

@@ -25,7 +25,7 @@ from ..bindings import Bindings
 from ..calendar import anniversary_table, current_periods, month_days
 from ..store.columns import Store
 from ..timeutil import last_birth_day
-from ..timezones import local_times, zones
+from ..timezones import local_times, now_in_zones, zoned, zones
 from . import kernel_batches, overflow
 from .compile_worker import compile_elsewhere
 from .engine import Engine
@@ -68,6 +68,7 @@ class KernelCache:
                     code_dtype=lambda column: str(column_of(store, column).values.dtype),
                     dictionary_size=lambda column: len(column_of(store, column).dictionary),
                     sparse=lambda event: _sparse(store, event),
+                    zoned=zoned(store),
                 ),
             )
             with self._lock:
@@ -249,7 +250,7 @@ def _shape(plans: tuple[ir.Expr, ...], store: Store) -> tuple:
         (c, column_of(store, c).valid is not None, str(column_of(store, c).values.dtype), _small(store, c))
         for c in sorted(columns, key=repr)
     ]
-    return tuple(facts) + tuple((event, _sparse(store, event)) for event in sorted(events))
+    return tuple(facts) + tuple((event, _sparse(store, event)) for event in sorted(events)) + (zoned(store),)
 
 
 SPARSE_EVENTS_PER_CONTACT = 1.0  # event types with at most this many events per contact are measured per block
@@ -367,6 +368,12 @@ def input_value(item: kp.Input, store: Store, plans: tuple[ir.Expr, ...], bindin
             return bindings.now.month * 100 + bindings.now.day
         case kp.SequenceCounts(node=node):
             return sequence_counts(node, store, bindings)
+        case kp.ZoneNow(part=part):
+            return now_in_zones(zones(store), bindings.now_us)[part]
+        case kp.ZoneAgeCut(bound=bound, extra=extra):
+            years = int(bindings.value(bound)) + extra
+            return np.array([last_birth_day(day, years) for day in now_in_zones(zones(store), bindings.now_us)["date"]],
+                            np.int64)
         case kp.LocalTimes(event=event):
             return local_times(store, event)
         case kp.ZoneTables(part=part):

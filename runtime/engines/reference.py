@@ -24,7 +24,7 @@ from ..bindings import Bindings
 from ..calendar import current_periods, period_of, regular_hits, upcoming, window_days
 from ..store.columns import Column, EventTable, Store
 from ..timeutil import US_PER_DAY
-from ..timezones import local, local_times_by_search, time_part, zones
+from ..timezones import local, local_times_by_search, now_in_zones, time_part, zoned, zones
 from . import ranks, sequences
 from .engine import Engine
 from .strings import OPS, string_table
@@ -215,19 +215,36 @@ class Evaluator:
         v = self.vec(argument, scope)
         # Days and the time into the day apart, never now - t in microseconds: that leaves int64 for a time
         # within 2^63 µs of now's opposite end (years around -290,000), and a date's microseconds can too.
+        # In a zoned store both the time and now are local times of the contact's zone (docs/language.md).
+        zone = self.zone_of_rows(scope) if zoned(self.store) else None
+        data = v.data.astype(np.int64)
+        if zone is not None:
+            now = now_in_zones(zones(self.store), self.bindings.now_us)
+            now_local = now["local"][zone]
+            if argument.type is not Type.DATE:  # a constant time is one value for every row
+                data = local(zones(self.store), zone, np.where(v.valid, np.broadcast_to(data, zone.shape), 0))
         if argument.type is Type.DATE:
-            day, into_day = v.data.astype(np.int64), 0
+            day, into_day = data, 0
         else:
-            day, into_day = np.divmod(v.data.astype(np.int64), US_PER_DAY)
+            day, into_day = np.divmod(data, US_PER_DAY)
         if name == "days_since":
-            now_day, now_into_day = divmod(self.bindings.now_us, US_PER_DAY)
+            now_day, now_into_day = np.divmod(now_local, US_PER_DAY) if zone is not None else divmod(
+                self.bindings.now_us, US_PER_DAY)
             return Vec(now_day - day - (now_into_day < into_day), v.valid)
         assert name == "age"
         days = day.astype("datetime64[D]")
         years = days.astype("datetime64[Y]").astype(np.int64) + 1970
-        now = self.bindings.now
-        birthday_to_come = _month_day(days) > now.month * 100 + now.day
-        return Vec((now.year - years - birthday_to_come).astype(np.int64), v.valid)
+        if zone is not None:
+            now_year, now_month_day = now["year"][zone], now["month_day"][zone]
+        else:
+            now_year, now_month_day = self.bindings.now.year, self.bindings.now.month * 100 + self.bindings.now.day
+        birthday_to_come = _month_day(days) > now_month_day
+        return Vec((now_year - years - birthday_to_come).astype(np.int64), v.valid)
+
+    def zone_of_rows(self, scope: EventTable | None) -> np.ndarray:
+        """The zone number of each row: of each contact, or of each event's contact."""
+        contact = zones(self.store).contact
+        return contact if scope is None else contact[scope.contact_rows]
 
     # -- population-relative measures (issue 13): the measure of every contact, then ranks (engines/ranks.py) ------
     def population(self, node: ir.Rank | ir.Rfm) -> Vec:

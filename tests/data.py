@@ -272,3 +272,16 @@ LIVE_OPENS = [dict(id=10, ts=ago(1), device="ios"), dict(id=20, ts=ago(6), devic
 def live_store(contacts=LIVE_CONTACTS, opens=LIVE_OPENS, schema=None):
     """The live segments' tiny store: five contacts and their e-mail opens, relative to NOW."""
     return build_store(schema, contacts, {"email_open": opens})
+
+
+# Rules the partitioned-store tests run on one store and on its partitions (ranks included: they must stay global).
+PARTITION_RULES = [
+    "bought brand = Apple",
+    "count(bought) >= 2 or city = Kyiv",
+    "not opened within 30d",
+    "sum(bought.amount) > 50 and tags has vip",
+    "percentile(sum(bought.amount)) >= 50",
+    "quintile(count(bought)) = 5 or decile(loyalty_points) <= 3",
+    "rfm(bought.amount) in (555, 554, 545, 455) or rfm_r(bought.amount within 365d) >= 4",
+    "percentile(percentile(sum(bought.amount)) + loyalty_points) >= 40",
+]

@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 from changes import NOW, Model, random_contact, random_event
+from data import PARTITION_RULES
 from fuzzgen import SCHEMA
 
 import segmint
@@ -14,16 +15,7 @@ from segmint.compiler import ir
 from segmint.runtime.engines.partitions import rank_rounds
 from segmint.runtime.store.parts import Partitions
 
-RULES = [
-    "bought brand = Apple",
-    "count(bought) >= 2 or city = Kyiv",
-    "not opened within 30d",
-    "sum(bought.amount) > 50 and tags has vip",
-    "percentile(sum(bought.amount)) >= 50",
-    "quintile(count(bought)) = 5 or decile(loyalty_points) <= 3",
-    "rfm(bought.amount) in (555, 554, 545, 455) or rfm_r(bought.amount within 365d) >= 4",
-    "percentile(percentile(sum(bought.amount)) + loyalty_points) >= 40",
-]
+RULES = PARTITION_RULES
 ENGINES = ("reference", "vector", "compiled", "auto")
 
 

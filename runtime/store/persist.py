@@ -147,24 +147,16 @@ def _make_folder(directory: Path) -> None:
 def writing(directory: Path) -> Iterator[None]:
     """An exclusive lock on the folder itself for the whole of a write (a save, an append, a compaction): a second
     writer waits for the first (the OS releases the lock if the process dies)."""
-    handle = os.open(directory, os.O_RDONLY)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with _held(os.open(directory, os.O_RDONLY), fcntl.LOCK_EX):
         yield
-    finally:
-        os.close(handle)
 
 
 @contextlib.contextmanager
 def switching(directory: Path) -> Iterator[None]:
     """The lock file held exclusively while the manifest is switched and the files it no longer lists are removed:
     only for that moment, so openers wait milliseconds, not for a whole save."""
-    handle = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with _held(os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644), fcntl.LOCK_EX):
         yield
-    finally:
-        os.close(handle)
 
 
 @contextlib.contextmanager
@@ -177,9 +169,16 @@ def opening(directory: Path) -> Iterator[bool]:
     except OSError:
         yield False
         return
-    try:
-        fcntl.flock(handle, fcntl.LOCK_SH)
+    with _held(handle, fcntl.LOCK_SH):
         yield True
+
+
+@contextlib.contextmanager
+def _held(handle: int, mode: int) -> Iterator[None]:
+    """``flock`` of an open file descriptor, released with it."""
+    try:
+        fcntl.flock(handle, mode)
+        yield
     finally:
         os.close(handle)
 

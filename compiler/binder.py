@@ -502,6 +502,15 @@ class Binder(PopulationCalls, CalendarConditions):
             hint="functions: " + ", ".join(ALL_FUNCTIONS),
         )
 
+    def events_argument(self, argument: s.Node) -> tuple[s.Node, s.Window | None]:
+        """A function's events as written, ``bought.amount between 2026-01-01 and 2026-03-31`` included: the parser
+        reads a date window right after the verb as a range test, which ``_date_window`` gives back as a window."""
+        if isinstance(argument, s.Condition) and argument.times is None:
+            test, window = _date_window(argument)
+            if test is None:
+                return argument.subject, window
+        return argument, None
+
     def aggregate(self, node: s.Call) -> ir.Expr:
         function, argument = node.function, node.argument
         if isinstance(argument, s.Sequence):
@@ -509,11 +518,7 @@ class Binder(PopulationCalls, CalendarConditions):
                 raise self.error(f"{function}() takes events; sequences are counted", node,
                                  hint="count(viewed then bought within 7d) >= 2")
             return ir.SequenceCount(sequences.sequence(self, argument, counted=True), node.span)
-        window = None
-        if isinstance(argument, s.Condition) and argument.times is None:
-            test, window = _date_window(argument)
-            if test is None:
-                argument = argument.subject
+        argument, window = self.events_argument(argument)
         takes_property = function in ("sum", "avg", "min", "max", "distinct")
         example = f"{function}(bought.amount within 90d)" if takes_property else f"{function}(opened within 30d)"
         if not (isinstance(argument, s.Subject) and argument.name in self.verbs):

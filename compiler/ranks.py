@@ -35,13 +35,7 @@ class PopulationCalls:
 
     def rfm(self, node: s.Call) -> ir.Rfm:
         function, argument = node.function, node.argument
-        window = None
-        if isinstance(argument, s.Condition) and argument.times is None:
-            from .binder import _date_window  # the binder imports this module
-
-            test, window = _date_window(argument)
-            if test is None:
-                argument = argument.subject
+        argument, window = self.events_argument(argument)
         example = f"{function}(bought.amount within 365d)"
         if not (isinstance(argument, s.Subject) and argument.name in self.verbs):
             raise self.error(

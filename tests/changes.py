@@ -102,6 +102,16 @@ def random_event(rng: random.Random, event: str, contact: int, event_id: int | N
     return row
 
 
+def random_model(schema: segmint.Schema, seed: int, contacts: int, events: int) -> Model:
+    """``contacts`` random contacts (ids 1..contacts) and ``events`` random purchases and opens each, at random ones."""
+    rng = random.Random(seed)
+    model = Model(schema)
+    model.append([random_contact(rng, c) for c in range(1, contacts + 1)],
+                 {name: [random_event(rng, name, rng.randint(1, contacts)) for _ in range(events)]
+                  for name in ("purchase", "email_open")})
+    return model
+
+
 def random_batch(rng: random.Random, known: list[int], next_id: int, size: int) -> tuple[list[dict], dict]:
     """Contact rows (new ones from ``next_id``, some upserts of ``known``) and purchase / email_open events of
     known and new contacts, with event ids some of which repeat."""

@@ -14,7 +14,17 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import rulegen
-from changes import ID, NOW, Model, contacts_table, events_table, random_batch, random_contact, random_event
+from changes import (
+    ID,
+    NOW,
+    Model,
+    contacts_table,
+    events_table,
+    random_batch,
+    random_contact,
+    random_event,
+    random_model,
+)
 from fuzzgen import SCHEMA, attempt, fuzz
 from hypothesis import given
 from hypothesis import strategies as st
@@ -53,12 +63,7 @@ def assert_same(saved: segmint.SavedStore, model: Model, rules=RULES, engines=("
 
 @pytest.fixture
 def start():
-    rng = random.Random(7)
-    model = Model(SCHEMA)
-    model.append([random_contact(rng, c) for c in range(1, 21)],
-                 {name: [random_event(rng, name, rng.randint(1, 20)) for _ in range(40)]
-                  for name in ("purchase", "email_open")})
-    return model
+    return random_model(SCHEMA, 7, 20, 40)
 
 
 def saved_from(tmp_path: Path, model: Model, partitions: int = 3) -> segmint.SavedStore:

@@ -6,7 +6,7 @@ import random
 
 import numpy as np
 import pytest
-from changes import NOW, Model, events_table, random_contact, random_event
+from changes import NOW, events_table, random_model
 from data import PARTITION_RULES
 from fuzzgen import SCHEMA
 
@@ -26,12 +26,7 @@ def client():
 
 @pytest.fixture(scope="module")
 def model():
-    rng = random.Random(5)
-    model = Model(SCHEMA)
-    model.append([random_contact(rng, c) for c in range(1, 81)],
-                 {name: [random_event(rng, name, rng.randint(1, 80)) for _ in range(200)]
-                  for name in ("purchase", "email_open")})
-    return model
+    return random_model(SCHEMA, 5, 80, 200)
 
 
 @pytest.mark.parametrize("partitions", [1, 3, 8])

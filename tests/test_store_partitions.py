@@ -2,11 +2,10 @@
 and ``profile`` take a saved store (or its ``parts()``) and answer exactly as the store it was made from, with rows
 in partition order; population measures rank among all contacts, not within a partition."""
 
-import random
 
 import numpy as np
 import pytest
-from changes import NOW, Model, random_contact, random_event
+from changes import NOW, random_model
 from data import PARTITION_RULES
 from fuzzgen import SCHEMA
 
@@ -21,12 +20,7 @@ ENGINES = ("reference", "vector", "compiled", "auto")
 
 @pytest.fixture(scope="module")
 def model():
-    rng = random.Random(11)
-    model = Model(SCHEMA)
-    model.append([random_contact(rng, c) for c in range(1, 61)],
-                 {name: [random_event(rng, name, rng.randint(1, 60)) for _ in range(150)]
-                  for name in ("purchase", "email_open")})
-    return model
+    return random_model(SCHEMA, 11, 60, 150)
 
 
 @pytest.fixture(scope="module", params=[1, 3, 8])

@@ -2,13 +2,15 @@
 
 from importlib.resources import files
 
+import lark.lexer
 import pytest
 from lark import Lark
+from lark.exceptions import LexError
 
 import segmint
 from segmint.dsl import syntax as s
 from segmint.dsl.lexicon import KEYWORDS
-from segmint.dsl.parser import parse
+from segmint.dsl.parser import grammar, parse
 
 GRAMMAR = files("segmint.grammar").joinpath("segmint.lark").read_text()
 
@@ -16,6 +18,15 @@ GRAMMAR = files("segmint.grammar").joinpath("segmint.lark").read_text()
 def test_grammar_is_lalr_without_collisions():
     # strict=True turns shift/reduce conflicts and terminal collisions into errors
     Lark(GRAMMAR, parser="lalr", strict=True, maybe_placeholders=True)
+
+
+def test_the_parser_is_built_without_the_collision_check_and_lark_keeps_it():
+    """The runtime build skips the check the test above runs (a fresh process's first rule would pay for it), and
+    switches it off for that build only."""
+    assert grammar.__wrapped__().parse("opened within 30d")
+    assert lark.lexer.has_interegular
+    with pytest.raises(LexError, match="Collision between Terminals"):
+        Lark('start: A | B\nA: /a+/\nB: /ab?/', parser="lalr", strict=True)
 
 
 @pytest.mark.parametrize("keyword", sorted(KEYWORDS))

@@ -18,6 +18,9 @@ filters, which is plain numpy, and replaces its two costly steps over events:
 
 from __future__ import annotations
 
+import functools
+import threading
+
 import numba
 import numpy as np
 
@@ -196,3 +199,24 @@ def _first_last(first, last, keep, ts, pick_last, start, stop, out, present):  #
                     break
         out[i] = value
         present[i] = found
+
+
+# -- a process's first kernel ---------------------------------------------------------------------------------------
+@functools.cache  # once per process
+def warm_in_background() -> None:
+    """Load this engine's two most used kernels in a background thread. Numba's first kernel of a process costs
+    ~0.2 s before it runs, from its disk cache or not (its implementation registries are imported and installed), so
+    ``Store.open`` starts this: the first rule evaluated on a store opened a moment earlier (an editor's first rule,
+    issue 13) does not wait for it. Numba's compiler lock keeps it apart from kernels compiled meanwhile."""
+    threading.Thread(target=_load_kernels, name="segmint-warm", daemon=True).start()
+
+
+def _load_kernels() -> None:
+    # the argument types of an opened (memory-mapped, read-only) store's columns, over no contacts
+    offsets, none = read_only(np.zeros(1, np.int64)), read_only(np.zeros(0, np.int64))
+    first, last, out = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    try:
+        _window_ranges(offsets, none, 0, 0, 0, 0, first, last)
+        _count_kept(first, last, np.zeros(0, np.bool_), 0, 0, out)
+    except Exception:  # only a head start: the rule's own call raises, or compiles, as it would have
+        pass

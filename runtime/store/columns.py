@@ -242,9 +242,12 @@ class Store:
         """A saved store, memory-mapped. Its structure is always checked; ``verify`` also compares every file with
         its checksum, which reads the whole store. A store of partitions (``SavedStore``) opens as its current
         version: its partitions one after another, base and deltas merged."""
+        from ..engines.vector import warm_in_background
         from .persist import open_store
 
-        return open_store(directory, verify)
+        store = open_store(directory, verify)
+        warm_in_background()  # a store is opened to evaluate rules on: Numba starts while the caller goes on
+        return store
 
 
 def _id_key(contact_id: object, dtype: np.dtype) -> object:

@@ -27,6 +27,7 @@ class Bench:
     rules: list[dict[str, Any]] = field(default_factory=list)
     batch: dict[str, Any] = field(default_factory=dict)
     cold: list[dict[str, Any]] = field(default_factory=list)
+    profile: dict[str, Any] = field(default_factory=dict)  # condition counts in a fresh process (profile_cold.py)
     bandwidth: float = 0.0  # bytes/s
 
 

@@ -240,6 +240,8 @@ def _fresh_processes(folder: Path, now: str, answers, bench: Bench, log: Callabl
         second = _subprocess(folder, now, "--cached", kernels)
     finally:
         shutil.rmtree(kernels, ignore_errors=True)
+    log("fresh process: condition counts of rules never seen before (profile_cold)")
+    bench.profile = _profile_process(folder, now)
     for rule, a, b in zip(SUITE, first, second, strict=True):
         for row in (a, b):
             if row["count"] != len(answers[rule.name]):
@@ -267,6 +269,21 @@ def _subprocess(folder: Path, now: str, mode: str, kernels: Path) -> list[dict]:
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
     return json.loads(done.stdout)["rules"]
+
+
+def _profile_process(folder: Path, now: str) -> dict:
+    """benchmarks/profile_cold.py in a new process (Store.open, then each rule's condition counts), and ``import
+    segmint`` in another, as Python's ``-X importtime`` measures it (a clock around a subprocess would add the
+    interpreter's own start)."""
+    command = [sys.executable, "-m", "segmint.benchmarks.profile_cold", str(folder), now]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
+    imported = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import segmint"], capture_output=True, text=True, check=True
+    )
+    line = next(line for line in imported.stderr.splitlines() if line.rstrip().endswith("| segmint"))
+    return {**json.loads(done.stdout), "import": int(line.split("|")[1]) / 1e6}
 
 
 # == checks and measures ===========================================================================================

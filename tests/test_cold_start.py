@@ -37,3 +37,16 @@ def test_opening_a_store_loads_the_kernels_its_first_rule_runs(schema, tmp_path)
     assert all(len(signatures) == 1 for signatures in warmed)
     assert used == warmed
     assert count > 0
+
+
+def test_segmint_bench_reports_the_fresh_process_profile_as_a_goal(schema, tmp_path):
+    from segmint.benchmarks import profile_cold, run
+    from segmint.benchmarks.report import GOAL_PROFILE_SECONDS, goals
+
+    build_store(schema, CONTACTS, EVENTS).save(tmp_path / "store")
+    profile = run._profile_process(tmp_path / "store", NOW_TEXT)
+    assert profile["import"] > 0 and profile["open"] > 0
+    assert [row["rule"] for row in profile["rules"]] == list(profile_cold.RULES)
+    slowest = max(row["seconds"] for row in profile["rules"])
+    [goal] = [g for g in goals(run.Bench(len(CONTACTS), profile=profile)) if "condition counts" in g.name]
+    assert (goal.value, goal.target) == (slowest, GOAL_PROFILE_SECONDS)

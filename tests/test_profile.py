@@ -158,7 +158,7 @@ def test_the_fresh_process_benchmark_profiles_its_rules(tmp_path, capsys, store)
     store.save(tmp_path / "store")
     assert profile_cold.main([str(tmp_path / "store"), NOW_TEXT]) == 0
     document = json.loads(capsys.readouterr().out)
-    assert [row["rule"] for row in document["rules"]] == list(profile_cold.RULES)
+    assert [row["rule"] for row in document["rules"]] == list(profile_cold.RULES) and document["open"] > 0
     for row in document["rules"]:
         expected = segmint.compile(row["rule"], store.schema).evaluate(store, now=NOW, engine="reference").count
         assert row["count"] == row["parts"][0] == expected and row["seconds"] > 0

@@ -9,6 +9,9 @@ store (``SavedStore.create``). Then:
 - **evaluate with a delta**: the benchmark suite in one ``evaluate_many`` (compiled) on the store with that 5% delta,
   against the same store compacted: goal at most 1.3x. The first evaluation after the appends merges the deltas
   into the partitions (reported apart, as "merge");
+- **refresh after an append**: the last ``REFRESH_APPENDS`` batches are appended one at a time after that first
+  merge, each followed by the partitions of the new version (``parts()``, what an evaluation or a live refresh
+  asks for first): the merge an append costs when the version before it was merged already (median);
 - **compaction** of the store (with the merge of its deltas), against building it from Parquet and saving it
   (``Store.from_parquet`` + ``save``): goal at most 1x.
 
@@ -35,6 +38,7 @@ from segmint.runtime.store.parts import Partitions
 from .suite import SUITE, batch_params
 
 BATCH_EVENTS = 100_000
+REFRESH_APPENDS = 3
 DELTA_SHARE = 0.05
 GOAL_APPEND_EVENTS_PER_SECOND = 1_000_000
 GOAL_DELTA_RATIO = 1.3
@@ -93,16 +97,28 @@ def run(contacts: int, partitions: int, repeat: int, seed: int, folder: Path, lo
     appends = batches(delta)
     events = sum(t.num_rows for batch in appends for t in batch.values())
     log(f"appending {events:,} events in {len(appends)} batches")
+    held = min(REFRESH_APPENDS, len(appends) - 1)
+    bulk, refresh = appends[: len(appends) - held], appends[len(appends) - held:]
     started = time.perf_counter()
-    for batch in appends:
+    for batch in bulk:
         saved.append(events=batch)
     seconds = time.perf_counter() - started
-    results["append"] = {"events": events, "batches": len(appends), "seconds": seconds,
-                         "events_per_second": events / seconds}
 
     started = time.perf_counter()
-    with_delta = saved.snapshot()
+    saved.parts()
     results["merge_seconds"] = time.perf_counter() - started
+    merges = []
+    for batch in refresh:
+        started = time.perf_counter()
+        saved.append(events=batch)
+        seconds += time.perf_counter() - started
+        started = time.perf_counter()
+        saved.parts()
+        merges.append(time.perf_counter() - started)
+    results["append"] = {"events": events, "batches": len(appends), "seconds": seconds,
+                         "events_per_second": events / seconds}
+    results["refresh_merge_seconds"] = merges
+    with_delta = saved.snapshot()
     results["suite_with_delta_seconds"] = suite_seconds(with_delta, data.now, repeat)
     del with_delta
 
@@ -120,7 +136,8 @@ def run(contacts: int, partitions: int, repeat: int, seed: int, folder: Path, lo
     segmint.Store.from_parquet(parquet).save(folder / "rebuilt")
     results["build_from_parquet_seconds"] = time.perf_counter() - started
     # the merge is work a compaction of a store never evaluated would do too: the goal counts both
-    results["compaction_ratio"] = (results["merge_seconds"] + results["compaction_seconds"]) / results[
+    merging = results["merge_seconds"] + sum(results["refresh_merge_seconds"])
+    results["compaction_ratio"] = (merging + results["compaction_seconds"]) / results[
         "build_from_parquet_seconds"]
     results["goals"] = {
         "append >= 1M events/s": results["append"]["events_per_second"] >= GOAL_APPEND_EVENTS_PER_SECOND,
@@ -137,10 +154,14 @@ def report(results: dict) -> str:
         f"  append: {a['events']:,} events in {a['batches']} durable batches, {a['seconds']:.2f} s = "
         f"{a['events_per_second'] / 1e6:.2f}M events/s (goal >= 1M)",
         f"  first evaluation after the appends merges the deltas: {results['merge_seconds']:.2f} s",
+        f"  then one append at a time, the first evaluation of each version merges its delta: "
+        f"{statistics.median(results['refresh_merge_seconds'] or [0.0]):.3f} s (median of "
+        f"{len(results['refresh_merge_seconds'])})",
         f"  suite with a 5% delta {results['suite_with_delta_seconds'] * 1e3:.1f} ms, compacted "
         f"{results['suite_compacted_seconds'] * 1e3:.1f} ms: {results['delta_ratio']:.2f}x (goal <= 1.3x)",
         f"  compaction {results['compaction_seconds']:.2f} s (with the merge "
-        f"{results['merge_seconds'] + results['compaction_seconds']:.2f} s), build from Parquet and save "
+        f"{results['merge_seconds'] + sum(results['refresh_merge_seconds']) + results['compaction_seconds']:.2f} s), "
+        "build from Parquet and save "
         f"{results['build_from_parquet_seconds']:.2f} s: {results['compaction_ratio']:.2f}x (goal <= 1x)",
     ]
     lines += [f"  goal {'met' if met else 'MISSED'}: {name}" for name, met in results["goals"].items()]

@@ -16,12 +16,18 @@ from . import batch, load
 from .batch import Delta
 from .columns import EventTable, Store
 from .combine import merge_events, rows_of, update_contacts
+from .splice import can_splice, splice_events
 
 
 class Part:
     """One partition at one version: its base and its deltas, merged into a store when first asked. A part made by
     an append remembers the part it grew from, so that merging costs only the new delta when the old part was
-    already merged."""
+    already merged (one pass over the partition's events of the types it touches: runtime/store/splice.py).
+
+    Memory: a merged partition is one copy in RAM of its base (which otherwise stays memory-mapped) with its
+    deltas. Once a part is merged it lets go of the part before it, so a stream of appends holds one copy per
+    partition, two for the moment of a merge, plus the copy of any older version a reader still holds (a snapshot
+    keeps its arrays; nothing merged is ever written to). A compaction makes the partition mapped again."""
 
     def __init__(self, base: Store, deltas: tuple[Delta, ...], previous: Part | None = None) -> None:
         self.base, self.deltas, self.previous = base, deltas, previous
@@ -39,7 +45,14 @@ class Part:
                 part = part.previous
             start, done = (self.base, 0) if part is None else (part._merged, len(part.deltas))
             self._merged = fold(start, self.deltas[done:], source)
-        self.previous = None
+        previous = self.previous
+        if previous is not None:
+            # take over what the previous part worked out (the next append asks for both), then let it go
+            if previous._ids is not None:
+                self.ids()
+            if previous._seen is not None:
+                self._seen_sets()
+            self.previous = None
         return self._merged
 
     def ids(self) -> np.ndarray:
@@ -59,6 +72,9 @@ class Part:
 
     def seen(self, event_type: str, text: bool) -> np.ndarray:
         """The event ids (text or integers) of ``event_type`` in this partition's deltas, sorted."""
+        return self._seen_sets().get((event_type, text), np.zeros(0, object if text else np.int64))
+
+    def _seen_sets(self) -> dict[tuple[str, bool], np.ndarray]:
         if self._seen is None:
             previous = self.previous
             if previous is not None and previous._seen is not None:
@@ -75,7 +91,7 @@ class Part:
                         seen[key] = np.sort(values if known is None else np.concatenate([known, values]),
                                             kind="stable")
             self._seen = seen
-        return self._seen.get((event_type, text), np.zeros(0, object if text else np.int64))
+        return self._seen
 
 
 def _after(ids: np.ndarray, delta: Delta) -> np.ndarray:
@@ -159,5 +175,8 @@ def apply(store: Store, delta: Delta, source: str) -> Store:
             ts = load._timestamps(new.column(event_type.timestamp), where, event_type.timestamp)
             properties = {prop: load._column(new.column(prop), field, where)
                           for prop, field in event_type.properties.items()}
-        events[name] = merge_events(table, old_to_new, n, rows, ts, properties, event_type)
+        if delta.kind == "append" and can_splice(event_type):  # every old row kept, in place
+            events[name] = splice_events(table, n, rows, ts, properties, event_type)
+        else:
+            events[name] = merge_events(table, old_to_new, n, rows, ts, properties, event_type)
     return Store(schema, contacts.ids, contacts.attributes, events)

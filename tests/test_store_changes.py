@@ -5,6 +5,7 @@ the data so far. Bad appends are refused whole; damaged delta files and manifest
 import datetime as dt
 import json
 import random
+import sys
 import tempfile
 import threading
 import zlib
@@ -385,6 +386,37 @@ def test_a_second_writer_waits_for_the_first_and_then_builds_on_its_version(tmp_
     start.append([{ID: 71}, {ID: 72}], {})
     assert saved.version == 3
     assert_same(saved, start, RULES[:1])
+
+
+def test_the_partitions_and_the_manifest_a_reader_gets_are_of_one_version_while_a_writer_appends(tmp_path, start):
+    """``parts()`` and ``info()`` in one thread while another appends in a loop, one new contact per append: every
+    answer's contacts are those of the version its manifest names (the manifest is never one append ahead)."""
+    saved = saved_from(tmp_path, start)
+    appends = 150
+    stop = threading.Event()
+
+    def writer():
+        for k in range(appends):
+            saved.append(contacts=contacts_table(SCHEMA, [{ID: 1000 + k}]))
+        stop.set()
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: a read in two steps gets caught between them
+    thread = threading.Thread(target=writer)
+    try:
+        thread.start()
+        reads = 0
+        while not stop.is_set() or reads == 0:
+            parts = saved.parts()
+            assert len(parts) == 20 + parts.version - 1 == sum(len(s) for s in parts.stores)
+            assert parts.manifest["store_version"] == parts.version
+            info = saved.info()
+            assert sum(p["contacts"] for p in info["partitions"]) == 20 + info["version"] - 1
+            reads += 1
+    finally:
+        thread.join()
+        sys.setswitchinterval(interval)
+    assert saved.version == 1 + appends and reads > 1
 
 
 HOSTILE = st.sampled_from([None, 1, -1, 2**63 - 1, 1.5, float("nan"), "", "x", "Kyiv", True, [], ["vip"], [None],

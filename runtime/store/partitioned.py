@@ -118,9 +118,25 @@ class SavedStore:
     """
 
     def __init__(self, directory: Path, manifest: dict, parts: list[Part], text: bytes | None) -> None:
-        self.directory, self._manifest, self._parts, self._text = directory, manifest, parts, text
+        self.directory = directory
+        # one version's manifest, parts and manifest bytes, switched in one assignment: a reader in another thread
+        # (parts(), snapshot(), info()) takes the tuple once and never sees the parts of one version with the
+        # manifest of the next
+        self._held: tuple[dict, list[Part], bytes | None] = (manifest, parts, text)
         self.schema: Schema = parts[0].base.schema
         self._snapshot: tuple[list[Part], Store] | None = None  # the snapshot of the parts it was made from
+
+    @property
+    def _manifest(self) -> dict:
+        return self._held[0]
+
+    @property
+    def _parts(self) -> list[Part]:
+        return self._held[1]
+
+    @property
+    def _text(self) -> bytes | None:
+        return self._held[2]
 
     # -- opening ----------------------------------------------------------------------------------------------
     @classmethod
@@ -215,7 +231,7 @@ class SavedStore:
 
     def snapshot(self) -> Store:
         """The store at this object's version, all partitions one after another (it never changes)."""
-        parts = self._parts  # one version's, even while another thread appends
+        parts = self._held[1]  # one version's, even while another thread appends
         cached = self._snapshot
         if cached is not None and cached[0] is parts:
             return cached[1]
@@ -226,7 +242,7 @@ class SavedStore:
     def parts(self) -> Partitions:
         """The partitions at this object's version, each a store of its own (never changes): what
         ``Segment.evaluate`` and ``evaluate_many`` run on, partition by partition, when given this saved store."""
-        parts, manifest = self._parts, self._manifest  # one version's, even while another thread appends
+        manifest, parts, _ = self._held  # one version's, even while another thread appends
         return Partitions(self.schema, tuple(part.merged(str(self.directory)) for part in parts), self.directory,
                           manifest.get("store_version", 1), manifest)
 
@@ -246,9 +262,10 @@ class SavedStore:
 
     def info(self) -> dict:
         """Partitions, version, contacts, events, deltas and bytes, as the store's manifest says."""
-        parts = self._manifest.get("parts") or [{"base": self._manifest, "deltas": []}]
+        manifest, held, _ = self._held
+        parts = manifest.get("parts") or [{"base": manifest, "deltas": []}]
         described = []
-        for part, spec in zip(self._parts, parts, strict=True):
+        for part, spec in zip(held, parts, strict=True):
             base_bytes = sum(entry.get("bytes", 0) for entry in (spec["base"].get("files") or {}).values())
             described.append({
                 "contacts": len(part.ids()),
@@ -261,10 +278,10 @@ class SavedStore:
             })
         return {
             "folder": str(self.directory),
-            "format": self._manifest["version"],
-            "version": self.version,
+            "format": manifest["version"],
+            "version": manifest.get("store_version", 1),
             "partitions": described,
-            "rule": RULE if len(self._parts) > 1 else None,
+            "rule": RULE if len(held) > 1 else None,
         }
 
     # -- writing ----------------------------------------------------------------------------------------------
@@ -417,11 +434,10 @@ class SavedStore:
             yield
 
     def _take(self, other: SavedStore) -> None:
-        self._manifest, self._parts, self._text = other._manifest, other._parts, other._text
-        self.schema, self._snapshot = other.schema, None
+        self._held, self.schema, self._snapshot = other._held, other.schema, None
 
     def _advance(self, manifest: dict, parts: list[Part], text: bytes) -> None:
-        self._manifest, self._parts, self._text, self._snapshot = manifest, parts, text, None
+        self._held, self._snapshot = (manifest, parts, text), None
 
     def _next_manifest(self) -> dict:
         """A copy of the manifest for the next version (a format 2 store becomes one partition of format 3)."""

@@ -94,23 +94,25 @@ def _as_arrow(dictionary) -> pa.Array:
 
 def _spliced(old: np.ndarray, new: np.ndarray, at: np.ndarray) -> np.ndarray:
     out = np.empty(len(old) + len(new), old.dtype)
-    _splice_into(old, new, at, out)
+    # as bytes: one compiled kernel for every dtype (two: a memory-mapped base is read-only), not one per dtype
+    _splice_into(np.ascontiguousarray(old).view(np.uint8), np.ascontiguousarray(new, old.dtype).view(np.uint8), at,
+                 old.dtype.itemsize, out.view(np.uint8))
     return out
 
 
 @numba.njit(nogil=True, cache=True)
-def _splice_into(old, new, at, out):  # pragma: no cover - runs compiled
-    """``old`` with ``new[j]`` placed before ``old[at[j]]`` (``at`` ascending), written to ``out``: runs of ``old``
-    copied whole between the insertion points."""
+def _splice_into(old, new, at, width, out):  # pragma: no cover - runs compiled
+    """The items (``width`` bytes each) of ``old`` with new item ``j`` placed before old item ``at[j]`` (``at``
+    ascending), written to ``out``: runs of ``old`` copied whole between the insertion points."""
     i = k = 0
-    for j in range(len(new)):
-        stop = at[j]
+    for j in range(len(at)):
+        stop = at[j] * width
         run = stop - i
         out[k:k + run] = old[i:stop]
         k += run
         i = stop
-        out[k] = new[j]
-        k += 1
+        out[k:k + width] = new[j * width:(j + 1) * width]
+        k += width
     out[k:] = old[i:]
 
 

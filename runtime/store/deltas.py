@@ -1,7 +1,7 @@
 """A partition in memory at one version: its base store plus the deltas appended since, merged into one ``Store``
 when first asked (``Part``), a run of consecutive appends merged in one pass (``fold``); the event ids a partition
-has seen, for dropping repeats. runtime/store/partitioned.py keeps a ``Part`` per partition; runtime/store/combine.py
-does the merging.
+has seen, for dropping repeats (runtime/store/eventids.py). runtime/store/partitioned.py keeps a ``Part`` per
+partition; runtime/store/combine.py and splice.py do the merging.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from . import batch, load
 from .batch import Delta
 from .columns import EventTable, Store
 from .combine import merge_events, rows_of, update_contacts
+from .eventids import SeenIds
 from .splice import can_splice, splice_events
 
 
@@ -29,14 +30,16 @@ class Part:
     partition, two for the moment of a merge, plus the copy of any older version a reader still holds (a snapshot
     keeps its arrays; nothing merged is ever written to). A compaction makes the partition mapped again."""
 
-    def __init__(self, base: Store, deltas: tuple[Delta, ...], previous: Part | None = None) -> None:
+    def __init__(self, base: Store, deltas: tuple[Delta, ...], previous: Part | None = None,
+                 carried: SeenIds | None = None) -> None:
         self.base, self.deltas, self.previous = base, deltas, previous
+        self.carried = SeenIds() if carried is None else carried  # event ids kept by the last compaction
         self._merged: Store | None = None if deltas else base
         self._ids: np.ndarray | None = None
-        self._seen: dict[str, np.ndarray] | None = None
+        self._seen: SeenIds | None = None
 
     def grown(self, delta: Delta) -> Part:
-        return Part(self.base, (*self.deltas, delta), self)
+        return Part(self.base, (*self.deltas, delta), self, self.carried)
 
     def merged(self, source: str) -> Store:
         if self._merged is None:
@@ -51,7 +54,7 @@ class Part:
             if previous._ids is not None:
                 self.ids()
             if previous._seen is not None:
-                self._seen_sets()
+                self.seen()
             self.previous = None
         return self._merged
 
@@ -70,26 +73,16 @@ class Part:
             self._ids = ids
         return self._ids
 
-    def seen(self, event_type: str, text: bool) -> np.ndarray:
-        """The event ids (text or integers) of ``event_type`` in this partition's deltas, sorted."""
-        return self._seen_sets().get((event_type, text), np.zeros(0, object if text else np.int64))
-
-    def _seen_sets(self) -> dict[tuple[str, bool], np.ndarray]:
+    def seen(self) -> SeenIds:
+        """The event ids this partition has seen: those its last compaction kept and those of its deltas."""
         if self._seen is None:
             previous = self.previous
             if previous is not None and previous._seen is not None:
-                seen, previous._seen = previous._seen, None  # taken over, as the ids
-                pending = self.deltas[-1:]
+                seen, pending = previous._seen, self.deltas[-1:]  # shared, not copied: SeenIds never changes
             else:
-                seen, pending = {}, self.deltas
+                seen, pending = self.carried, self.deltas
             for delta in pending:
-                for name, table in delta.events.items():
-                    if batch.EVENT_ID in table.column_names:
-                        values = batch.event_id_values(table.column(batch.EVENT_ID).drop_null())
-                        key = (name, values.dtype.kind == "O")  # a text id never equals an integer id
-                        known = seen.get(key)
-                        seen[key] = np.sort(values if known is None else np.concatenate([known, values]),
-                                            kind="stable")
+                seen = seen.added(delta)
             self._seen = seen
         return self._seen
 

@@ -1,5 +1,6 @@
 """The store under a stream of data: ``python -m segmint.benchmarks.store [--contacts N] [--partitions P]``, and
-its scaling: ``python -m segmint.benchmarks.store --scale --contacts N --partitions P [--plot PNG]`` (``scale``).
+its scaling: ``python -m segmint.benchmarks.store --scale --contacts N --partitions P [--keep K] [--plot PNG]``
+(``scale``: P partitions of N contacts, evaluated one after another, K of them on disk at a time).
 
 On the demo data of N contacts, 5% of every event type's events are held back and the rest saved as a partitioned
 store (``SavedStore.create``). Then:
@@ -21,7 +22,11 @@ One run on whatever machine runs it; the numbers are printed and, with ``--json 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -168,66 +173,107 @@ def report(results: dict) -> str:
     return "\n".join(lines)
 
 
-def scale(partition_contacts: int, partitions: int, repeat: int, seed: int, folder: Path, log=print) -> dict:
-    """The suite (one ``evaluate_many``, compiled) over the first 1, 2, ... ``partitions`` partitions of a simulated
-    base, partitions evaluated one after another as on one machine (runtime/engines/partitions.py). Each partition is
-    its own demo data set of ``partition_contacts`` contacts (seed ``seed + k``, ids offset by ``k x ID_SPACING``),
-    saved and opened memory-mapped, so the base can outgrow the memory of one store."""
+def scale(partition_contacts: int, partitions: int, repeat: int, seed: int, folder: Path, log=print,
+          keep: int = 1) -> dict:
+    """The suite over a simulated base of ``partitions`` partitions of ``partition_contacts`` contacts, evaluated one
+    after another as one machine evaluates a saved store's partitions (runtime/engines/partitions.py), so the time
+    for the first k partitions is the sum of theirs. One demo data set is generated (seed ``seed``) and built once;
+    partition k is that store with its ids offset by ``k x ID_SPACING``, saved to its own folder (its own files, so
+    the page cache holds it as it would distinct data; generating 5M contacts anew per partition would take
+    minutes each), opened memory-mapped and evaluated (the suite in one ``evaluate_many``, compiled: a first
+    evaluation, then the median of ``repeat``). Only the last ``keep`` partitions stay on disk, so a base larger than
+    the disk (20 x 5M is about 66 GB) can be measured. Ranks are per partition here (on a saved store they are
+    among all contacts: one more sort of a number per contact).
+
+    Per partition it records what could make time grow faster than the contacts: the first and the median
+    evaluation, page faults (major: read from disk; minor) and bytes read from disk during the timed evaluations,
+    the process's resident memory, and the machine's available memory and page cache."""
     schema = demo_schema()
-    stores, points = [], []
     segments = [segmint.compile(rule.text, schema) for rule in SUITE]
     params = batch_params()
-    now = None
+    log(f"generating {partition_contacts:,} contacts")
+    data = generate(partition_contacts, seed=seed)
+    now = data.now
+    template = segmint.Store.from_arrow(data.contacts, data.events, schema)
+    del data
+    points, contacts, events, total = [], 0, 0, 0.0
     for k in range(partitions):
-        log(f"partition {k + 1}/{partitions}: generating {partition_contacts:,} contacts")
-        data = generate(partition_contacts, seed=seed + k)
-        now = data.now
-        offset = k * ID_SPACING
-        contacts = _offset_ids(data.contacts, schema.id_column, offset)
-        events = {name: _offset_ids(table, schema.id_column, offset) for name, table in data.events.items()}
-        segmint.Store.from_arrow(contacts, events, schema).save(folder / f"part-{k}")
-        del data, contacts, events
-        stores.append(segmint.Store.open(folder / f"part-{k}"))
-        parts = Partitions(schema, tuple(stores))
-        segmint.evaluate_many(segments, parts, now=now, params=params, engine="compiled")  # warms the new partition
+        path = folder / f"part-{k}"
+        started = time.perf_counter()
+        offset = np.int64(k * ID_SPACING)
+        segmint.Store(schema, np.asarray(template.ids) + offset, template.attributes, template.events).save(path)
+        save_seconds = time.perf_counter() - started
+        store = segmint.Store.open(path)
+        parts = Partitions(schema, (store,))
+        started = time.perf_counter()
+        segmint.evaluate_many(segments, parts, now=now, params=params, engine="compiled")
+        first = time.perf_counter() - started
+        before = _counters()
         times = []
         for _ in range(repeat):
             started = time.perf_counter()
             segmint.evaluate_many(segments, parts, now=now, params=params, engine="compiled")
             times.append(time.perf_counter() - started)
-        points.append({"partitions": k + 1, "contacts": len(parts), "events": parts.n_events,
-                       "seconds": statistics.median(times)})
-        log(f"  {len(parts):,} contacts: {points[-1]['seconds']:.3f} s")
-    contacts = np.array([p["contacts"] for p in points], float)
-    seconds = np.array([p["seconds"] for p in points], float)
-    slope, intercept = np.polyfit(contacts, seconds, 1) if len(points) > 1 else (seconds[0] / contacts[0], 0.0)
-    fitted = slope * contacts + intercept
-    return {"partition_contacts": partition_contacts, "partitions": partitions, "repeat": repeat, "points": points,
-            "seconds_per_million_contacts": slope * 1e6, "intercept_seconds": intercept,
-            "largest_deviation_from_line": float(np.max(np.abs(seconds - fitted) / fitted))}
+        after = _counters()
+        seconds = statistics.median(times)
+        contacts, events, total = contacts + len(store), events + store.n_events, total + seconds
+        points.append({"partitions": k + 1, "contacts": contacts, "events": events, "seconds": total,
+                       "partition_seconds": seconds, "first_seconds": first, "save_seconds": save_seconds,
+                       **{name: after[name] - before[name] for name in ("major_faults", "minor_faults", "read_bytes")},
+                       "rss_mb": after["rss_mb"], "max_rss_mb": after["max_rss_mb"],
+                       "available_mb": after["available_mb"], "cached_mb": after["cached_mb"]})
+        log(f"  partition {k + 1}: {seconds:.3f} s (first {first:.3f} s), {contacts:,} contacts in {total:.2f} s; "
+            f"faults {points[-1]['major_faults']} major, read {points[-1]['read_bytes'] / 1e6:.0f} MB, rss "
+            f"{after['rss_mb']:.0f} MB, available {after['available_mb']:.0f} MB")
+        del store, parts
+        if k >= keep:
+            shutil.rmtree(folder / f"part-{k - keep}")
+    contacts_axis = np.array([p["contacts"] for p in points], float)
+    seconds_axis = np.array([p["seconds"] for p in points], float)
+    slope, intercept = np.polyfit(contacts_axis, seconds_axis, 1) if len(points) > 1 else (
+        seconds_axis[0] / contacts_axis[0], 0.0)
+    fitted = slope * contacts_axis + intercept
+    each = np.array([p["partition_seconds"] for p in points], float)
+    return {"partition_contacts": partition_contacts, "partitions": partitions, "repeat": repeat, "keep": keep,
+            "points": points, "seconds_per_million_contacts": slope * 1e6, "intercept_seconds": intercept,
+            "largest_deviation_from_line": float(np.max(np.abs(seconds_axis - fitted) / fitted)),
+            "partition_seconds_spread": float(each.max() / each.min())}
 
 
-def _offset_ids(table: pa.Table, column: str, offset: int) -> pa.Table:
-    import pyarrow.compute as pc
-
-    at = table.schema.get_field_index(column)
-    return table.set_column(at, column, pc.add(table.column(column), pa.scalar(offset, table.column(column).type)))
+def _counters() -> dict:
+    """This process's page faults, bytes read from disk and memory; the machine's available memory and cache."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out = {"major_faults": usage.ru_majflt, "minor_faults": usage.ru_minflt, "max_rss_mb": usage.ru_maxrss / 1024,
+           "read_bytes": 0, "rss_mb": 0.0, "available_mb": 0.0, "cached_mb": 0.0}
+    with contextlib.suppress(OSError):
+        io = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+        out["read_bytes"] = int(io["read_bytes"])
+    with contextlib.suppress(OSError):
+        out["rss_mb"] = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    with contextlib.suppress(OSError):
+        memory = {line.split(":")[0]: int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()}
+        out["available_mb"], out["cached_mb"] = memory["MemAvailable"] / 1024, memory["Cached"] / 1024
+    return out
 
 
 def scale_report(results: dict) -> str:
-    lines = [f"scaling: the suite over 1..{results['partitions']} partitions of {results['partition_contacts']:,} "
-             "contacts, one after another (median of "
-             f"{results['repeat']})"]
-    lines += [f"  {p['contacts']:>12,} contacts {p['events']:>14,} events  {p['seconds']:.3f} s"
-              for p in results["points"]]
+    lines = [f"scaling: the suite over {results['partitions']} partitions of {results['partition_contacts']:,} "
+             f"contacts, one after another (median of {results['repeat']} per partition; {results['keep']} kept on "
+             "disk at a time)",
+             f"  {'contacts':>13} {'events':>14} {'total s':>8} {'part s':>7} {'first s':>7} {'maj.flt':>8} "
+             f"{'read MB':>8} {'rss MB':>7} {'avail MB':>8}"]
+    lines += [f"  {p['contacts']:>13,} {p['events']:>14,} {p['seconds']:>8.2f} {p['partition_seconds']:>7.3f} "
+              f"{p['first_seconds']:>7.3f} {p['major_faults']:>8} {p['read_bytes'] / 1e6:>8.0f} {p['rss_mb']:>7.0f} "
+              f"{p['available_mb']:>8.0f}" for p in results["points"]]
     lines.append(f"  fit: {results['seconds_per_million_contacts']:.3f} s per million contacts + "
                  f"{results['intercept_seconds']:.3f} s; largest deviation from the line "
-                 f"{results['largest_deviation_from_line']:.0%}")
+                 f"{results['largest_deviation_from_line']:.0%}; slowest partition / fastest "
+                 f"{results['partition_seconds_spread']:.2f}x")
     return "\n".join(lines)
 
 
 def plot_scale(results: dict, path: Path) -> None:
-    """Seconds against contacts, with the fitted line."""
+    """Seconds against contacts, with the fitted line; beside it each partition's time."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -235,16 +281,24 @@ def plot_scale(results: dict, path: Path) -> None:
 
     contacts = np.array([p["contacts"] for p in results["points"]], float)
     seconds = np.array([p["seconds"] for p in results["points"]], float)
-    figure, axes = plt.subplots(figsize=(6, 4))
+    figure, (axes, each) = plt.subplots(1, 2, figsize=(11, 4))
     axes.plot(contacts / 1e6, seconds, "o", label="suite, partitions one after another")
     line = results["seconds_per_million_contacts"] * contacts / 1e6 + results["intercept_seconds"]
     axes.plot(contacts / 1e6, line, "-", label=f"{results['seconds_per_million_contacts']:.3f} s per million")
     axes.set_xlabel("contacts (millions)")
-    axes.set_ylabel("seconds (median)")
+    axes.set_ylabel("seconds (sum of the partitions' medians)")
     axes.set_title(f"segmint: {results['partitions']} partitions of {results['partition_contacts']:,} contacts")
     axes.set_xlim(left=0)
     axes.set_ylim(bottom=0)
     axes.legend()
+    numbers = [p["partitions"] for p in results["points"]]
+    each.bar(numbers, [p["partition_seconds"] for p in results["points"]], label="median")
+    each.plot(numbers, [p["first_seconds"] for p in results["points"]], "k.", label="first evaluation")
+    each.set_xlabel("partition")
+    each.set_ylabel("seconds")
+    each.set_title("each partition")
+    each.set_ylim(bottom=0)
+    each.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
@@ -261,11 +315,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", action="store_true", help="measure scaling instead: the suite over 1, 2, ... "
                         "--partitions partitions of --contacts contacts each")
     parser.add_argument("--plot", type=Path, help="with --scale: the plot as a PNG")
+    parser.add_argument("--keep", type=int, default=1, help="with --scale: partitions kept on disk at a time")
     args = parser.parse_args(argv)
     if args.scale:
         with tempfile.TemporaryDirectory(dir=args.folder) as folder:
             results = scale(args.contacts, args.partitions, args.repeat, args.seed, Path(folder),
-                            log=lambda text: print(text, file=sys.stderr, flush=True))
+                            log=lambda text: print(text, file=sys.stderr, flush=True), keep=args.keep)
         print(scale_report(results))
         if args.json:
             args.json.write_text(json.dumps(results, indent=1))

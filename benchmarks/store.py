@@ -174,7 +174,7 @@ def report(results: dict) -> str:
 
 
 def scale(partition_contacts: int, partitions: int, repeat: int, seed: int, folder: Path, log=print,
-          keep: int = 1) -> dict:
+          keep: int = 1, together: bool = False) -> dict:
     """The suite over a simulated base of ``partitions`` partitions of ``partition_contacts`` contacts, evaluated one
     after another as one machine evaluates a saved store's partitions (runtime/engines/partitions.py), so the time
     for the first k partitions is the sum of theirs. One demo data set is generated (seed ``seed``) and built once;
@@ -183,7 +183,9 @@ def scale(partition_contacts: int, partitions: int, repeat: int, seed: int, fold
     minutes each), opened memory-mapped and evaluated (the suite in one ``evaluate_many``, compiled: a first
     evaluation, then the median of ``repeat``). Only the last ``keep`` partitions stay on disk, so a base larger than
     the disk (20 x 5M is about 66 GB) can be measured. Ranks are per partition here (on a saved store they are
-    among all contacts: one more sort of a number per contact).
+    among all contacts: one more sort of a number per contact). With ``together`` (and ``keep`` at least
+    ``partitions``) every step evaluates all the partitions so far in one ``evaluate_many`` instead, as a saved
+    store's partitions are (the measurement of the previous session), and its time is the total.
 
     Per partition it records what could make time grow faster than the contacts: the first and the median
     evaluation, page faults (major: read from disk; minor) and bytes read from disk during the timed evaluations,
@@ -196,7 +198,7 @@ def scale(partition_contacts: int, partitions: int, repeat: int, seed: int, fold
     now = data.now
     template = segmint.Store.from_arrow(data.contacts, data.events, schema)
     del data
-    points, contacts, events, total = [], 0, 0, 0.0
+    points, contacts, events, total, stores = [], 0, 0, 0.0, []
     for k in range(partitions):
         path = folder / f"part-{k}"
         started = time.perf_counter()
@@ -204,7 +206,8 @@ def scale(partition_contacts: int, partitions: int, repeat: int, seed: int, fold
         segmint.Store(schema, np.asarray(template.ids) + offset, template.attributes, template.events).save(path)
         save_seconds = time.perf_counter() - started
         store = segmint.Store.open(path)
-        parts = Partitions(schema, (store,))
+        stores = [*stores, store] if together else [store]
+        parts = Partitions(schema, tuple(stores))
         started = time.perf_counter()
         segmint.evaluate_many(segments, parts, now=now, params=params, engine="compiled")
         first = time.perf_counter() - started
@@ -216,7 +219,8 @@ def scale(partition_contacts: int, partitions: int, repeat: int, seed: int, fold
             times.append(time.perf_counter() - started)
         after = _counters()
         seconds = statistics.median(times)
-        contacts, events, total = contacts + len(store), events + store.n_events, total + seconds
+        contacts, events = contacts + len(store), events + store.n_events
+        seconds, total = (seconds - total, seconds) if together else (seconds, total + seconds)
         points.append({"partitions": k + 1, "contacts": contacts, "events": events, "seconds": total,
                        "partition_seconds": seconds, "first_seconds": first, "save_seconds": save_seconds,
                        **{name: after[name] - before[name] for name in ("major_faults", "minor_faults", "read_bytes")},
@@ -237,7 +241,8 @@ def scale(partition_contacts: int, partitions: int, repeat: int, seed: int, fold
     return {"partition_contacts": partition_contacts, "partitions": partitions, "repeat": repeat, "keep": keep,
             "points": points, "seconds_per_million_contacts": slope * 1e6, "intercept_seconds": intercept,
             "largest_deviation_from_line": float(np.max(np.abs(seconds_axis - fitted) / fitted)),
-            "partition_seconds_spread": float(each.max() / each.min())}
+            "partition_seconds_spread": float(each.max() / each.min()) if each.min() > 0 else float("nan"),
+            "together": together}
 
 
 def _counters() -> dict:
@@ -258,8 +263,8 @@ def _counters() -> dict:
 
 def scale_report(results: dict) -> str:
     lines = [f"scaling: the suite over {results['partitions']} partitions of {results['partition_contacts']:,} "
-             f"contacts, one after another (median of {results['repeat']} per partition; {results['keep']} kept on "
-             "disk at a time)",
+             f"contacts, {'all so far together at every step' if results.get('together') else 'one after another'} "
+             f"(median of {results['repeat']}; {results['keep']} kept on disk at a time)",
              f"  {'contacts':>13} {'events':>14} {'total s':>8} {'part s':>7} {'first s':>7} {'maj.flt':>8} "
              f"{'read MB':>8} {'rss MB':>7} {'avail MB':>8}"]
     lines += [f"  {p['contacts']:>13,} {p['events']:>14,} {p['seconds']:>8.2f} {p['partition_seconds']:>7.3f} "
@@ -316,11 +321,14 @@ def main(argv: list[str] | None = None) -> int:
                         "--partitions partitions of --contacts contacts each")
     parser.add_argument("--plot", type=Path, help="with --scale: the plot as a PNG")
     parser.add_argument("--keep", type=int, default=1, help="with --scale: partitions kept on disk at a time")
+    parser.add_argument("--together", action="store_true", help="with --scale: evaluate all partitions so far at "
+                        "every step (needs --keep at least --partitions)")
     args = parser.parse_args(argv)
     if args.scale:
         with tempfile.TemporaryDirectory(dir=args.folder) as folder:
             results = scale(args.contacts, args.partitions, args.repeat, args.seed, Path(folder),
-                            log=lambda text: print(text, file=sys.stderr, flush=True), keep=args.keep)
+                            log=lambda text: print(text, file=sys.stderr, flush=True), keep=args.keep,
+                            together=args.together)
         print(scale_report(results))
         if args.json:
             args.json.write_text(json.dumps(results, indent=1))

@@ -52,3 +52,10 @@ def test_the_scaling_measurement_covers_every_partition_count_and_plots(tmp_path
 def test_the_scaling_measurement_keeps_only_the_last_partitions_on_disk(tmp_path):
     bench.scale(1000, 3, 1, 5, tmp_path, log=lambda text: None, keep=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["part-2"]
+
+
+def test_the_scaling_measurement_can_evaluate_all_partitions_so_far_together(tmp_path):
+    results = bench.scale(1000, 2, 1, 5, tmp_path, log=lambda text: None, keep=2, together=True)
+    assert [p["contacts"] for p in results["points"]] == [1000, 2000]
+    assert results["points"][1]["seconds"] == pytest.approx(sum(p["partition_seconds"] for p in results["points"]))
+    assert "together" in bench.scale_report(results)

@@ -9,6 +9,7 @@ Rows are dicts: contacts ``{"contact_id": 7, "city": "Kyiv", ...}`` (a missing k
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 
 import pyarrow as pa
@@ -40,7 +41,8 @@ class Model:
         self.schema = schema
         self.contacts: dict[int, dict] = {}
         self.events: dict[str, list[dict]] = {name: [] for name in schema.events}
-        self.seen: dict[str, set] = {name: set() for name in schema.events}  # event ids since the last compaction
+        # event ids seen: the store's horizon (7 days of arrivals) outlasts any test, compactions included
+        self.seen: dict[str, set] = {name: set() for name in schema.events}
 
     def append(self, contacts: list[dict], events: dict[str, list[dict]]) -> None:
         for row in contacts:
@@ -60,9 +62,6 @@ class Model:
             self.contacts.pop(contact, None)
         for name, rows in self.events.items():
             self.events[name] = [row for row in rows if row[ID] in self.contacts]
-
-    def compact(self) -> None:
-        self.seen = {name: set() for name in self.schema.events}
 
     def store(self) -> segmint.Store:
         events = {
@@ -114,7 +113,8 @@ def random_model(schema: segmint.Schema, seed: int, contacts: int, events: int) 
 
 def random_batch(rng: random.Random, known: list[int], next_id: int, size: int) -> tuple[list[dict], dict]:
     """Contact rows (new ones from ``next_id``, some upserts of ``known``) and purchase / email_open events of
-    known and new contacts, with event ids some of which repeat."""
+    known and new contacts, with event ids some of which repeat (within the batch and across batches: the store
+    keeps them through compactions, so the range is wide enough for new ids to keep coming)."""
     new = list(range(next_id, next_id + rng.randint(0, size)))
     upserts = rng.sample(known, min(len(known), rng.randint(0, 2)))
     contacts = [random_contact(rng, c) for c in new + upserts]
@@ -122,7 +122,7 @@ def random_batch(rng: random.Random, known: list[int], next_id: int, size: int) 
     events = {}
     if owners:
         for name in ("purchase", "email_open"):
-            events[name] = [random_event(rng, name, rng.choice(owners), rng.choice([None, rng.randint(0, 30)]))
+            events[name] = [random_event(rng, name, rng.choice(owners), rng.choice([None, rng.randint(0, 300)]))
                             for _ in range(rng.randint(0, 2 * size))]
     return contacts, events
 
@@ -141,10 +141,9 @@ def step(k: int, model: Model):
 def take_step(change, model: Model, saved=None) -> None:
     """Apply one change to the model and, when given, to a SavedStore."""
     match change:
-        case ("compact",):
+        case ("compact",):  # the same contacts and events, and the event ids are kept: the model stays
             if saved is not None:
                 saved.compact()
-            model.compact()
         case ("delete", ids):
             if saved is not None:
                 saved.delete_contacts(ids)
@@ -177,3 +176,10 @@ def content(store: segmint.Store) -> tuple:
             table)
         events.append((name, sorted(zip(owners, table.ts.tolist(), props, strict=True), key=repr)))
     return contacts, events
+
+
+def unlisted_files(folder) -> list[str]:
+    """The names in a saved store's folder other than its generations and the event ids files its manifest lists."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    kept = {part["event_ids"]["file"] for part in manifest.get("parts", ()) if "event_ids" in part}
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("data-") and p.name not in kept)

@@ -2,6 +2,7 @@
 the store with its delta and the compacted store answer the suite alike, and the report names every goal."""
 
 import numpy as np
+import pytest
 
 import segmint
 from segmint.benchmarks import store as bench
@@ -36,11 +37,25 @@ def test_the_store_benchmark_runs_and_its_stores_answer_as_the_whole_data(tmp_pa
 
 
 def test_the_scaling_measurement_covers_every_partition_count_and_plots(tmp_path):
-    results = bench.scale(1500, 3, 1, 5, tmp_path, log=lambda text: None)
+    results = bench.scale(1500, 3, 1, 5, tmp_path, log=lambda text: None, keep=3)
     assert [p["partitions"] for p in results["points"]] == [1, 2, 3]
     assert [p["contacts"] for p in results["points"]] == [1500, 3000, 4500]
+    assert all(p["seconds"] == pytest.approx(sum(q["partition_seconds"] for q in results["points"][:k + 1]))
+               for k, p in enumerate(results["points"]))
     ids = np.concatenate([segmint.Store.open(tmp_path / f"part-{k}").ids for k in range(3)])
     assert len(np.unique(ids)) == 4500  # ids offset: no contact twice
     assert "per million contacts" in bench.scale_report(results)
     bench.plot_scale(results, tmp_path / "scale.png")
     assert (tmp_path / "scale.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_scaling_measurement_keeps_only_the_last_partitions_on_disk(tmp_path):
+    bench.scale(1000, 3, 1, 5, tmp_path, log=lambda text: None, keep=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["part-2"]
+
+
+def test_the_scaling_measurement_can_evaluate_all_partitions_so_far_together(tmp_path):
+    results = bench.scale(1000, 2, 1, 5, tmp_path, log=lambda text: None, keep=2, together=True)
+    assert [p["contacts"] for p in results["points"]] == [1000, 2000]
+    assert results["points"][1]["seconds"] == pytest.approx(sum(p["partition_seconds"] for p in results["points"]))
+    assert "together" in bench.scale_report(results)

@@ -5,6 +5,7 @@ the data so far. Bad appends are refused whole; damaged delta files and manifest
 import datetime as dt
 import json
 import random
+import sys
 import tempfile
 import threading
 import zlib
@@ -30,7 +31,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import segmint
-from segmint.runtime.store import persist
+from segmint.compiler.types import US_PER_DAY
+from segmint.runtime.store import eventids, persist
 from segmint.runtime.store.partitioned import partition_of
 
 RULES = [
@@ -139,21 +141,47 @@ def test_appends_take_arrow_pandas_polars_and_lists_of_dicts(tmp_path, start, fo
     assert_same(saved, start)
 
 
-def test_a_repeated_event_id_is_dropped_until_the_next_compaction(tmp_path, start):
-    saved = saved_from(tmp_path, start)
+def test_a_repeated_event_id_is_dropped_within_the_horizon_across_compactions_and_reopening(tmp_path, start,
+                                                                                              monkeypatch):
+    clock = [eventids.now_us()]
+    monkeypatch.setattr(eventids, "now_us", lambda: clock[0])
+    saved = segmint.SavedStore.create(tmp_path / "s", start.store(), partitions=3, event_id_days=2)
     rows = [{ID: 2, "timestamp": NOW - dt.timedelta(days=1), "brand": "Apple", "category": "Vinyl", "amount": 9.0,
              "quantity": 1, "event_id": 77}]
+    other = [rows[0] | {ID: 3, "event_id": 78}]
+
+    def append(batch: list[dict]) -> None:
+        saved.append(events={"purchase": events_table(SCHEMA, "purchase", batch, event_ids=True)})
+        start.append([], {"purchase": batch})
+
     for _ in range(2):  # a sender retries the batch
-        saved.append(events={"purchase": events_table(SCHEMA, "purchase", rows * 2, event_ids=True)})
-        start.append([], {"purchase": rows * 2})
-    assert len(start.events["purchase"]) == 41
+        append(rows * 2 + other)
+    assert len(start.events["purchase"]) == 42
     assert_same(saved, start, ["count(bought) >= 1", "count(bought within 2d) = 1"])
-    assert_same(segmint.SavedStore.open(tmp_path / "s"), start, ["count(bought within 2d) = 1"])
+    clock[0] += US_PER_DAY  # a day later: within the horizon, through a compaction and a reopening
     saved.compact()
-    start.compact()
-    saved.append(events={"purchase": events_table(SCHEMA, "purchase", rows, event_ids=True)})
-    start.append([], {"purchase": rows})
+    saved = segmint.SavedStore.open(tmp_path / "s")
+    append(rows)
+    assert_same(saved, start, ["count(bought within 2d) = 1"])
+    clock[0] += US_PER_DAY * 3 // 2  # two and a half days after the first: beyond the horizon, 77 is new again
+    start.seen["purchase"].discard(77)
+    append(rows)
     assert_same(saved, start, ["count(bought within 2d) = 2"])
+    clock[0] += US_PER_DAY
+    saved.compact()  # keeps 77 (a day old), forgets 78 (three and a half days old)
+    kept = [p["event_ids"] for p in json.loads((tmp_path / "s" / "manifest.json").read_text())["parts"]
+            if "event_ids" in p]
+    assert len(kept) == 1 and len(list(tmp_path.glob("s/delta-*.arrows"))) == 1
+    append(rows)
+    start.seen["purchase"].discard(78)
+    append(other)
+    assert_same(segmint.SavedStore.open(tmp_path / "s"), start, ["count(bought within 2d) = 2", "count(bought) = 2"])
+
+
+@pytest.mark.parametrize("days", [-1, "7", True, 10**6])
+def test_the_event_id_horizon_is_a_number_of_days(tmp_path, start, days):
+    with pytest.raises(ValueError, match="event_id_days"):
+        segmint.SavedStore.create(tmp_path / "s", start.store(), event_id_days=days)
 
 
 def test_deleted_contacts_are_gone_at_once_and_their_data_after_compaction(tmp_path, start):
@@ -191,7 +219,6 @@ def test_compaction_gives_the_same_answers_and_empties_the_deltas(tmp_path, star
     info = saved.info()
     assert sum(p["deltas"] for p in info["partitions"]) >= 3
     version = saved.compact()
-    start.compact()
     assert version == saved.version and all(p["deltas"] == 0 for p in saved.info()["partitions"])
     assert_same(saved, start, engines=("reference", "vector"))
     assert_same(segmint.SavedStore.open(tmp_path / "s", verify=True), start)
@@ -335,7 +362,6 @@ def test_after_every_change_evaluation_equals_a_store_rebuilt_from_all_the_data(
                 model.delete(ids)
             elif kind == "compact":
                 saved.compact()
-                model.compact()
             else:
                 saved = segmint.SavedStore.open(Path(folder) / "s", verify=True)
             assert_same(saved, model, rules + RULES[:2], engines=("reference", "vector"))
@@ -385,6 +411,37 @@ def test_a_second_writer_waits_for_the_first_and_then_builds_on_its_version(tmp_
     start.append([{ID: 71}, {ID: 72}], {})
     assert saved.version == 3
     assert_same(saved, start, RULES[:1])
+
+
+def test_the_partitions_and_the_manifest_a_reader_gets_are_of_one_version_while_a_writer_appends(tmp_path, start):
+    """``parts()`` and ``info()`` in one thread while another appends in a loop, one new contact per append: every
+    answer's contacts are those of the version its manifest names (the manifest is never one append ahead)."""
+    saved = saved_from(tmp_path, start)
+    appends = 150
+    stop = threading.Event()
+
+    def writer():
+        for k in range(appends):
+            saved.append(contacts=contacts_table(SCHEMA, [{ID: 1000 + k}]))
+        stop.set()
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: a read in two steps gets caught between them
+    thread = threading.Thread(target=writer)
+    try:
+        thread.start()
+        reads = 0
+        while not stop.is_set() or reads == 0:
+            parts = saved.parts()
+            assert len(parts) == 20 + parts.version - 1 == sum(len(s) for s in parts.stores)
+            assert parts.manifest["store_version"] == parts.version
+            info = saved.info()
+            assert sum(p["contacts"] for p in info["partitions"]) == 20 + info["version"] - 1
+            reads += 1
+    finally:
+        thread.join()
+        sys.setswitchinterval(interval)
+    assert saved.version == 1 + appends and reads > 1
 
 
 HOSTILE = st.sampled_from([None, 1, -1, 2**63 - 1, 1.5, float("nan"), "", "x", "Kyiv", True, [], ["vip"], [None],

@@ -51,6 +51,7 @@ class Delta:
     contacts: pa.Table | None = None
     events: Mapping[str, pa.Table] = field(default_factory=dict)
     deleted: np.ndarray | None = None
+    at: int = 0  # when it was acknowledged, microseconds since the epoch (UTC): the age of its event ids
 
     @property
     def deleted_sorted(self) -> np.ndarray:
@@ -231,8 +232,14 @@ def _seen_rows(array: pa.ChunkedArray, seen) -> np.ndarray:
 # -- delta files ---------------------------------------------------------------------------------------------------
 def write_delta(path: Path, delta: Delta) -> dict:
     """Write ``delta`` to a new file (fsynced; the caller fsyncs the folder) and return its manifest entry."""
+    return {**write_tables(path, delta.tables()), "kind": delta.kind, "at": delta.at}
+
+
+def write_tables(path: Path, named: Mapping[str, pa.Table]) -> dict:
+    """Write Arrow tables to a new file, one IPC stream each (fsynced; the caller fsyncs the folder), and return
+    the manifest entry that finds them: file, bytes, CRC-32 and where each table begins and ends."""
     parts, tables, at = [], {}, 0
-    for name, table in delta.tables().items():
+    for name, table in named.items():
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
@@ -247,11 +254,30 @@ def write_delta(path: Path, delta: Delta) -> dict:
             handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-    return {"file": path.name, "bytes": at, "crc32": crc, "kind": delta.kind, "tables": tables}
+    return {"file": path.name, "bytes": at, "crc32": crc, "tables": tables}
 
 
-def read_delta(path: Path, entry: Mapping, source: str) -> Delta:
-    """The delta an entry of the manifest names, refused unless its size and checksum are those written."""
+def read_delta(path: Path, entry: Mapping, source: str, now: int = 0) -> Delta:
+    """The delta an entry of the manifest names, refused unless its size and checksum are those written. A delta
+    written before appends recorded their time is taken as acknowledged ``now``."""
+    tables = read_tables(path, entry, source)
+    kind = entry.get("kind")
+    at = entry.get("at", now)
+    if type(at) is not int:
+        raise DataError("manifest.json is damaged: the time of a delta", source=source)
+    if kind == "delete" and DELETED in tables:
+        column = tables[DELETED].column(0)
+        ids = (np.array(column.to_pylist(), dtype=object) if not pa.types.is_integer(column.type)
+               else column.to_numpy().astype(np.int64))
+        return Delta("delete", deleted=ids, at=at)
+    if kind == "append":
+        events = {name[len(EVENTS_PREFIX):]: t for name, t in tables.items() if name.startswith(EVENTS_PREFIX)}
+        return Delta("append", tables.get(CONTACTS), events, at=at)
+    raise DataError(f"manifest.json is damaged: a delta of kind {kind!r}", source=source)
+
+
+def read_tables(path: Path, entry: Mapping, source: str) -> dict[str, pa.Table]:
+    """The tables of a file ``write_tables`` wrote, refused unless its size and checksum are those written."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -274,16 +300,7 @@ def read_delta(path: Path, entry: Mapping, source: str) -> Delta:
             tables[name] = pa.ipc.open_stream(io.BytesIO(data[span[0]: span[0] + span[1]])).read_all()
         except pa.ArrowException as error:
             raise DataError(f"delta file is damaged: {error}", source=str(path)) from None
-    kind = entry.get("kind")
-    if kind == "delete" and DELETED in tables:
-        column = tables[DELETED].column(0)
-        ids = (np.array(column.to_pylist(), dtype=object) if not pa.types.is_integer(column.type)
-               else column.to_numpy().astype(np.int64))
-        return Delta("delete", deleted=ids)
-    if kind == "append":
-        events = {name[len(EVENTS_PREFIX):]: t for name, t in tables.items() if name.startswith(EVENTS_PREFIX)}
-        return Delta("append", tables.get(CONTACTS), events)
-    raise DataError(f"manifest.json is damaged: a delta of kind {kind!r}", source=source)
+    return tables
 
 
 def combined(appends: Sequence[Delta], schema: Schema) -> Delta:

@@ -1,7 +1,7 @@
 """A partition in memory at one version: its base store plus the deltas appended since, merged into one ``Store``
 when first asked (``Part``), a run of consecutive appends merged in one pass (``fold``); the event ids a partition
-has seen, for dropping repeats. runtime/store/partitioned.py keeps a ``Part`` per partition; runtime/store/combine.py
-does the merging.
+has seen, for dropping repeats (runtime/store/eventids.py). runtime/store/partitioned.py keeps a ``Part`` per
+partition; runtime/store/combine.py and splice.py do the merging.
 """
 
 from __future__ import annotations
@@ -16,21 +16,30 @@ from . import batch, load
 from .batch import Delta
 from .columns import EventTable, Store
 from .combine import merge_events, rows_of, update_contacts
+from .eventids import SeenIds
+from .splice import can_splice, splice_events
 
 
 class Part:
     """One partition at one version: its base and its deltas, merged into a store when first asked. A part made by
     an append remembers the part it grew from, so that merging costs only the new delta when the old part was
-    already merged."""
+    already merged (one pass over the partition's events of the types it touches: runtime/store/splice.py).
 
-    def __init__(self, base: Store, deltas: tuple[Delta, ...], previous: Part | None = None) -> None:
+    Memory: a merged partition is one copy in RAM of its base (which otherwise stays memory-mapped) with its
+    deltas. Once a part is merged it lets go of the part before it, so a stream of appends holds one copy per
+    partition, two for the moment of a merge, plus the copy of any older version a reader still holds (a snapshot
+    keeps its arrays; nothing merged is ever written to). A compaction makes the partition mapped again."""
+
+    def __init__(self, base: Store, deltas: tuple[Delta, ...], previous: Part | None = None,
+                 carried: SeenIds | None = None) -> None:
         self.base, self.deltas, self.previous = base, deltas, previous
+        self.carried = SeenIds() if carried is None else carried  # event ids kept by the last compaction
         self._merged: Store | None = None if deltas else base
         self._ids: np.ndarray | None = None
-        self._seen: dict[str, np.ndarray] | None = None
+        self._seen: SeenIds | None = None
 
     def grown(self, delta: Delta) -> Part:
-        return Part(self.base, (*self.deltas, delta), self)
+        return Part(self.base, (*self.deltas, delta), self, self.carried)
 
     def merged(self, source: str) -> Store:
         if self._merged is None:
@@ -39,7 +48,14 @@ class Part:
                 part = part.previous
             start, done = (self.base, 0) if part is None else (part._merged, len(part.deltas))
             self._merged = fold(start, self.deltas[done:], source)
-        self.previous = None
+        previous = self.previous
+        if previous is not None:
+            # take over what the previous part worked out (the next append asks for both), then let it go
+            if previous._ids is not None:
+                self.ids()
+            if previous._seen is not None:
+                self.seen()
+            self.previous = None
         return self._merged
 
     def ids(self) -> np.ndarray:
@@ -57,25 +73,18 @@ class Part:
             self._ids = ids
         return self._ids
 
-    def seen(self, event_type: str, text: bool) -> np.ndarray:
-        """The event ids (text or integers) of ``event_type`` in this partition's deltas, sorted."""
+    def seen(self) -> SeenIds:
+        """The event ids this partition has seen: those its last compaction kept and those of its deltas."""
         if self._seen is None:
             previous = self.previous
             if previous is not None and previous._seen is not None:
-                seen, previous._seen = previous._seen, None  # taken over, as the ids
-                pending = self.deltas[-1:]
+                seen, pending = previous._seen, self.deltas[-1:]  # shared, not copied: SeenIds never changes
             else:
-                seen, pending = {}, self.deltas
+                seen, pending = self.carried, self.deltas
             for delta in pending:
-                for name, table in delta.events.items():
-                    if batch.EVENT_ID in table.column_names:
-                        values = batch.event_id_values(table.column(batch.EVENT_ID).drop_null())
-                        key = (name, values.dtype.kind == "O")  # a text id never equals an integer id
-                        known = seen.get(key)
-                        seen[key] = np.sort(values if known is None else np.concatenate([known, values]),
-                                            kind="stable")
+                seen = seen.added(delta)
             self._seen = seen
-        return self._seen.get((event_type, text), np.zeros(0, object if text else np.int64))
+        return self._seen
 
 
 def _after(ids: np.ndarray, delta: Delta) -> np.ndarray:
@@ -159,5 +168,8 @@ def apply(store: Store, delta: Delta, source: str) -> Store:
             ts = load._timestamps(new.column(event_type.timestamp), where, event_type.timestamp)
             properties = {prop: load._column(new.column(prop), field, where)
                           for prop, field in event_type.properties.items()}
-        events[name] = merge_events(table, old_to_new, n, rows, ts, properties, event_type)
+        if delta.kind == "append" and can_splice(event_type):  # every old row kept, in place
+            events[name] = splice_events(table, n, rows, ts, properties, event_type)
+        else:
+            events[name] = merge_events(table, old_to_new, n, rows, ts, properties, event_type)
     return Store(schema, contacts.ids, contacts.attributes, events)

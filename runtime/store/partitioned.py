@@ -4,7 +4,8 @@ Layout::
 
     store/manifest.json                the one commit point of the whole store
     store/data-<uuid>/0.npy ...        a partition's base generation (as in format 2)
-    store/delta-<uuid>.arrows          one partition's part of one append or delete (runtime/store/batch.py)
+    store/delta-<uuid>.arrows          one partition's part of one append or delete (runtime/store/batch.py), or
+                                       the event ids its last compaction kept (runtime/store/eventids.py)
     store/.lock                        held while the manifest is switched or read (persist.switching/opening)
 
 The manifest holds the schema, the partition count and rule, the store version (one more at every append, delete
@@ -33,8 +34,9 @@ killed writers). Row numbers inside a partition change only at a delete or a com
 segments is kept by external id, so it survives both. ``compact_in_background`` does it partition by partition in a
 thread, holding the writer's lock only for each switch (deltas that arrived meanwhile stay deltas of the new base);
 a lock file ``.compacting-<token>`` marks the generation it is writing as work in progress for other writers'
-sweeps. Event ids (``batch.EVENT_ID``) are remembered from the deltas: the horizon of duplicate detection is "since
-the partition's last compaction".
+sweeps (runtime/store/folder.py). Event ids (``batch.EVENT_ID``) are remembered for the store's horizon in time of
+arrival (``event_id_days``, 7 by default): a compaction keeps those within it in a file the manifest names and
+forgets older ones (runtime/store/eventids.py).
 
 **Snapshots.** A ``Store`` from ``snapshot()`` is one version and never changes; a later append makes a new one.
 Old files are removed only by a compaction (and a save over the folder), under the exclusive switch lock; opening
@@ -49,9 +51,8 @@ process or another, waits for the first and then works on the version the first 
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import dataclasses
 import json
-import os
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
@@ -63,9 +64,9 @@ import numpy as np
 
 from ...compiler.schema import Schema
 from ...dsl.errors import DataError, SchemaError
-from ..durable import fsync_folder, write_atomically
+from ..durable import fsync_folder
 from ..idhash import id_keys, splitmix64
-from . import batch, persist
+from . import batch, eventids, folder, persist
 from .batch import Delta
 from .columns import Store
 from .combine import concat_stores, select_rows
@@ -118,9 +119,25 @@ class SavedStore:
     """
 
     def __init__(self, directory: Path, manifest: dict, parts: list[Part], text: bytes | None) -> None:
-        self.directory, self._manifest, self._parts, self._text = directory, manifest, parts, text
+        self.directory = directory
+        # one version's manifest, parts and manifest bytes, switched in one assignment: a reader in another thread
+        # (parts(), snapshot(), info()) takes the tuple once and never sees the parts of one version with the
+        # manifest of the next
+        self._held: tuple[dict, list[Part], bytes | None] = (manifest, parts, text)
         self.schema: Schema = parts[0].base.schema
         self._snapshot: tuple[list[Part], Store] | None = None  # the snapshot of the parts it was made from
+
+    @property
+    def _manifest(self) -> dict:
+        return self._held[0]
+
+    @property
+    def _parts(self) -> list[Part]:
+        return self._held[1]
+
+    @property
+    def _text(self) -> bytes | None:
+        return self._held[2]
 
     # -- opening ----------------------------------------------------------------------------------------------
     @classmethod
@@ -156,6 +173,7 @@ class SavedStore:
             raise DataError(f"manifest.json is damaged: {count} partitions but no list of as many parts",
                             source=source)
         opened = []
+        now = eventids.now_us()  # the arrival of deltas from before appends recorded theirs
         for spec in parts:
             base = shape.mapping("base", "a partition", spec)
             deltas = spec.get("deltas")
@@ -167,16 +185,19 @@ class SavedStore:
                 name = shape.text("file", "a delta", entry)
                 if not persist.DELTA_FILE.match(name):
                     raise DataError(f"manifest.json is damaged: {name!r} is not a delta file", source=source)
-                loaded.append(batch.read_delta(directory / name, entry, source))
-            opened.append(Part(store, tuple(loaded)))
+                loaded.append(batch.read_delta(directory / name, entry, source, now))
+            opened.append(Part(store, tuple(loaded), carried=eventids.read_kept(directory, spec, source)))
         return cls(directory, manifest, opened, text)
 
     @classmethod
-    def create(cls, directory, store: Store, *, partitions: int = 1) -> SavedStore:
+    def create(cls, directory, store: Store, *, partitions: int = 1,
+               event_id_days: float = eventids.DEFAULT_DAYS) -> SavedStore:
         """Save ``store`` in ``directory`` (a new or empty folder, or a saved store, which it replaces whole) in
-        ``partitions`` partitions."""
+        ``partitions`` partitions. An appended event whose ``event_id`` arrived within the last ``event_id_days``
+        days is dropped (runtime/store/eventids.py)."""
         if isinstance(partitions, bool) or not isinstance(partitions, int) or not 1 <= partitions <= 4096:
             raise ValueError(f"partitions is a count from 1 to 4096, not {partitions!r}")
+        event_id_days = eventids.checked_days(event_id_days)
         directory = Path(directory)
         with _os_errors(directory):
             persist._make_folder(directory)
@@ -197,9 +218,10 @@ class SavedStore:
                     "format": persist.FORMAT, "version": VERSION, "store_version": 1,
                     "schema": store.schema.to_dict(),
                     "partitions": {"count": partitions, "rule": RULE},
+                    "event_id_days": event_id_days,
                     "parts": [{"base": body, "deltas": []} for _, body in written],
                 }
-                text = _commit(directory, manifest, old)
+                text = folder.commit(directory, manifest, old)
         return cls(directory, manifest, [Part(part, ()) for part in stores], text)
 
     # -- reading ----------------------------------------------------------------------------------------------
@@ -215,7 +237,7 @@ class SavedStore:
 
     def snapshot(self) -> Store:
         """The store at this object's version, all partitions one after another (it never changes)."""
-        parts = self._parts  # one version's, even while another thread appends
+        parts = self._held[1]  # one version's, even while another thread appends
         cached = self._snapshot
         if cached is not None and cached[0] is parts:
             return cached[1]
@@ -226,7 +248,7 @@ class SavedStore:
     def parts(self) -> Partitions:
         """The partitions at this object's version, each a store of its own (never changes): what
         ``Segment.evaluate`` and ``evaluate_many`` run on, partition by partition, when given this saved store."""
-        parts, manifest = self._parts, self._manifest  # one version's, even while another thread appends
+        manifest, parts, _ = self._held  # one version's, even while another thread appends
         return Partitions(self.schema, tuple(part.merged(str(self.directory)) for part in parts), self.directory,
                           manifest.get("store_version", 1), manifest)
 
@@ -246,9 +268,10 @@ class SavedStore:
 
     def info(self) -> dict:
         """Partitions, version, contacts, events, deltas and bytes, as the store's manifest says."""
-        parts = self._manifest.get("parts") or [{"base": self._manifest, "deltas": []}]
+        manifest, held, _ = self._held
+        parts = manifest.get("parts") or [{"base": manifest, "deltas": []}]
         described = []
-        for part, spec in zip(self._parts, parts, strict=True):
+        for part, spec in zip(held, parts, strict=True):
             base_bytes = sum(entry.get("bytes", 0) for entry in (spec["base"].get("files") or {}).values())
             described.append({
                 "contacts": len(part.ids()),
@@ -261,17 +284,18 @@ class SavedStore:
             })
         return {
             "folder": str(self.directory),
-            "format": self._manifest["version"],
-            "version": self.version,
+            "format": manifest["version"],
+            "version": manifest.get("store_version", 1),
             "partitions": described,
-            "rule": RULE if len(self._parts) > 1 else None,
+            "rule": RULE if len(held) > 1 else None,
         }
 
     # -- writing ----------------------------------------------------------------------------------------------
     def append(self, events: Mapping | None = None, contacts=None) -> int:
         """Add events (``{event type: table}``) and contact rows (new contacts, or new attributes of existing ones:
         a row replaces the contact's attributes whole). Checked whole first; returns the new version once it is
-        on disk. An event whose ``event_id`` was seen since the last compaction is dropped."""
+        on disk. An event whose ``event_id`` arrived (for its event type) within the store's horizon, earlier in
+        this append or in an append acknowledged less than ``event_id_days`` ago, is dropped."""
         if events is not None and not isinstance(events, Mapping):
             raise DataError(f"events are given as {{event type: table}}, not as {type(events).__name__}")
         with self._writing():
@@ -318,27 +342,39 @@ class SavedStore:
             return self._write_deltas(by_part)
 
     def compact(self) -> int:
-        """Merge every partition's deltas into a new base generation; returns the new version."""
+        """Merge every partition's deltas into a new base generation, keep the event ids that arrived within the
+        horizon and forget older ones (also of partitions without deltas); returns the new version."""
         with self._writing():
-            touched = [k for k, part in enumerate(self._parts) if part.deltas]
-            if not touched:
-                return self.version
             manifest = self._next_manifest()
-            merged, written = {}, []
+            cutoff = eventids.now_us() - eventids.horizon_us(manifest)
+            touched = [k for k, part in enumerate(self._parts) if part.deltas]
+            expired = [k for k, part in enumerate(self._parts)
+                       if not part.deltas and len(part.carried.since(cutoff)) < len(part.carried)]
+            if not touched and not expired:
+                return self.version
+            parts, written = list(self._parts), []
             try:
-                for k in touched:
-                    merged[k] = self.partition(k)
-                    generation, body = persist.write_generation(merged[k], self.directory)
-                    written.append(generation)
-                    manifest["parts"][k] = {"base": body, "deltas": []}
+                for k in touched + expired:
+                    part = self._parts[k]
+                    spec = manifest["parts"][k]
+                    spec.pop("event_ids", None)
+                    if part.deltas:
+                        merged = self.partition(k)
+                        generation, spec["base"] = persist.write_generation(merged, self.directory)
+                        written.append(generation)
+                        spec["deltas"] = []
+                    else:
+                        merged = part.base
+                    carried = part.seen().since(cutoff)
+                    entry = eventids.write_kept(self.directory, carried, uuid.uuid4().hex, written)
+                    if entry is not None:
+                        spec["event_ids"] = entry
+                    parts[k] = Part(merged, (), carried=carried)
             except BaseException:
                 for generation in written:
                     persist._remove_generation(self.directory / generation)
                 raise
-            text = _commit(self.directory, manifest, self._manifest)
-            parts = list(self._parts)
-            for k in touched:
-                parts[k] = Part(merged[k], ())
+            text = folder.commit(self.directory, manifest, self._manifest)
             self._advance(manifest, parts, text)
             return self.version
 
@@ -374,29 +410,35 @@ class SavedStore:
         if not part.deltas:
             return self.version
         merged = part.merged(str(self.directory))  # no lock held: the long part (free if evaluated already)
-        with _os_errors(self.directory), _writing_beside(self.directory) as token:
+        carried = part.seen().since(eventids.now_us() - eventids.horizon_us(self._manifest))
+        with _os_errors(self.directory), folder.writing_beside(self.directory) as token:
             generation, body = persist.write_generation(merged, self.directory, token)
-            return self._switch_base(k, merged, generation, body, base_files, entries)
+            return self._switch_base(k, merged, [generation], body, base_files, entries, carried, token)
 
-    def _switch_base(self, k: int, merged: Store, generation: str, body: dict, base_files: Any, entries: list
-                     ) -> int:
+    def _switch_base(self, k: int, merged: Store, written: list, body: dict, base_files: Any, entries: list,
+                     carried: eventids.SeenIds, token: str) -> int:
         try:
+            ids_entry = eventids.write_kept(self.directory, carried, token, written)
             with self._writing():
                 now = self._manifest["parts"][k]
                 if self._manifest_base(k) != base_files or now["deltas"][:len(entries)] != entries:
                     raise _Superseded  # another compaction switched this partition first
                 manifest = self._next_manifest()
                 manifest["parts"][k] = {"base": body, "deltas": now["deltas"][len(entries):]}
-                text = _commit(self.directory, manifest, self._manifest)
+                if ids_entry is not None:
+                    manifest["parts"][k]["event_ids"] = ids_entry
+                text = folder.commit(self.directory, manifest, self._manifest)
                 parts = list(self._parts)
-                parts[k] = Part(merged, self._parts[k].deltas[len(entries):])
+                parts[k] = Part(merged, self._parts[k].deltas[len(entries):], carried=carried)
                 self._advance(manifest, parts, text)
                 return self.version
         except _Superseded:
-            persist._remove_generation(self.directory / generation)
+            for name in written:
+                persist._remove_generation(self.directory / name)
             return self.version
         except BaseException:
-            persist._remove_generation(self.directory / generation)
+            for name in written:
+                persist._remove_generation(self.directory / name)
             raise
 
     def _manifest_base(self, k: int) -> Any:
@@ -417,11 +459,10 @@ class SavedStore:
             yield
 
     def _take(self, other: SavedStore) -> None:
-        self._manifest, self._parts, self._text = other._manifest, other._parts, other._text
-        self.schema, self._snapshot = other.schema, None
+        self._held, self.schema, self._snapshot = other._held, other.schema, None
 
     def _advance(self, manifest: dict, parts: list[Part], text: bytes) -> None:
-        self._manifest, self._parts, self._text, self._snapshot = manifest, parts, text, None
+        self._held, self._snapshot = (manifest, parts, text), None
 
     def _next_manifest(self) -> dict:
         """A copy of the manifest for the next version (a format 2 store becomes one partition of format 3)."""
@@ -437,6 +478,8 @@ class SavedStore:
 
     def _write_deltas(self, by_part: Mapping[int, Delta]) -> int:
         manifest = self._next_manifest()
+        at = eventids.now_us()  # the arrival of the change's event ids
+        by_part = {k: dataclasses.replace(delta, at=at) for k, delta in by_part.items()}
         written = []
         try:
             for k, delta in by_part.items():
@@ -450,7 +493,7 @@ class SavedStore:
             for path in written:
                 path.unlink(missing_ok=True)
             raise
-        text = _commit(self.directory, manifest, None)
+        text = folder.commit(self.directory, manifest, None)
         parts = list(self._parts)
         for k, delta in by_part.items():
             parts[k] = parts[k].grown(delta)
@@ -467,49 +510,11 @@ class SavedStore:
         return known
 
     def _seen(self, event_type: str, event_ids: np.ndarray) -> np.ndarray:
+        since = eventids.now_us() - eventids.horizon_us(self._manifest)
         found = np.zeros(len(event_ids), bool)
         for part in self._parts:
-            found |= member(part.seen(event_type, event_ids.dtype.kind == "O"), event_ids)
+            found |= part.seen().found(event_type, event_ids, since)
         return found
-
-
-_BUSY = ".compacting-"  # a lock file held by a compaction in the background for the generation it writes
-
-
-@contextlib.contextmanager
-def _writing_beside(directory: Path):
-    """A token for a generation written while other writers commit (a background compaction): the lock file
-    ``.compacting-<token>``, held until the switch, tells their commits that ``data-<token>`` is not the remains of
-    a killed writer (the OS releases the lock of one that is killed)."""
-    token = uuid.uuid4().hex
-    path = directory / f"{_BUSY}{token}"
-    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield token
-    finally:
-        path.unlink(missing_ok=True)
-        os.close(handle)
-
-
-def _being_written(directory: Path, path: Path) -> bool:
-    lock = directory / f"{_BUSY}{path.name.removeprefix('data-')}"
-    return lock.is_file() and _held(lock)
-
-
-def _held(lock: Path) -> bool:
-    """Whether a live writer holds ``lock``."""
-    try:
-        handle = os.open(lock, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(handle)
-    return False
 
 
 def _rows(delta: Delta) -> int:
@@ -519,38 +524,6 @@ def _rows(delta: Delta) -> int:
 
 class _Superseded(Exception):
     pass
-
-
-def _commit(directory: Path, manifest: dict, old: dict | None) -> bytes:
-    """Switch the manifest (the commit point), then remove what no manifest lists any more: the files of ``old``
-    that ``manifest`` dropped, and the remains of writers killed before their switch."""
-    manifest["checksum"] = persist.manifest_checksum(manifest)
-    text = json.dumps(manifest, indent=1).encode()
-    with persist.switching(directory):
-        write_atomically(directory / persist.MANIFEST, text)
-        listed = _listed(manifest)
-        for name in _listed(old) - listed if old is not None else ():
-            path = directory / name
-            if path.is_file() and not path.is_symlink():
-                path.unlink()
-        for path in directory.iterdir():
-            if path.name not in listed and path.name not in {n.split("/")[0] for n in listed} and (
-                    persist._remains_of_a_save(path)) and not _being_written(directory, path):
-                persist._remove_generation(path)
-            elif path.name.startswith(_BUSY) and not _held(path):
-                path.unlink(missing_ok=True)  # left by a compaction killed before it wrote its generation
-        fsync_folder(directory)
-    return text
-
-
-def _listed(manifest: Any) -> set[str]:
-    """Every file a manifest (any version) names: generation files and delta files."""
-    names = set(persist._listed_files(manifest))
-    for part in manifest.get("parts", ()) if isinstance(manifest, dict) else ():
-        for entry in part.get("deltas", ()):
-            if isinstance(entry, dict) and isinstance(entry.get("file"), str):
-                names.add(entry["file"])
-    return names
 
 
 @contextlib.contextmanager

@@ -35,6 +35,8 @@ from ...dsl.errors import RuleError, SchemaError, SegmintError, Span
 from ...dsl.lexicon import NAME
 from ...dsl.parser import parse
 from ..segment import Segment
+from . import layout
+from .layout import Layout
 from .membership import Epoch
 from .splits import GlobalControl, Split
 
@@ -531,20 +533,17 @@ class Registry:
         self._callbacks.setdefault((segment, "left"), []).append(callback)
 
     def refresh(self, store, now=None, *, names: Sequence[str] | None = None, engine: str = "auto",
-                wait_for_kernels: bool = False):
+                wait_for_kernels: bool = False, client=None):
         """Evaluate the segments (all, or ``names``) at ``now`` and commit who entered and left: see live/refresh.py.
         ``engine="auto"`` runs the kernels in the kernel cache and answers for the others with the vector engine while
         they compile in the background; ``wait_for_kernels`` compiles them first (the stage ``kernels``). A
-        ``SavedStore`` (or its ``parts()``) is refreshed as its partitions laid end to end (``snapshot()``)."""
-        from ..store.partitioned import SavedStore
-        from ..store.parts import Partitions
+        ``SavedStore`` (or its ``parts()``) is refreshed partition by partition, never laid end to end, with the
+        same changes as one store of its contacts (live/partwise.py); with a ``dask.distributed`` ``client``, its
+        partitions are evaluated on the cluster's workers and the registry is written by this process."""
         from .refresh import refresh
 
-        if isinstance(store, SavedStore):
-            store = store.snapshot()  # one version, cached by the saved store until its next change
-        elif isinstance(store, Partitions):
-            store = store.whole()
-        return refresh(self, store, now, names=names, engine=engine, wait_for_kernels=wait_for_kernels)
+        return refresh(self, store, now, names=names, engine=engine, wait_for_kernels=wait_for_kernels,
+                       client=client)
 
     def next_change(self, name: str, store, now=None, *, engine: str = "auto") -> dt.datetime | None:
         """The first instant after ``now`` at which segment ``name`` changes on ``store`` with no new data, None if
@@ -558,19 +557,8 @@ class Registry:
         return segment.next_change(store, now, definition.params or None, engine=engine)
 
     # -- internals used by refresh -------------------------------------------------------------------------------
-    def epoch(self, epoch_id: int) -> Epoch:
-        row = self._db.execute("SELECT digest, kind, ids, offsets FROM epochs WHERE epoch = ?", (epoch_id,)).fetchone()
-        return Epoch.decode(*row)
-
-    def epoch_id(self, epoch: Epoch) -> int:
-        """The id of ``epoch`` in the database, stored on first use (call inside a write transaction)."""
-        row = self._db.execute("SELECT epoch FROM epochs WHERE digest = ?", (epoch.digest,)).fetchone()
-        if row:
-            return row[0]
-        kind, values, offsets = epoch.encode()
-        cursor = self._db.execute("INSERT INTO epochs (digest, kind, ids, offsets) VALUES (?, ?, ?, ?)",
-                                  (epoch.digest, kind, values, offsets))
-        return cursor.lastrowid
+    def epoch(self, epoch_id: int) -> Epoch | Layout:
+        return layout.load(self._db, epoch_id)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

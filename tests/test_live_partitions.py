@@ -17,6 +17,7 @@ from collections import defaultdict
 
 import numpy as np
 from changes import NOW, Model, random_model, step, take_step
+from data import run, run_json
 from fuzzgen import SCHEMA
 from pyroaring import BitMap
 
@@ -196,3 +197,24 @@ def test_a_layout_names_its_rows_partition_by_partition():
     assert isinstance(found, Layout) and found.ids_of(BitMap([0, 1, 3])) == [5, 1, 3]
     assert found.digest != layout([5, 1, 7, 3]).digest == digest_of(np.array([5, 1, 7, 3]))
     assert layout(["a", "b"], ["c"]).ids_of(BitMap([2, 0])) == ["a", "c"]
+
+
+# -- the command line ------------------------------------------------------------------------------------------
+def test_segments_refresh_takes_a_saved_store_of_partitions(tmp_path, capsys):
+    """``segmint segments refresh --data STORE_DIR`` on 3 partitions reports and delivers what it does on the same
+    contacts in one partition."""
+    model = random_model(SCHEMA, 8, 50, 120)
+    outputs = []
+    for k in (1, 3):
+        segmint.SavedStore.create(tmp_path / f"p{k}", model.store(), partitions=k)
+        common = ["--registry", tmp_path / f"p{k}.db", "--data", tmp_path / f"p{k}"]
+        for name in ("apple", "quiet", "rich"):
+            assert run(capsys, "segments", "add", name, RULES[name], *common)[0] == 0
+        code, report = run_json(capsys, "segments", "refresh", "--now", "2026-11-01T00:00:00Z", "--engine",
+                                "vector", *common)
+        assert code == 0 and report["seq"] == 1
+        code, out, _ = run(capsys, "segments", "changes", "--consumer", "mailer", *common)
+        assert code == 0
+        outputs.append(([(s["name"], s["size"], s["entered"], s["cause"]) for s in report["segments"]],
+                        sorted(out.splitlines())))
+    assert outputs[0] == outputs[1] and len(outputs[0][1]) > 20

@@ -77,6 +77,7 @@ class Carry:
         self.new_starts, self.old_starts = starts_of(self.new), starts_of(self.old)
         self.kept = [k < len(self.new) and (self.new[k].digest == part.digest or self.new[k].extends(part))
                      for k, part in enumerate(self.old)]
+        self._translated: dict[int, np.ndarray] = {}  # see _moved
         self.same = new.digest == old.digest or (
             all(self.kept) and np.array_equal(self.new_starts[:len(self.old)], self.old_starts[:-1]))
 
@@ -95,17 +96,26 @@ class Carry:
             if self.kept[j]:
                 found.append(local + self.new_starts[j])
                 continue
-            if j < len(self.new):
-                here, missing = self.new[j].carry(part, local)
-                found.append(here + self.new_starts[j])
-            else:
-                missing = part.ids[local]
-            for k, elsewhere in enumerate(self.new):  # contacts the partitioning put elsewhere
-                if k != j and len(missing):
-                    here, missing = elsewhere.find(missing)
-                    found.append(here + self.new_starts[k])
-            gone += missing.tolist()
+            moved = self._moved(j)[local]
+            found.append(moved[moved >= 0])
+            gone += part.ids[local[moved < 0]].tolist()
         return bitmap(np.concatenate(found)) if found else BitMap(), gone
+
+    def _moved(self, j: int) -> np.ndarray:
+        """The new row of every row of old partition ``j`` (-1: gone), found by id once per pair of layouts (every
+        segment's membership is then translated by indexing): in the same partition, then in the others."""
+        moved = self._translated.get(j)
+        if moved is None:
+            ids = self.old[j].ids
+            moved = np.full(len(ids), -1, np.int64)
+            for k in [j, *(k for k in range(len(self.new)) if k != j)] if j < len(self.new) else range(len(self.new)):
+                missing = np.flatnonzero(moved < 0)
+                if len(missing) == 0:
+                    break
+                here = self.new[k].rows(ids[missing])
+                moved[missing[here >= 0]] = here[here >= 0] + self.new_starts[k]
+            self._translated[j] = moved
+        return moved
 
 
 # -- in the registry's database (its epochs table) -----------------------------------------------------------------

@@ -3,7 +3,7 @@
 Membership is a roaring bitmap (``pyroaring.BitMap``) of row numbers of the store it was computed on; rows mean
 contacts only together with that store's list of external ids, its *epoch*. The registry keeps each epoch's ids
 (``Epoch``) and, when a refresh meets a store whose ids differ (new contacts, a rebuilt or compacted store), carries
-the old membership over by external id (``Epoch.carry``; over partitions: live/layout.py): a contact keeps its
+the old membership over by external id (``Epoch.rows``; live/layout.py ``Carry``): a contact keeps its
 membership, a contact no longer in the store has left; ids only added after the old ones (appends) move no row.
 Row bitmaps are built from numpy through ``array.array``, pyroaring's fast path (a bitmap of a million rows in
 milliseconds; from a numpy array it iterates in Python, fifteen times slower).
@@ -76,20 +76,12 @@ class Epoch:
         n = len(other.ids)
         return n <= len(self.ids) and other.kind == self.kind and bool(np.array_equal(self.ids[:n], other.ids))
 
-    def carry(self, other: Epoch, old_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rows of ``other`` as rows of this epoch (found by external id: in no particular order), and the ids of
-        those not here (in the order of ``old_rows``)."""
-        if other.digest == self.digest or self.extends(other):
-            return old_rows, other.ids[:0]
-        return self.find(other.ids[old_rows])
-
-    def find(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The rows of ``ids`` found in this epoch (in no particular order), and the ids not found (in order)."""
-        if len(ids) == 0:
-            return np.zeros(0, np.int64), ids
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """The row of each of ``ids`` in this epoch, -1 where it is not here."""
+        if len(ids) == 0 or len(self.ids) == 0:
+            return np.full(len(ids), -1, np.int64)
         found = pc.index_in(_arrow(ids), value_set=_arrow(self.ids))  # null where the id is not in this epoch
-        present = found.is_valid().to_numpy(zero_copy_only=False)
-        return found.drop_null().to_numpy().astype(np.int64), ids[~present]
+        return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def digest_of(ids: np.ndarray) -> str:

@@ -43,7 +43,8 @@ from ..store.columns import Store
 from ..store.parts import Partitions
 from .layout import Layout, parts_of, starts_of
 from .membership import Epoch, bitmap
-from .registry import Definition, Registry
+from .records import Definition
+from .registry import Registry
 from .splits import GlobalControl
 
 Bound = tuple[ir.Expr, Mapping[str, object]]  # a segment's plan and its own parameters, for nextchange.bound

@@ -27,7 +27,8 @@ from . import layout
 from .layout import Carry, Layout
 from .membership import Epoch
 from .partwise import digest_of_parts, evaluate, source_of
-from .registry import Change, Definition, Registry, RegistryError, _stamp
+from .records import Change, Definition
+from .registry import Registry, RegistryError, _stamp
 
 
 @dataclass(frozen=True)

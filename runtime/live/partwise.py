@@ -143,7 +143,6 @@ class Evaluated:
     the errors of the segments it could not evaluate, each segment's next-change bound, the compiled segments, the
     seconds spent waiting for kernels and per stage (``next``: bounds; ``diff``: building bitmaps)."""
 
-    layout: Epoch | Layout
     members: dict[str, BitMap] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     bounds: dict[str, dt.datetime | None] = field(default_factory=dict)
@@ -156,7 +155,7 @@ def evaluate(registry: Registry, definitions: list[Definition], source: Local | 
              now: dt.datetime, engine: str, wait_for_kernels: bool, splits: Mapping, control: GlobalControl | None
              ) -> Evaluated:
     """Evaluate ``definitions`` on ``source`` (whose layout is ``layout``): see the module's docstring."""
-    found = Evaluated(layout)
+    found = Evaluated()
     for definition in definitions:
         try:
             found.segments[definition.name] = registry.segment_of(definition.rule, definition.params)
@@ -169,7 +168,7 @@ def evaluate(registry: Registry, definitions: list[Definition], source: Local | 
         for batch, params in batches:
             plans = tuple(found.segments[n].rule.plan for n in batch)
             with contextlib.suppress(SegmintError):
-                source.compile(plans, bind(ir.And(plans), now, params, registry.schema))
+                source.compile(plans, bind(ir.And(plans), now, params, source.schema))
         COMPILED.kernels.wait_for_background()
         found.waited = time.perf_counter() - started
     members = _Members(source.ids(), layout, splits, control)

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..compiler import ir
+from ..compiler.schema import Schema
 from ..dsl.errors import SegmintError
 from .bindings import Bindings
 from .engines import kernel_batches, partitions
@@ -61,7 +62,7 @@ def answer(client, plans: tuple[ir.Expr, ...], store: SavedStore | Partitions, b
     """The masks of ``plans`` over the partitions of ``store`` (partition order), the engine that answered each
     plan, and the rows."""
     directory, manifest = located(store)
-    ordered = answer_parts(client, plans, store, bindings, engine)
+    ordered = answer_parts(client, plans, (directory, manifest), store.schema, bindings, engine)
     masks = np.concatenate([np.unpackbits(packed, axis=1, count=len(ids)).astype(bool)
                             for ids, packed, _ in ordered], axis=1)
     engines = ["vector" if any(used[p] == "vector" for _, _, used in ordered) else ordered[0][2][p]
@@ -70,14 +71,15 @@ def answer(client, plans: tuple[ir.Expr, ...], store: SavedStore | Partitions, b
     return masks, engines, ClusterRows(ids, directory, manifest.get("store_version", 1))
 
 
-def answer_parts(client, plans: tuple[ir.Expr, ...], store: SavedStore | Partitions, bindings: Bindings,
-                 engine: Engine, task=None, extra: tuple = ()) -> list:
-    """The rounds above, and what ``task`` (default ``masks_task``) answers for each partition in the last one, in
-    partition order. ``task(directory, manifest, k, plans, bindings, columns, engine, *extra)`` runs on a worker
-    (plans reading ranked columns; ``columns`` the partition's ranks); the live registry's refresh passes its own
-    (runtime/live/partwise.py) to get bitmaps' rows and next-change bounds back instead of masks."""
+def answer_parts(client, plans: tuple[ir.Expr, ...], version: tuple[Path, Mapping], schema: Schema,
+                 bindings: Bindings, engine: Engine, task=None, extra: tuple = ()) -> list:
+    """The rounds above over the store version ``version`` (its folder and manifest: ``located``), and what
+    ``task`` (default ``masks_task``) answers for each partition in the last one, in partition order.
+    ``task(directory, manifest, k, plans, bindings, columns, engine, *extra)`` runs on a worker (plans reading ranked
+    columns; ``columns`` the partition's ranks); the live registry's refresh passes its own (runtime/live/partwise.py)
+    to get masks and next-change bounds back."""
     task = masks_task if task is None else task
-    directory, manifest = located(store)
+    directory, manifest = version
     count = len(manifest["parts"]) if "parts" in manifest else 1
     tasks = range(count)
 
@@ -85,7 +87,7 @@ def answer_parts(client, plans: tuple[ir.Expr, ...], store: SavedStore | Partiti
         futures = [client.submit(function, str(directory), manifest, k, *arguments(k), pure=False) for k in which]
         return dict(zip(which, client.gather(futures), strict=True))
 
-    rounds, plans = partitions.rank_rounds(plans, store.schema)
+    rounds, plans = partitions.rank_rounds(plans, schema)
     columns: dict[int, dict[str, Column]] = {k: {} for k in tasks}
     for step in rounds:
         measured = over(measure_task, lambda k, node=step.node: (node, bindings, columns[k]))

@@ -43,6 +43,30 @@ def test_a_refresh_on_a_cluster_commits_what_one_process_commits(client, tmp_pat
             assert sorted(there.members(name)) == sorted(here.members(name))
 
 
+def test_a_refresh_on_a_cluster_evaluates_the_version_it_began_with(client, tmp_path):
+    """Appends landing while a refresh runs are not half seen: every round reads the version the store held when
+    the refresh began (its ids, digests and masks)."""
+    from segmint.compiler import ir
+    from segmint.runtime.bindings import bind
+    from segmint.runtime.live.partwise import OnCluster
+
+    model = random_model(SCHEMA, 9, 30, 60)
+    saved = segmint.SavedStore.create(tmp_path / "s", model.store(), partitions=3)
+    source = OnCluster(client, saved)
+    before = [ids.tolist() for ids in source.ids()]
+    saved.append(contacts=take_contacts(model, [{"contact_id": 999}]))
+    plan = segmint.compile(RULES["quiet"], SCHEMA).rule.plan
+    run = list(source.run((plan,), bind(ir.And((plan,)), NOW, None, SCHEMA), "vector", [(plan, {})], {}))
+    assert [masks.shape[1] for _, masks, _ in run] == [len(ids) for ids in before]
+    assert 999 not in {i for ids in before for i in ids} and 999 in saved.snapshot().ids.tolist()
+
+
+def take_contacts(model, rows):
+    from changes import contacts_table
+
+    return contacts_table(model.schema, rows)
+
+
 def test_a_cluster_refreshes_saved_stores_only(client, tmp_path):
     with segmint.Registry(":memory:", SCHEMA) as registry:
         registry.add("apple", RULES["apple"])

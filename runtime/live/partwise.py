@@ -94,8 +94,9 @@ class OnCluster:
     def __init__(self, client, store) -> None:
         from .. import cluster
 
-        self.client, self.store, self.schema = client, store, store.schema
-        directory, manifest = cluster.located(store)
+        self.client, self.schema = client, store.schema
+        # the version the saved store holds now, for every round: appends meanwhile make versions it does not see
+        self.version = directory, manifest = cluster.located(store)
         count = len(manifest["parts"]) if "parts" in manifest else 1
         looked = client.gather([client.submit(look_task, str(directory), manifest, k, pure=False)
                                 for k in range(count)])
@@ -115,8 +116,8 @@ class OnCluster:
             clock: dict[str, float]) -> Iterator[tuple[int, np.ndarray, list]]:
         from .. import cluster
 
-        answered = cluster.answer_parts(self.client, plans, self.store, bindings, _ENGINES[engine], refresh_task,
-                                        (tuple(bounds),))
+        answered = cluster.answer_parts(self.client, plans, self.version, self.schema, bindings, _ENGINES[engine],
+                                        refresh_task, (tuple(bounds),))
         for k, (packed, found) in enumerate(answered):  # the bounds' time is the workers', inside "evaluate"
             yield k, np.unpackbits(packed, axis=1, count=len(self._ids[k])).astype(bool), found
 

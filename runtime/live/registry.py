@@ -414,9 +414,11 @@ class Registry:
                 "ORDER BY r.seq, r.name",
                 (since,),
             ).fetchall()
-        given = 0
+        given, epochs = 0, {}  # an epoch's ids are read once per call, not once per segment and refresh
         for seq, name, epoch_id, entered, left, gone, cause, now in rows:
-            epoch = self.epoch(epoch_id)
+            if epoch_id not in epochs:
+                epochs[epoch_id] = self.epoch(epoch_id)
+            epoch = epochs[epoch_id]
             batches = (("entered", epoch.ids_of(BitMap.deserialize(entered))),
                        ("left", epoch.ids_of(BitMap.deserialize(left)) + json.loads(gone)))
             for change, ids in batches:

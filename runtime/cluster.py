@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..compiler import ir
+from ..compiler.schema import Schema
 from ..dsl.errors import SegmintError
 from .bindings import Bindings
 from .engines import kernel_batches, partitions
@@ -60,7 +61,25 @@ def answer(client, plans: tuple[ir.Expr, ...], store: SavedStore | Partitions, b
            ) -> tuple[np.ndarray, list[str], ClusterRows]:
     """The masks of ``plans`` over the partitions of ``store`` (partition order), the engine that answered each
     plan, and the rows."""
-    directory, manifest = _version(store)
+    directory, manifest = located(store)
+    ordered = answer_parts(client, plans, (directory, manifest), store.schema, bindings, engine)
+    masks = np.concatenate([np.unpackbits(packed, axis=1, count=len(ids)).astype(bool)
+                            for ids, packed, _ in ordered], axis=1)
+    engines = ["vector" if any(used[p] == "vector" for _, _, used in ordered) else ordered[0][2][p]
+               for p in range(len(plans))]
+    ids = np.concatenate([ids for ids, _, _ in ordered])
+    return masks, engines, ClusterRows(ids, directory, manifest.get("store_version", 1))
+
+
+def answer_parts(client, plans: tuple[ir.Expr, ...], version: tuple[Path, Mapping], schema: Schema,
+                 bindings: Bindings, engine: Engine, task=None, extra: tuple = ()) -> list:
+    """The rounds above over the store version ``version`` (its folder and manifest: ``located``), and what
+    ``task`` (default ``masks_task``) answers for each partition in the last one, in partition order.
+    ``task(directory, manifest, k, plans, bindings, columns, engine, *extra)`` runs on a worker (plans reading ranked
+    columns; ``columns`` the partition's ranks); the live registry's refresh passes its own (runtime/live/partwise.py)
+    to get masks and next-change bounds back."""
+    task = masks_task if task is None else task
+    directory, manifest = version
     count = len(manifest["parts"]) if "parts" in manifest else 1
     tasks = range(count)
 
@@ -68,7 +87,7 @@ def answer(client, plans: tuple[ir.Expr, ...], store: SavedStore | Partitions, b
         futures = [client.submit(function, str(directory), manifest, k, *arguments(k), pure=False) for k in which]
         return dict(zip(which, client.gather(futures), strict=True))
 
-    rounds, plans = partitions.rank_rounds(plans, store.schema)
+    rounds, plans = partitions.rank_rounds(plans, schema)
     columns: dict[int, dict[str, Column]] = {k: {} for k in tasks}
     for step in rounds:
         measured = over(measure_task, lambda k, node=step.node: (node, bindings, columns[k]))
@@ -84,20 +103,14 @@ def answer(client, plans: tuple[ir.Expr, ...], store: SavedStore | Partitions, b
                 first_of.setdefault(key, k)
         compiling = sorted(set(first_of.values()))
         if compiling:  # one task per missing kernel compiles it into the shared cache; the rest load it
-            answered.update(over(masks_task, lambda k: (plans, bindings, columns[k], "compiled"), which=compiling))
+            answered.update(over(task, lambda k: (plans, bindings, columns[k], "compiled", *extra), which=compiling))
     rest = [k for k in tasks if k not in answered]
     if rest:
-        answered.update(over(masks_task, lambda k: (plans, bindings, columns[k], engine.name), which=rest))
-    ordered = [answered[k] for k in tasks]
-    masks = np.concatenate([np.unpackbits(packed, axis=1, count=len(ids)).astype(bool)
-                            for ids, packed, _ in ordered], axis=1)
-    engines = ["vector" if any(used[p] == "vector" for _, _, used in ordered) else ordered[0][2][p]
-               for p in range(len(plans))]
-    ids = np.concatenate([ids for ids, _, _ in ordered])
-    return masks, engines, ClusterRows(ids, directory, manifest.get("store_version", 1))
+        answered.update(over(task, lambda k: (plans, bindings, columns[k], engine.name, *extra), which=rest))
+    return [answered[k] for k in tasks]
 
 
-def _version(store: SavedStore | Partitions) -> tuple[Path, Mapping]:
+def located(store: SavedStore | Partitions) -> tuple[Path, Mapping]:
     """The folder and the manifest of the version to evaluate."""
     if isinstance(store, SavedStore):
         return store.directory, store._manifest  # the version this object holds, never read on the client
@@ -112,7 +125,9 @@ _lock = threading.Lock()
 _opened: OrderedDict[tuple, Store] = OrderedDict()
 
 
-def _partition(directory: str, manifest: Mapping, k: int, columns: Mapping[str, Column]) -> Store:
+def partition(directory: str, manifest: Mapping, k: int, columns: Mapping[str, Column]) -> Store:
+    """Partition ``k`` of the version ``manifest`` describes, opened on this worker (kept among the last
+    ``KEPT_PARTITIONS``), with the ranked ``columns`` added."""
     key = (directory, manifest.get("store_version", 1), manifest.get("checksum"), k)
     with _lock:
         store = _opened.get(key)
@@ -129,13 +144,13 @@ def _partition(directory: str, manifest: Mapping, k: int, columns: Mapping[str, 
 
 def measure_task(directory: str, manifest: Mapping, k: int, node: ir.Rank | ir.Rfm, bindings: Bindings,
                  columns: Mapping[str, Column]) -> tuple[np.ndarray, ...]:
-    return partitions.measure_part(_partition(directory, manifest, k, columns), node, bindings)
+    return partitions.measure_part(partition(directory, manifest, k, columns), node, bindings)
 
 
 def kernels_task(directory: str, manifest: Mapping, k: int, plans: tuple[ir.Expr, ...],
                  columns: Mapping[str, Column]) -> list[str]:
     """The keys of the kernels this partition's plans need that the kernel cache does not hold yet."""
-    store = _partition(directory, manifest, k, columns)
+    store = partition(directory, manifest, k, columns)
     kernels = COMPILED.kernels
     work = kernel_batches.split(plans)
     batches = kernel_batches.kernel_batches(work, lambda part: kernels.kernel_for((part,), store).key)
@@ -148,7 +163,7 @@ def masks_task(directory: str, manifest: Mapping, k: int, plans: tuple[ir.Expr, 
     """The partition's ids, its masks packed 8 rows to a byte, and the engine that answered each plan."""
     from .segment import _ENGINES, check_store
 
-    store = _partition(directory, manifest, k, columns)
+    store = partition(directory, manifest, k, columns)
     for plan in plans:
         check_store(plan, store)
     masks, used = partitions.masks_part(store, plans, bindings, _ENGINES[engine])

@@ -415,7 +415,7 @@ def test_checking_an_edit_compiles_only_the_segments_it_uses(registry, schema):
 
 def test_the_store_digest_sees_every_change_of_data_and_only_those(schema):
     """A refresh's cause is ``time`` only when the store's contents are those of the previous refresh's."""
-    from segmint.runtime.live.refresh import store_digest
+    from segmint.runtime.live.partwise import store_digest
 
     contacts = [dict(id=1, city="Kyiv", loyalty_points=5), dict(id=2, city="Lviv", loyalty_points=None)]
     opens = [dict(id=1, ts=ago(1), device="ios"), dict(id=2, ts=ago(3), device="android")]
@@ -440,16 +440,16 @@ def test_the_store_digest_sees_every_change_of_data_and_only_those(schema):
 def test_segments_that_cannot_have_changed_are_not_evaluated(registry, schema, store, monkeypatch):
     """Same store contents, no definition changed, and ``now`` before the next change bound of the previous
     refresh: the membership is kept without evaluating (a refresh with nothing new costs next to nothing)."""
-    from segmint.runtime.live import refresh as refresh_module
+    from segmint.runtime.live import partwise
 
     evaluated = []
-    evaluate_many = refresh_module.evaluate_many
+    batch = partwise._batch
 
-    def spy(segments, store, **kw):
-        evaluated.append(sorted(s.text for s in segments))
-        return evaluate_many(segments, store, **kw)
+    def spy(found, members, source, definitions, *args):
+        evaluated.append(sorted(found.segments[d.name].text for d in definitions))
+        return batch(found, members, source, definitions, *args)
 
-    monkeypatch.setattr(refresh_module, "evaluate_many", spy)
+    monkeypatch.setattr(partwise, "_batch", spy)
     registry.add("recent", "opened within 7d")  # 20 (opened 6 days ago) leaves at NOW + 1 day
     registry.add("kyiv", "city = Kyiv")  # time alone never changes it
     registry.split("kyiv", {"A": 50, "B": 50})

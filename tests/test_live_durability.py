@@ -2,7 +2,8 @@
 refreshes, many times; the registry must reopen with every refresh it acknowledged, and its membership must always be
 what replaying its committed changes from nothing gives (no refresh half applied).
 
-SEGMINT_KILL_RUNS sets the number of kills (6 by default, in CI; try 200 locally).
+SEGMINT_KILL_RUNS sets the number of kills (6 by default, in CI; try 200 locally), each on one store and on a saved
+store of 3 partitions.
 """
 
 import os
@@ -29,6 +30,12 @@ WRITER = textwrap.dedent("""
     from data import live_store
     schema = segmint.Schema.from_toml(DEMO_SCHEMA)
     store = live_store(schema=schema)
+    if {partitions} > 1:  # a saved store of partitions, refreshed partition by partition (its layout in the registry)
+        folder = {path!r} + ".store"
+        try:
+            store = segmint.SavedStore.open(folder)
+        except segmint.SegmintError:
+            store = segmint.SavedStore.create(folder, store, partitions={partitions})
     registry = segmint.Registry({path!r}, schema)
     for name, rule in (("recent", "opened within 7d"), ("ios", "opened device = ios within 10d"),
                        ("quiet", "not opened within 5d"), ("both", "recent and ios")):
@@ -57,11 +64,13 @@ def replayed(registry) -> dict[str, set]:
     return members
 
 
+@pytest.mark.parametrize("partitions", [1, 3])
 @pytest.mark.parametrize("run", range(RUNS))
-def test_refreshes_survive_sigkill(schema, tmp_path_factory, run):
-    path = tmp_path_factory.getbasetemp() / "killed.db"  # one registry for every run: kills accumulate
+def test_refreshes_survive_sigkill(schema, tmp_path_factory, run, partitions):
+    path = tmp_path_factory.getbasetemp() / f"killed-{partitions}.db"  # one registry for every run: kills accumulate
     rng = random.Random(run)
-    child = subprocess.Popen([sys.executable, "-c", WRITER.format(tests=str(TESTS), path=str(path))],
+    child = subprocess.Popen([sys.executable, "-c", WRITER.format(tests=str(TESTS), path=str(path),
+                                                                   partitions=partitions)],
                              stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "ready"
     acknowledged = 0

@@ -117,15 +117,23 @@ def masks_part(store: Store, plans: tuple[ir.Expr, ...], bindings: Bindings, eng
     return engine.answer(plans, store, bindings)
 
 
-def answer(plans: tuple[ir.Expr, ...], parts: Partitions, bindings: Bindings, engine: Engine
-           ) -> tuple[np.ndarray, list[str]]:
-    """The masks of ``plans`` over all partitions (rows in partition order) and, per plan, the engine that answered
-    (``vector`` when it answered any partition's part)."""
+def ranked_stores(plans: tuple[ir.Expr, ...], parts: Partitions, bindings: Bindings
+                  ) -> tuple[list[Store], tuple[ir.Expr, ...]]:
+    """Every partition's store with the ranked columns the plans read, and the plans reading them (the rounds of
+    ranking done): what ``masks_part`` takes, partition by partition."""
     stores = list(parts.stores)
     rounds, plans = rank_rounds(plans, parts.schema)
     for step in rounds:
         columns = rank_together(step.node, [measure_part(s, step.node, bindings) for s in stores])
         stores = [with_columns(s, {step.name: c}) for s, c in zip(stores, columns, strict=True)]
+    return stores, plans
+
+
+def answer(plans: tuple[ir.Expr, ...], parts: Partitions, bindings: Bindings, engine: Engine
+           ) -> tuple[np.ndarray, list[str]]:
+    """The masks of ``plans`` over all partitions (rows in partition order) and, per plan, the engine that answered
+    (``vector`` when it answered any partition's part)."""
+    stores, plans = ranked_stores(plans, parts, bindings)
     answered = [masks_part(s, plans, bindings, engine) for s in stores]
     masks = np.concatenate([m for m, _ in answered], axis=1) if answered else np.zeros((len(plans), 0), bool)
     engines = ["vector" if any(used[k] == "vector" for _, used in answered) else

@@ -7,7 +7,9 @@ ok, 1 rule error, 2 usage or other error.
 The registry is the SQLite file ``--registry FILE``, by default ``segments.db`` in the current folder: a registry is
 a project's state, kept next to the project like a git repository, not in a cache that may be wiped. The schema
 (for compiling rules) and the store (for ``refresh`` and ``next``) come from ``--data DIR`` as for ``segmint eval``;
-without ``--data`` they are the demo data set's, so ``segmint segments ...`` works right after ``segmint demo``.
+without ``--data`` they are the demo data set's, so ``segmint segments ...`` works right after ``segmint demo``. A
+saved store is refreshed as one (partition by partition, live/partwise.py); ``refresh --scheduler ADDRESS`` evaluates
+its partitions on a Dask cluster.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from ..cli import (
 )
 from ..segment import ENGINES
 from ..store.columns import Store
+from ..store.partitioned import SavedStore
 from .registry import GLOBAL_CONTROL_SALT, Registry
 
 DEFAULT_REGISTRY = Path("segments.db")
@@ -90,6 +93,9 @@ def add_commands(commands, formatter) -> None:
     p.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE, help=f"evaluator (default {DEFAULT_ENGINE})")
     p.add_argument("--wait-for-kernels", action="store_true",
                    help="with --engine auto: compile the kernels not in the kernel cache first, then run them all")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="a Dask scheduler (tcp://host:8786): a saved store's partitions are evaluated on its workers, "
+                        "which open them from the same path (pip install 'segmint[dask]')")
 
     p = command("next", "print the first instant segment NAME changes without new data (refresh then)", cmd_next, True)
     p.add_argument("name", metavar="NAME")
@@ -172,13 +178,28 @@ def _schema(args: argparse.Namespace) -> Schema:
     return _store(args, None).schema  # a saved store carries its schema; a Parquet folder's is inferred
 
 
-def _store(args: argparse.Namespace, schema: Schema | None) -> Store:
+def _store(args: argparse.Namespace, schema: Schema | None) -> Store | SavedStore:
+    """The data: a saved store stays one (a refresh evaluates it partition by partition), Parquet is loaded."""
     if args.data is None:
         return Store.from_parquet(_demo().demo_dir(progress=True), schema)
     _check_dir(args.data)
     if (args.data / "manifest.json").is_file():
-        return Store.open(args.data)
+        return SavedStore.open(args.data)
     return Store.from_parquet(args.data, schema)
+
+
+def _client(address: str | None):
+    """A Dask client of the scheduler at ``address`` (None: no cluster). Dask is imported only here."""
+    if address is None:
+        return None
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise UsageError("--scheduler needs Dask, which is not installed: pip install 'segmint[dask]'") from None
+    try:
+        return Client(address, timeout=30)
+    except OSError as error:
+        raise UsageError(f"--scheduler: cannot reach a Dask scheduler at {address}: {error}") from None
 
 
 def _check_dir(directory: Path) -> None:
@@ -282,8 +303,16 @@ def cmd_refresh(args: argparse.Namespace, out: Console, err: Console) -> int:
             for name in args.names:
                 registry.get(name)  # an unknown name fails before the data is loaded
         store = _store(args, schema)
-        report = registry.refresh(store, now or _now(args), names=args.names or None, engine=args.engine,
-                                  wait_for_kernels=args.wait_for_kernels)
+        if args.scheduler is not None and not isinstance(store, SavedStore):
+            raise UsageError("--scheduler refreshes a saved store (--data DIR with a manifest.json), which the "
+                             "cluster's workers open from its folder")
+        client = _client(args.scheduler)
+        try:
+            report = registry.refresh(store, now or _now(args), names=args.names or None, engine=args.engine,
+                                      wait_for_kernels=args.wait_for_kernels, client=client)
+        finally:
+            if client is not None:
+                client.close()
     segments = [{"name": s.name, "size": s.size, "entered": s.entered, "left": s.left, "cause": s.cause,
                  "alerts": list(s.alerts), "error": s.error, "next_change": s.next_change} for s in report.segments]
     if args.json:

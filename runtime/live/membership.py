@@ -3,9 +3,10 @@
 Membership is a roaring bitmap (``pyroaring.BitMap``) of row numbers of the store it was computed on; rows mean
 contacts only together with that store's list of external ids, its *epoch*. The registry keeps each epoch's ids
 (``Epoch``) and, when a refresh meets a store whose ids differ (new contacts, a rebuilt or compacted store), carries
-the old membership over by external id (``Epoch.rows_of``): a contact keeps its membership, a contact no longer in
-the store has left. Row bitmaps are built from numpy through ``array.array``, pyroaring's fast path (a bitmap of a
-million rows in milliseconds; from a numpy array it iterates in Python, fifteen times slower).
+the old membership over by external id (``Epoch.rows``; live/layout.py ``Carry``): a contact keeps its
+membership, a contact no longer in the store has left; ids only added after the old ones (appends) move no row.
+Row bitmaps are built from numpy through ``array.array``, pyroaring's fast path (a bitmap of a million rows in
+milliseconds; from a numpy array it iterates in Python, fifteen times slower).
 """
 
 from __future__ import annotations
@@ -32,10 +33,6 @@ def bitmap(rows: np.ndarray) -> BitMap:
 def rows(members: BitMap) -> np.ndarray:
     """The row numbers in ``members``, ascending, as int64."""
     return np.frombuffer(members.to_array(), dtype=np.uint32).astype(np.int64)
-
-
-def of_mask(mask: np.ndarray) -> BitMap:
-    return bitmap(np.flatnonzero(mask))
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,16 +70,18 @@ class Epoch:
         """External ids of the rows in ``members``, as Python ints or strs."""
         return self.ids[rows(members)].tolist()
 
-    def rows_of(self, other: Epoch, members: BitMap) -> tuple[BitMap, list]:
-        """``members`` (rows of ``other``) as rows of this epoch, and the ids of those no longer here."""
-        if other.digest == self.digest:
-            return members, []
-        ids = other.ids[rows(members)]
-        if len(ids) == 0:
-            return BitMap(), []
+    def extends(self, other: Epoch) -> bool:
+        """Whether this epoch is ``other`` with contacts added after its rows (what appends make of a store's or a
+        partition's rows): then a row of ``other`` is the same row here, and nothing needs translating."""
+        n = len(other.ids)
+        return n <= len(self.ids) and other.kind == self.kind and bool(np.array_equal(self.ids[:n], other.ids))
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """The row of each of ``ids`` in this epoch, -1 where it is not here."""
+        if len(ids) == 0 or len(self.ids) == 0:
+            return np.full(len(ids), -1, np.int64)
         found = pc.index_in(_arrow(ids), value_set=_arrow(self.ids))  # null where the id is not in this epoch
-        present = found.is_valid().to_numpy(zero_copy_only=False)
-        return bitmap(found.drop_null().to_numpy()), ids[~present].tolist()
+        return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def digest_of(ids: np.ndarray) -> str:

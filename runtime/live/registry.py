@@ -21,7 +21,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from pyroaring import BitMap
@@ -35,7 +34,10 @@ from ...dsl.errors import RuleError, SchemaError, SegmintError, Span
 from ...dsl.lexicon import NAME
 from ...dsl.parser import parse
 from ..segment import Segment
+from . import layout
+from .layout import Layout
 from .membership import Epoch
+from .records import Alert, Change, Definition, SizePoint, SplitOf
 from .splits import GlobalControl, Split
 
 FORMAT, VERSION = "segmint.registry", 1
@@ -79,91 +81,6 @@ _ADDED_COLUMNS = (("versions", "exclude_control", "INTEGER NOT NULL DEFAULT 0"),
                   ("membership", "stamp", "INTEGER NOT NULL DEFAULT 0"), ("membership", "next_change", "TEXT"))
 GLOBAL_CONTROL_SALT = "global_control"
 
-
-@dataclass(frozen=True)
-class Definition:
-    """A registered segment as it is now (``version`` counts its edits from 1)."""
-
-    name: str
-    rule: str
-    description: str
-    params: Mapping[str, object]
-    version: int
-    created_at: str
-    updated_at: str
-    refreshed_seq: int | None = None
-    refreshed_at: str | None = None
-    refresh_seconds: float | None = None
-    last_error: str | None = None
-    exclude_control: bool = False  # members never include the registry's global control group
-
-
-@dataclass(frozen=True)
-class Change:
-    """A contact that entered or left a segment at refresh ``seq`` (idempotency key: ``(seq, segment, id)``).
-
-    ``cause`` is ``new`` (the segment's first refresh), ``edit`` (its rule changed since the previous refresh),
-    ``data`` (the store changed: new contacts or events; time may have passed too) or ``time`` (same store, a later
-    ``now``: windows slid, ages turned)."""
-
-    seq: int
-    segment: str
-    id: object
-    change: str  # "entered" or "left"
-    now: str
-    cause: str
-
-    def to_dict(self) -> dict:
-        return {"seq": self.seq, "segment": self.segment, "id": self.id, "change": self.change, "now": self.now,
-                "cause": self.cause}
-
-
-@dataclass(frozen=True)
-class SizePoint:
-    """One refresh of one segment: its size after it, how many entered and left, why, how long it took, and the
-    alerts that fired."""
-
-    seq: int
-    now: str
-    version: int
-    size: int
-    entered: int
-    left: int
-    cause: str
-    seconds: float
-    alerts: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Alert:
-    """Thresholds on a segment's size, checked at every refresh: below ``below``, above ``above``, or a change of
-    more than ``change`` (a fraction: 0.2 = 20%) against the size after the previous refresh."""
-
-    below: int | None = None
-    above: int | None = None
-    change: float | None = None
-
-    def check(self, before: int | None, size: int) -> list[str]:
-        fired = []
-        if self.below is not None and size < self.below:
-            fired.append(f"size {size} is below {self.below}")
-        if self.above is not None and size > self.above:
-            fired.append(f"size {size} is above {self.above}")
-        if self.change is not None and before is not None and before != size:
-            moved = abs(size - before) / before if before else float("inf")
-            if moved > self.change:
-                fired.append(f"size changed from {before} to {size} ({(size - before) / before:+.0%})" if before
-                             else f"size changed from 0 to {size}")
-        return fired
-
-
-@dataclass(frozen=True)
-class SplitOf:
-    """A segment's split as stored: the groups and salt (live/splits.py) and a version that changes whenever the
-    split or the segment's rule does (its groups' changes then have cause ``edit``)."""
-
-    split: Split
-    version: int
 
 class RegistryError(SegmintError):
     """A registry operation that cannot be done as asked (unknown or duplicate segment, busy, bad file)."""
@@ -497,9 +414,11 @@ class Registry:
                 "ORDER BY r.seq, r.name",
                 (since,),
             ).fetchall()
-        given = 0
+        given, epochs = 0, {}  # an epoch's ids are read once per call, not once per segment and refresh
         for seq, name, epoch_id, entered, left, gone, cause, now in rows:
-            epoch = self.epoch(epoch_id)
+            if epoch_id not in epochs:
+                epochs[epoch_id] = self.epoch(epoch_id)
+            epoch = epochs[epoch_id]
             batches = (("entered", epoch.ids_of(BitMap.deserialize(entered))),
                        ("left", epoch.ids_of(BitMap.deserialize(left)) + json.loads(gone)))
             for change, ids in batches:
@@ -531,20 +450,17 @@ class Registry:
         self._callbacks.setdefault((segment, "left"), []).append(callback)
 
     def refresh(self, store, now=None, *, names: Sequence[str] | None = None, engine: str = "auto",
-                wait_for_kernels: bool = False):
+                wait_for_kernels: bool = False, client=None):
         """Evaluate the segments (all, or ``names``) at ``now`` and commit who entered and left: see live/refresh.py.
         ``engine="auto"`` runs the kernels in the kernel cache and answers for the others with the vector engine while
         they compile in the background; ``wait_for_kernels`` compiles them first (the stage ``kernels``). A
-        ``SavedStore`` (or its ``parts()``) is refreshed as its partitions laid end to end (``snapshot()``)."""
-        from ..store.partitioned import SavedStore
-        from ..store.parts import Partitions
+        ``SavedStore`` (or its ``parts()``) is refreshed partition by partition, never laid end to end, with the
+        same changes as one store of its contacts (live/partwise.py); with a ``dask.distributed`` ``client``, its
+        partitions are evaluated on the cluster's workers and the registry is written by this process."""
         from .refresh import refresh
 
-        if isinstance(store, SavedStore):
-            store = store.snapshot()  # one version, cached by the saved store until its next change
-        elif isinstance(store, Partitions):
-            store = store.whole()
-        return refresh(self, store, now, names=names, engine=engine, wait_for_kernels=wait_for_kernels)
+        return refresh(self, store, now, names=names, engine=engine, wait_for_kernels=wait_for_kernels,
+                       client=client)
 
     def next_change(self, name: str, store, now=None, *, engine: str = "auto") -> dt.datetime | None:
         """The first instant after ``now`` at which segment ``name`` changes on ``store`` with no new data, None if
@@ -558,19 +474,8 @@ class Registry:
         return segment.next_change(store, now, definition.params or None, engine=engine)
 
     # -- internals used by refresh -------------------------------------------------------------------------------
-    def epoch(self, epoch_id: int) -> Epoch:
-        row = self._db.execute("SELECT digest, kind, ids, offsets FROM epochs WHERE epoch = ?", (epoch_id,)).fetchone()
-        return Epoch.decode(*row)
-
-    def epoch_id(self, epoch: Epoch) -> int:
-        """The id of ``epoch`` in the database, stored on first use (call inside a write transaction)."""
-        row = self._db.execute("SELECT epoch FROM epochs WHERE digest = ?", (epoch.digest,)).fetchone()
-        if row:
-            return row[0]
-        kind, values, offsets = epoch.encode()
-        cursor = self._db.execute("INSERT INTO epochs (digest, kind, ids, offsets) VALUES (?, ?, ?, ?)",
-                                  (epoch.digest, kind, values, offsets))
-        return cursor.lastrowid
+    def epoch(self, epoch_id: int) -> Epoch | Layout:
+        return layout.load(self._db, epoch_id)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

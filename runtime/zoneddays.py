@@ -3,7 +3,8 @@
 Where a date meets a time (``bought since 2026-01-01``, ``created_at = 2026-06-30``), the date means its whole day
 in the contact's zone (docs/language.md, "Dates against times: the whole day"). Day ``D`` of a zone starts at the
 first instant whose local time is ``D`` 00:00 or later (when clocks skip midnight, at the jump) and ends just before
-day ``D + 1`` starts, so a day is 23, 24 or 25 hours long and the days of a zone tile its time line.
+day ``D + 1`` starts: the days of a zone tile its time line, 23 or 25 hours long on the days its clocks move by
+an hour.
 
 The rule's dates are few and the zones of a store are few: each date bound is worked out once per zone (a binary
 search in the zone's table, runtime/timezones.py), never per contact or per event; the engines then read a

@@ -176,17 +176,13 @@ _COMPARE = {
 
 
 def fold_constants(node: ir.Expr) -> ir.Expr:
-    """Compute what does not depend on contacts: ``2 * 3`` -> ``6``, ``x and true`` -> ``x``, a date's first or
-    last instant.
+    """Compute what does not depend on contacts: ``2 * 3`` -> ``6``, ``x and true`` -> ``x``.
 
     Division is left alone when it would divide by zero (the result is null at run time, not an error).
     """
 
     def step(n):
         match n:
-            case ir.ToTimestamp(operand=ir.Const(value=value, type=Type.DATE), last=last, span=span):
-                instant = dt.datetime.combine(value, dt.time.max if last else dt.time(), tzinfo=dt.UTC)
-                return ir.Const(instant, Type.TIMESTAMP, span)
             case ir.Arith(op=op, left=ir.Const(value=a), right=ir.Const(value=b), type=t, span=span):
                 if op == "/":
                     return n if b == 0 else ir.Const(a / b, t, span)
@@ -220,13 +216,49 @@ def _fold_connective(items, kind, absorbing: bool, span):
     return kept[0] if len(kept) == 1 else kind(tuple(kept), span)
 
 
-def optimise(node: ir.Expr, definitions: Mapping[str, ir.Expr]) -> ir.Expr:
+def utc_days(node: ir.Expr) -> ir.Expr:
+    """A date's first or last instant as a constant, where every contact is in UTC (a schema without time zones):
+    ``ToTimestamp(2026-06-30)`` -> ``2026-06-30T00:00:00Z``. With zones that instant is the contact's own midnight,
+    worked out per zone at evaluation (runtime/zoneddays.py)."""
+
+    def step(n):
+        match n:
+            case ir.ToTimestamp(operand=ir.Const(value=value, type=Type.DATE), last=last, span=span):
+                instant = dt.datetime.combine(value, dt.time.max if last else dt.time(), tzinfo=dt.UTC)
+                return ir.Const(instant, Type.TIMESTAMP, span)
+        return n
+
+    return transform(node, step)
+
+
+def dated(node: ir.Window | ir.Expr) -> bool:
+    """Whether a window or a point in time has a value that ``utc_days`` would fix and zones move: a window with a
+    date bound, a date's first or last instant (a TIMESTAMP ``$parameter`` may hold a date)."""
+    match node:
+        case ir.Since(start=p) | ir.Before(end=p):
+            return _a_day(p)
+        case ir.DateRange(start=a, end=b):
+            return _a_day(a) or _a_day(b)
+        case ir.WindowBound(window=window):
+            return dated(window)
+        case ir.ToTimestamp():
+            return True
+    return False
+
+
+def _a_day(point: ir.Expr) -> bool:
+    return point.type is Type.DATE or isinstance(point, ir.Param)
+
+
+def optimise(node: ir.Expr, definitions: Mapping[str, ir.Expr], zoned: bool = False) -> ir.Expr:
     """The pipeline evaluators run on: definitions inlined, dates against timestamps as whole days, shorthand
-    normalised, constants folded."""
+    normalised, constants folded (``zoned``: the schema gives contacts time zones, so a date's instants are left
+    for evaluation)."""
     node = inline_definitions(node, definitions)
-    for pass_ in PASSES:
+    for pass_ in PASSES if zoned else UTC_PASSES:
         node = pass_(node)
     return node
 
 
 PASSES = (whole_days, normalise, fold_constants)
+UTC_PASSES = (whole_days, normalise, utc_days, fold_constants)

@@ -132,7 +132,7 @@ def compile_rule(rule: str | Mapping, schema: Schema) -> Rule:
         raise RuleError(f"a rule is text or a JSON rule document (dict), not {type(rule).__name__}")
     _check_whole_numbers(bound, source)
     _depth(bound, schema.cache["definition depths"], source)
-    plan = optimise(bound, defs)
+    plan = optimise(bound, defs, schema.zoned)
     _check_whole_numbers(plan, source)
     _check_text_tests(plan, source)
     return Rule(format_ir(bound, schema), bound, plan, ir.params(plan), defs)

@@ -85,6 +85,11 @@ class Schema:
     def verbs(self) -> dict[str, EventType]:
         return {event.verb: event for event in self.events.values()}
 
+    @property
+    def zoned(self) -> bool:
+        """Whether contacts may be in a time zone other than UTC (then dates are local days: compiler/passes.py)."""
+        return self.timezone is not None or self.default_timezone not in (None, "UTC")
+
     # -- construction --------------------------------------------------------------------------------------
     @classmethod
     def from_toml(cls, path: str | Path) -> Schema:

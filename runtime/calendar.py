@@ -123,11 +123,17 @@ def period_start(period: np.ndarray, unit: str) -> np.ndarray:
     return np.asarray(days, np.int64) * US_PER_DAY
 
 
-def current_periods(zones: Zones, end_us: int, unit: str, periods: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per zone, the period holding the instant ``end_us`` (a window's end; kept within years 1 to 9999), and an
-    instant (UTC) before which no event can fall in the ``periods`` periods before it."""
-    end = min(max(end_us, _EARLIEST), _LATEST)
-    current = period_of(end + zones.shifts_at(end), unit)
+def current_periods(zones: Zones, end_us: int | np.ndarray, unit: str, periods: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per zone, the period holding the instant ``end_us`` (a window's end, or one per zone when a date ends it;
+    kept within years 1 to 9999), and an instant (UTC) before which no event can fall in the ``periods`` periods
+    before it."""
+    if np.ndim(end_us):
+        end = np.clip(end_us, _EARLIEST, _LATEST)
+        shifts = np.array([zones.shifts_at(int(e))[z] for z, e in enumerate(end.tolist())], np.int64)
+    else:
+        end = min(max(end_us, _EARLIEST), _LATEST)
+        shifts = zones.shifts_at(end)
+    current = period_of(end + shifts, unit)
     first = period_start(current - periods, unit) - 2 * US_PER_DAY  # no zone is two days from UTC
     return current, np.maximum(first, _EARLIEST)
 

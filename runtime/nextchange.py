@@ -7,7 +7,8 @@ is constant between *candidate instants*, each a time value of the store or the 
 
 - the bases: every event time of the event types the rule reads (whatever its filters: a superset), every value of
   the timestamp and date attributes and properties it reads, and the time constants and ``$parameters`` of the rule
-  (a date as its first and last microsecond and the instants either side: dates meet timestamps as whole days);
+  (a date as its first and last microsecond and the instants either side: dates meet timestamps as whole days; in
+  a zoned store, the local days of every zone of the store's contacts, runtime/zoneddays.py);
 - the offsets: 0, and the duration of every ``within`` and ``before ... ago``; a calendar duration (``mo``, ``y``)
   is not a fixed length, so every whole day from its shortest to its longest length (1mo: 28 to 31 days) is one,
   and the midnights of the bases are bases too (``now - 1mo`` skips days: Dec 1 - 1mo = Nov 1, Nov 30 - 1mo = Oct
@@ -41,6 +42,7 @@ from .bindings import Bindings, bind
 from .store.columns import Column, Store
 from .timeutil import from_us, to_us
 from .timezones import Zones, zoned, zones
+from .zoneddays import ZonedBindings, day_starts
 
 CHECKS = 16  # evaluations next_change may spend to pass candidates at which nothing changes
 _FIRST, _LAST = to_us(dt.datetime(1, 1, 2, tzinfo=dt.UTC)), to_us(dt.datetime(9999, 12, 30, tzinfo=dt.UTC))
@@ -57,12 +59,16 @@ class Candidates:
         events = {n.event for n in nodes if isinstance(n, ir.EventSet)}
         columns = {id(c): c for c in (_column(store, n) for n in nodes if isinstance(n, ir.Attr | ir.Prop)
                                       and n.type in _TIME_TYPES) if c is not None}
-        constants = [_constant(bindings, n) for n in nodes
+        # a date is a whole day: of each zone of the store's contacts when they have zones
+        days = zones(store) if zoned(store) and any(getattr(n, "type", None) is Type.DATE for n in nodes) else None
+        constants = [_constant(ZonedBindings(bindings, days) if days else bindings, n) for n in nodes
                      if isinstance(n, ir.Const | ir.Param) and n.type in _TIME_TYPES]
         # sorted distinct times: of each event type and time column (kept with the store: every rule on it shares
         # them), and of the rule's constants
         self.sorted = [_event_times(store, event) for event in sorted(events) if event in store.events]
         self.sorted += [_column_times(column) for column in columns.values()]
+        if days is not None:
+            self.sorted += [_zoned_whole_days(column, days) for column in columns.values() if column.type is Type.DATE]
         self.sorted.append(_usable(np.concatenate([np.zeros(0, np.int64), *constants])))
         durations = [bindings.value(n.duration) for n in nodes if isinstance(n, ir.Within | ir.BeforeAgo)]
         self.offsets = sorted({0, *(o for d in durations for o in _offsets(d))})
@@ -213,9 +219,21 @@ def _column_times(column: Column) -> np.ndarray:
     return times
 
 
-def _constant(bindings: Bindings, node: ir.Const | ir.Param) -> np.ndarray:
+def _constant(bindings: Bindings | ZonedBindings, node: ir.Const | ir.Param) -> np.ndarray:
     first, last = bindings.instant_bounds(node)
-    return np.array([first - 1, first, last, last + 1], np.int64)
+    return np.concatenate([np.ravel(x) for x in (first - 1, first, last, last + 1)]).astype(np.int64)
+
+
+def _zoned_whole_days(column: Column, found: Zones) -> np.ndarray:
+    """``_whole_days`` of a date column's days in each zone of a zoned store (its local first and last instants)."""
+    values = np.asarray(column.values, np.int64)[column.validity()]
+    days = np.unique(values[(values > _FIRST // US_PER_DAY) & (values < _LAST // US_PER_DAY)])
+    out = []
+    for z in range(len(found.names)):
+        zone = np.full(len(days), z)
+        first, following = day_starts(found, days, zone), day_starts(found, days + 1, zone)
+        out += [first - 1, first, following - 1, following]
+    return _usable(np.concatenate([np.zeros(0, np.int64), *out]))
 
 
 def _whole_days(days: np.ndarray) -> np.ndarray:

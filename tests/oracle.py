@@ -3,16 +3,21 @@
 Written from the language's semantics, not from the reference evaluator's code, so that it can catch the
 reference's mistakes: SQL's three-valued logic is folded to true/false at every condition (``coalesce(..., false)``),
 events are looked up by correlated subqueries, windows are the closed µs intervals of runtime/bindings.py (the one
-shared definition of what a window means).
+shared definition of what a window means). A date meets a time as the contact's local day: a window's date bound
+compares the event's local date (from DuckDB's ICU), and a date's first instant is the ICU instant of its local
+midnight (both never use the engines' zone tables).
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
 from segmint.compiler import ir
+from segmint.compiler.passes import dated
 from segmint.compiler.types import Type
 from segmint.runtime.bindings import Bindings
 from segmint.runtime.store.columns import Column, Store
@@ -162,8 +167,7 @@ class _Sql:
                 ]
                 return "(" + (" AND " if mode == "all" else " OR ").join(tests) + ")"
             case ir.InWindow(operand=x, window=w):
-                lo, hi = self.b.window(w)
-                return f"({self.value(x, alias)} BETWEEN {lo} AND {hi})"
+                return self.in_window(w, alias, self.value(x, alias))
             case ir.Exists(events=events):
                 return f"EXISTS (SELECT 1 FROM {self.events(events, alias)})"
             case ir.Sequence(steps=steps) if steps[-1].negated:
@@ -178,7 +182,8 @@ class _Sql:
                 return self.upcoming(self.value(x, alias), x.type, self.b.value(d), alias)
             case ir.Regular(events=events, unit=unit, periods=periods, least=least):
                 # the window's end, kept within years 1 to 9999 (runtime/calendar.py), in the contact's zone
-                end = min(max(self.b.window(events.window)[1], -62_135_596_800 * 10**6), 253_402_300_799 * 10**6)
+                end = f"LEAST(GREATEST({self.window_end(events.window, alias)}, {-62_135_596_800 * 10**6}), " \
+                      f"{253_402_300_799 * 10**6})"
                 current = _period(f"timezone({alias}.zone, make_timestamp({end})::TIMESTAMPTZ)", unit)
                 event = _period("timezone(e.zone, make_timestamp(e.ts)::TIMESTAMPTZ)", unit)
                 return (
@@ -217,11 +222,16 @@ class _Sql:
                 return f"(-{self.value(x, alias)})"
             case ir.SequenceCount(steps=steps):
                 return self.occurrences(steps, alias)
-            case ir.ToTimestamp(operand=ir.Param()) | ir.WindowBound():
+            case ir.WindowBound(window=w, last=False) if dated(w):
+                return self.window_start(w, alias)
+            case ir.WindowBound(window=w, last=True) if dated(w):
+                return self.window_end(w, alias)
+            case ir.WindowBound():
                 return _literal(self.b.value(node))
+            case ir.ToTimestamp(operand=ir.Const() | ir.Param() as point, last=last):
+                return self.instant(point, alias, last)
             case ir.ToTimestamp(operand=x, last=last):
-                day = f"epoch_us(CAST({self.value(x, alias)} AS TIMESTAMP))"
-                return f"(CAST({day} AS BIGINT){f' + {DAY_US - 1}' if last else ''})"
+                return _midnight(alias, self.value(x, alias), last)
             case ir.TimePart(part=part):
                 local = f"timezone({alias}.zone, make_timestamp({alias}.ts)::TIMESTAMPTZ)"
                 function = {"hour": "hour", "weekday": "isodow", "day": "day", "month": "month", "year": "year"}[part]
@@ -281,8 +291,8 @@ class _Sql:
         for k, step in enumerate(steps):
             s = f"s{k}"
             tables.append(f"ev_{step.events.event} {s}")
-            lo, hi = self.b.window(step.events.window if k == 0 else ir.AllTime())
-            where += [f"{s}.row = {alias}.row", f"{s}.ts BETWEEN {lo} AND {hi}"]
+            where += [f"{s}.row = {alias}.row", self.in_window(step.events.window if k == 0 else ir.AllTime(), s,
+                                                              f"{s}.ts")]
             where += [self.truth(f, s) for f in step.events.where]
             if k == 0:
                 where.append(f"({after} IS NULL OR {s}.ts > {after})")
@@ -356,7 +366,70 @@ class _Sql:
         return f"({following} <= {last})"
 
     def events(self, events: ir.EventSet, alias: str) -> str:
-        lo, hi = self.b.window(events.window)
-        where = [f"e.row = {alias}.row", f"e.ts BETWEEN {lo} AND {hi}"]
+        where = [f"e.row = {alias}.row", self.in_window(events.window, "e", "e.ts")]
         where += [self.truth(f, "e") for f in events.where]
         return f"ev_{events.event} e WHERE " + " AND ".join(where)
+
+    # -- dates: the local day of the contact's zone (docs/language.md, "Dates against times: the whole day") --------
+    def point(self, node: ir.Const | ir.Param) -> dt.date | dt.datetime:
+        return self.b.params[node.name] if isinstance(node, ir.Param) else node.value
+
+    def in_window(self, window: ir.Window, alias: str, ts: str) -> str:
+        """Whether the instant ``ts`` of a row of ``alias`` is in ``window``: a date bound compares its local day
+        (``since D``: on D or later; ``before D``: before D; ``between A and B``: A to B, both included)."""
+        if not dated(window):
+            lo, hi = self.b.window(window)
+            return f"({ts} BETWEEN {lo} AND {hi})"
+        tests = [f"{ts} <= {self.b.now_us}"]
+        match window:
+            case ir.Since(start=a):
+                tests.append(self.on_day(a, ">=", alias, ts))
+            case ir.Before(end=b):
+                tests.append(self.on_day(b, "<", alias, ts))
+            case ir.DateRange(start=a, end=b):
+                tests += [self.on_day(a, ">=", alias, ts), self.on_day(b, "<=", alias, ts)]
+        return "(" + " AND ".join(tests) + ")"
+
+    def on_day(self, point: ir.Const | ir.Param, op: str, alias: str, ts: str) -> str:
+        """``ts op point``: a date against the local day of ``ts``, an instant against ``ts`` itself."""
+        value = self.point(point)
+        if isinstance(value, dt.datetime):
+            return f"({ts} {op} {_literal(self.b.instant_bounds(point)[0])})"
+        return f"({_local_day(alias, ts)} {op} {(value - dt.date(1970, 1, 1)).days})"
+
+    def instant(self, point: ir.Const | ir.Param, alias: str, last: bool) -> str:
+        """A date's first (``last``: last) instant in the zone of ``alias``'s contact; a timestamp's own."""
+        value = self.point(point)
+        if isinstance(value, dt.datetime):
+            return _literal(self.b.instant_bounds(point)[0])
+        return _midnight(alias, f"DATE '{value.isoformat()}'", last)
+
+    def window_start(self, window: ir.Window, alias: str) -> str:
+        match window:
+            case ir.Since(start=a) | ir.DateRange(start=a):
+                return self.instant(a, alias, False)
+        return _literal(self.b.window(window)[0])
+
+    def window_end(self, window: ir.Window, alias: str) -> str:
+        match window:
+            case ir.Before(end=b) if dated(window):
+                return f"LEAST({self.instant(b, alias, False)} - 1, {self.b.now_us})"
+            case ir.DateRange(end=b) if dated(window):
+                return f"LEAST({self.instant(b, alias, True)}, {self.b.now_us})"
+        return _literal(self.b.window(window)[1])
+
+
+def _local_day(alias: str, ts: str) -> str:
+    """The day number (since 1970-01-01) of the instant ``ts`` in the zone of ``alias``'s contact."""
+    utc = f"(({ts} - ((({ts}) % {DAY_US}) + {DAY_US}) % {DAY_US}) // {DAY_US})"
+    local = f"(CAST({_local(alias, ts)} AS DATE) - DATE '1970-01-01')"
+    return f"(CASE WHEN {alias}.zone = 'UTC' THEN {utc} ELSE {local} END)"
+
+
+def _midnight(alias: str, date: str, last: bool) -> str:
+    """The first instant of the local day ``date`` (SQL) in the zone of ``alias``'s contact (``last``: the last):
+    ICU's instant of the local midnight."""
+    day = f"({date} + {int(last)})"
+    utc = f"CAST({day} - DATE '1970-01-01' AS BIGINT) * {DAY_US}"
+    zoned = f"epoch_us(timezone({alias}.zone, CAST({day} AS TIMESTAMP)))"
+    return f"((CASE WHEN {alias}.zone = 'UTC' THEN {utc} ELSE {zoned} END){' - 1' if last else ''})"

@@ -32,6 +32,9 @@ OFFSETS = [0, 1, 7, 7 - MICRO, 7 + MICRO, 30, 31, 0.5, 90, 90 - MICRO, 365, 400,
 # ... and on the instants clocks change in the zones below (2026-10-25T01:00Z in Kyiv, 2026-03-08T07:00Z in New
 # York), either side of the hour before New Year in UTC, and at a quarter past three in the morning UTC
 OFFSETS += [7 - 1 / 24, 7 - 1 / 24 + MICRO, 238 - 7 / 24, 238 - 7 / 24 + MICRO, 305 + 1 / 24, 305 - 1 / 48, 3.865]
+# ... and on the local midnights that begin the DATES below in those zones (2026-10-25 at 2026-10-24T21:00Z in Kyiv,
+# 2026-10-01 at 04:00Z in New York, 2026-08-03 at 2026-08-02T18:30Z in Kolkata), and a microsecond before
+OFFSETS += [7 + 3 / 24, 7 + 3 / 24 + MICRO, 31 - 4 / 24, 31 - 4 / 24 + MICRO, 90 + 5.5 / 24, 90 + 5.5 / 24 + MICRO]
 ZONES = [None, "Europe/Kyiv", "America/New_York", "Asia/Kolkata", "Pacific/Kiritimati", "Australia/Lord_Howe"]
 DURATIONS = ["7d", "30d", "90d", "1mo", "1y", "12h", "2w"]
 DATES = ["2026-10-01", "2026-10-25", "2026-08-03", "2025-11-01"]  # now - 31, 7, 90, 365 days

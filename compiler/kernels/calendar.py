@@ -54,6 +54,25 @@ def local_day(t: int, at: np.ndarray, shift: np.ndarray, a: int, b: int) -> int:
 
 
 @numba.njit(nogil=True, cache=True)
+def day_start(day: int, at: np.ndarray, shift: np.ndarray, a: int, b: int) -> int:  # pragma: no cover - compiled
+    """The first instant (µs) of the local day number ``day`` in the zone whose table is ``at[a:b]``, ``shift[a:b]``
+    (runtime/zoneddays.py): the first span of the table whose local times reach that midnight starts the day, at the
+    midnight or, when clocks skip it, at the span's start. Offsets are under a day, so no span ending two days
+    before the midnight reaches it: the walk starts at the span holding that instant."""
+    midnight = day * US_PER_DAY
+    k, hi = a, b - 1
+    while k < hi:
+        mid = (k + hi + 1) >> 1
+        if at[mid] <= midnight - 2 * US_PER_DAY:
+            k = mid
+        else:
+            hi = mid - 1
+    while k + 1 < b and at[k + 1] + shift[k] <= midnight:
+        k += 1
+    return max(at[k], midnight - shift[k])
+
+
+@numba.njit(nogil=True, cache=True)
 def period_of(local: int, unit: int) -> int:  # pragma: no cover - runs compiled
     """The calendar period of a local time (PERIOD_CODES): days since 1970-01-01, weeks from Monday 1969-12-29,
     months since January 1970, years since 1970 (as runtime/calendar.py's)."""

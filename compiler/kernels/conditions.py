@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from ...dsl.limits import INT64_MAX
 from .. import ir
+from ..passes import dated
 from ..types import US_PER_DAY, Type
 from .calendar import ANNIVERSARY_CODES, CYCLE_DAYS, CYCLE_SHIFT, PERIOD_CODES, TIME_PART_CODES
 from .lowering import integer
@@ -34,6 +35,7 @@ from .plan import (
     NowMicros,
     NowMonthDay,
     NowYear,
+    PerZone,
     PropColumn,
     ScratchSize,
     SequenceCounts,
@@ -60,14 +62,16 @@ UNSIGNED_CODES = {"int8": "np.uint8", "int16": "np.uint16"}  # narrow codes inde
 class At:
     """Where the code being written runs: ``row`` indexes the contact's (or, in event loops, the event's) columns,
     ``slot`` the contact's place in its block (per-block buffers); ``no_events``: the answers of a contact without
-    events, worked out once per call (every pass done, every measure zero)."""
+    events, worked out once per call (every pass done, every measure zero); ``contact``: the contact's row when
+    ``row`` is an event's (an event is in its contact's zone)."""
 
     row: str = "i"
     slot: str = "i - w"
     no_events: bool = False
+    contact: str | None = None
 
     def on(self, row: str) -> At:
-        return replace(self, row=row)
+        return replace(self, row=row, contact=self.contact or self.row)
 
 
 class Writer:
@@ -102,14 +106,21 @@ class Writer:
         key = (node.function, node.prop) if isinstance(node, ir.Aggregate) else ("count", None)
         return self.plan.sets[node.events].measure(*key)
 
-    def window_inputs(self, events: ir.EventSet) -> tuple[str, str, str]:
+    def window_inputs(self, events: ir.EventSet, at: At) -> tuple[str, str, str]:
         """What every event test reads first: the type's last-event times, and the window's start (kept above int64
         min, the last time of a contact without events) and end. Offsets and times are taken where read."""
         return (
             self.inputs.array(LastEventTimes(events.event)),
-            self.inputs.int(ActiveStart(events.event, (events.window,))),
-            self.inputs.int(WindowEnd(events.window, "exists")),
+            self.number(ActiveStart(events.event, (events.window,)), at),
+            self.number(WindowEnd(events.window, "exists"), at),
         )
+
+    def number(self, item: WindowStart | WindowEnd | ActiveStart | IntValue, at: At) -> str:
+        """An integer input of the evaluation; one that a date makes is, in a zoned store, the entry of the contact's
+        zone in a table per zone (its local day: runtime/zoneddays.py)."""
+        if self.plan.zoned and _dated(item):
+            return f"{self.inputs.array(PerZone(item))}[{self.zone(at)}]"
+        return self.inputs.int(item)
 
     def slices(self, event: str) -> tuple[str, str]:
         """A type's offsets and event times: each contact's slice of its events."""
@@ -121,7 +132,7 @@ class Writer:
         dense read): when it is not after the window's end, it alone answers. Otherwise (events after now, or a
         window that ends in the past) one binary search finds the last event up to the end. In the first loop the
         rare second case is only returned as a test (the contact is "unsure") so that the loop stays branch-free."""
-        last, lo, hi = self.window_inputs(events)
+        last, lo, hi = self.window_inputs(events, at)
         t = code.new("t")
         code.emit(f"{t} = {last}[{at.row}]")
         code.emit(f"{r} = ({t} >= {lo}) & ({t} <= {hi})")
@@ -140,7 +151,7 @@ class Writer:
         window" (library.at_least): the n-th latest event up to the window's end is inside it. A look at the end of
         the contact's events instead of two searches (example rule at 5M: 65 -> 57 ms, iphone_fans 90 -> 80)."""
         k = self.value(bound, code, at)[0]
-        last, lo, hi = self.window_inputs(events)
+        last, lo, hi = self.window_inputs(events, at)
         row = at.row
 
         def at_least(n: str) -> str:
@@ -168,7 +179,7 @@ class Writer:
     def exists_scan(self, events: ir.EventSet, r: str, code: Code, at: At) -> None:
         """An event of the type in the window that passes the filters: a scan of the contact's events in the window
         that stops at the first match (no count)."""
-        last, lo, hi = self.window_inputs(events)
+        last, lo, hi = self.window_inputs(events, at)
         offsets, ts = self.slices(events.event)
         a, b = code.new("a"), code.new("b")
         depth, row = code.indent, at.row
@@ -217,7 +228,7 @@ class Writer:
         """The contact's zone number (runtime/timezones.py). The answers of contacts without events are worked out
         once, for no contact in particular (a store may have none): zone 0, which every store has; what it computes
         there is null anyway (the time is of an event there is not)."""
-        return "0" if at.no_events else f"{self.inputs.array(ZoneTables('contact'))}[{at.row}]"
+        return "0" if at.no_events else f"{self.inputs.array(ZoneTables('contact'))}[{at.contact or at.row}]"
 
     def local(self, instant: str, at: At) -> str:
         """An instant (µs) as a local time in the contact's zone: a binary search in the zone's table."""
@@ -364,8 +375,17 @@ class Writer:
             case ir.Negate(operand=x):
                 a, ok = self.value(x, code, at)
                 return f"(-{a})", ok
+            case ir.ToTimestamp(operand=ir.Const() | ir.Param()) | ir.WindowBound() if self.plan.zoned:
+                return self.number(IntValue(node, id(node)), at), "True"  # per zone, per evaluation
             case ir.ToTimestamp(operand=ir.Param()) | ir.WindowBound():  # worked out per evaluation
                 return self.inputs.int(IntValue(node, id(node))), "True"
+            case ir.ToTimestamp(operand=x, last=last) if self.plan.zoned:  # the local day's first instant
+                a, ok = self.value(x, code, at)
+                starts, instants, shifts = (self.inputs.array(ZoneTables(p)) for p in ("starts", "at", "shift"))
+                zone, v = self.zone(at), code.new()
+                code.emit(f"{v} = day_start(np.int64({a}) + {int(last)}, {instants}, {shifts}, {starts}[{zone}], "
+                          f"{starts}[{zone} + 1]){' - 1' if last else ''} if {ok} else 0")
+                return v, ok
             case ir.ToTimestamp(operand=x, last=last):
                 a, ok = self.value(x, code, at)
                 return f"(np.int64({a}) * {US_PER_DAY}{f' + {US_PER_DAY - 1}' if last else ''})", ok
@@ -478,8 +498,8 @@ class Writer:
                 self.tags_test(node, name, r, code, at)
             case ir.InWindow(operand=x, window=window):
                 v, ok = self.value(x, code, at)
-                lo = self.inputs.int(WindowStart(window, id(node)))
-                hi = self.inputs.int(WindowEnd(window, id(node)))
+                lo = self.number(WindowStart(window, id(node)), at)
+                hi = self.number(WindowEnd(window, id(node)), at)
                 code.emit(f"{r} = {both(ok, f'{lo} <= {v}', f'{v} <= {hi}')}")
             case ir.Upcoming(operand=x, duration=duration):
                 code.emit(f"{r} = {self.upcoming(x, duration, code, at)}")
@@ -524,8 +544,8 @@ class Writer:
         zone = f"{self.inputs.array(ZoneTables('contact'))}[{at.row}]"
         current = self.inputs.array(ZonePeriods(events.window, node.unit, node.periods, False, id(node)))
         first = self.inputs.array(ZonePeriods(events.window, node.unit, node.periods, True, id(node)))
-        start = self.inputs.int(WindowStart(events.window, id(node)))  # events must be in the window too
-        end = self.inputs.int(WindowEnd(events.window, id(node)))
+        start = self.number(WindowStart(events.window, id(node)), at)  # events must be in the window too
+        end = self.number(WindowEnd(events.window, id(node)), at)
         bits, back, s, e = code.new("bits"), code.new("back"), code.new("s"), code.new("e")
         code.emit(f"{bits} = 0")
         code.emit(f"{s} = {offsets}[{at.row}]")
@@ -541,6 +561,17 @@ class Writer:
         code.emit(f"        {bits} |= np.int64(1) << ({back} - 1)")
         code.indent -= 1
         code.emit(f"{r} = bit_count({bits}) >= {node.least}")
+
+
+def _dated(item: WindowStart | WindowEnd | ActiveStart | IntValue) -> bool:
+    match item:
+        case IntValue(node=node):
+            return dated(node)
+        case WindowStart(window=window) | WindowEnd(window=window):
+            return dated(window)
+        case ActiveStart(windows=windows):
+            return any(dated(w) for w in windows)
+    return False
 
 
 def both(*terms: str) -> str:

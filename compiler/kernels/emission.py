@@ -188,7 +188,7 @@ class _Emitter:
             "    age_years, at_least, count_distinct_sorted, lower_bound, prefetch, upper_bound,",
             ")",
             "from segmint.compiler.kernels.calendar import (",
-            "    bit_count, local_day, local_time, period_of, time_part,",
+            "    bit_count, day_start, local_day, local_time, period_of, time_part,",
             ")",
             "",
         ]

@@ -64,12 +64,12 @@ def explain_inputs(arrays: list, ints: list, floats: list) -> str:
     """A kernel's inputs by the names its source gives them (``A<n>`` arguments, ``ki[n]``, ``kf[n]``)."""
     lines = ["inputs:"]
     lines += [f"  A{n} = {item}" for n, item in enumerate(arrays)]
-    lines += [f"  ki[{n}] = {_number(item)}" for n, item in enumerate(ints)]
-    lines += [f"  kf[{n}] = {_number(item)}" for n, item in enumerate(floats)]
+    lines += [f"  ki[{n}] = {explain_number(item)}" for n, item in enumerate(ints)]
+    lines += [f"  kf[{n}] = {explain_number(item)}" for n, item in enumerate(floats)]
     return "\n".join(lines)
 
 
-def _number(item) -> str:
+def explain_number(item) -> str:
     match item:
         case IntValue(node=node) | FloatValue(node=node):
             return format_plan(node)

@@ -94,10 +94,13 @@ def window_range(writer: Writer, entry: MeasuredSet, code: Code) -> tuple[str, s
     return a, b
 
 
-def window_bounds(writer: Writer, entry: MeasuredSet) -> tuple[str, str]:
+def window_bounds(writer: Writer, entry: MeasuredSet, contact: str = "i") -> tuple[str, str]:
+    """The set's window, for the contact of row ``contact`` (a date's bound is its zone's in a zoned store)."""
+    from .conditions import At
+
     return (
-        writer.inputs.int(WindowStart(entry.events.window, entry.index)),
-        writer.inputs.int(WindowEnd(entry.events.window, entry.index)),
+        writer.number(WindowStart(entry.events.window, entry.index), At(row=contact)),
+        writer.number(WindowEnd(entry.events.window, entry.index), At(row=contact)),
     )
 
 
@@ -129,13 +132,13 @@ def in_window(writer: Writer, entry: MeasuredSet, stamp: str) -> str:
     return f"{stamp} >= {lo} and {stamp} <= {hi}"
 
 
-def filters(writer: Writer, entry: MeasuredSet, code: Code) -> str:
+def filters(writer: Writer, entry: MeasuredSet, code: Code, contact: str = "i") -> str:
     from .conditions import At
 
     where = entry.events.where
     if not where:
         return "True"
-    return writer.pred(ir.And(where) if len(where) > 1 else where[0], code, At(row="j"))
+    return writer.pred(ir.And(where) if len(where) > 1 else where[0], code, At(row="j", contact=contact))
 
 
 def fold(writer: Writer, m: Measure, code: Code) -> None:
@@ -223,10 +226,10 @@ def block_pass(writer: Writer, group: EventPass, number: int) -> list[str]:
     code.emit(f"{t} = {ts}[j]")
     code.emit(f"{o} = np.uint64({rows}[j]) - wu")
     for entry in group.sets:
-        lo, hi = window_bounds(writer, entry)
+        lo, hi = window_bounds(writer, entry, f"{rows}[j]")
         terms = [f"({t} >= {lo})", f"({t} <= {hi})"]
         if entry.events.where:
-            terms.append(f"({filters(writer, entry, code)})")
+            terms.append(f"({filters(writer, entry, code, f'{rows}[j]')})")
         hit = code.new("f")
         code.emit(f"{hit} = {' & '.join(terms)}")
         for m in entry.measures:

@@ -66,7 +66,7 @@ class StoreFacts:
     code_dtype: Callable[[Column], str] = lambda column: "int32"
     dictionary_size: Callable[[Column], int] = lambda column: 1 << 31
     sparse: Callable[[str], bool] = lambda event: False
-    zoned: bool = False  # some contact has a zone other than UTC: age and days_since read zone tables
+    zoned: bool = False  # some contact has a zone other than UTC: dates, age and days_since read zone tables
 
 
 # -- inputs: arrays (argument ``A<n>``) ----------------------------------------------------------------------------
@@ -264,8 +264,22 @@ class ZoneAgeCut:
         return f"per zone, latest birth day of age {format_plan(self.bound)}{f' + {self.extra}' if self.extra else ''}"
 
 
+@dataclass(frozen=True)
+class PerZone:
+    """A number that a date makes (a window's bound, a date's first or last instant), one per zone of a zoned store
+    (runtime/zoneddays.py): a contact reads its zone's, as it reads ``ZoneNow``."""
+
+    of: WindowStart | WindowEnd | ActiveStart | IntValue
+
+    def __str__(self) -> str:
+        from .explain import explain_number
+
+        return f"per zone, {explain_number(self.of)}"
+
+
 ArrayInput = (
     LocalTimes
+    | PerZone
     | ZoneNow
     | ZoneAgeCut
     | ZonePeriods
@@ -565,7 +579,7 @@ class KernelPlan:
     float_locals: tuple[int, ...]  # found: those that moved to block buffers leave gaps)
     buffers: tuple[str, ...]  # dtypes of the per-block measure buffers bk0..
     scratch: bool  # a distinct count of strings marks values in a scratch array
-    zoned: bool = False  # age and days_since in the contacts' zones (StoreFacts.zoned)
+    zoned: bool = False  # dates, age and days_since in the contacts' zones (StoreFacts.zoned)
 
     @property
     def second(self) -> bool:

@@ -26,6 +26,7 @@ from ..calendar import anniversary_table, current_periods, month_days
 from ..store.columns import Store
 from ..timeutil import last_birth_day
 from ..timezones import local_times, now_in_zones, zoned, zones
+from ..zoneddays import ZonedBindings, zoned_input
 from . import kernel_batches, overflow
 from .compile_worker import compile_elsewhere
 from .engine import Engine
@@ -317,6 +318,10 @@ def sequence_counts(node: ir.Sequence | ir.SequenceCount, store: Store, bindings
 def input_value(item: kp.Input, store: Store, plans: tuple[ir.Expr, ...], bindings: Bindings) -> np.ndarray | int:
     """The one decoder of kernel inputs (compiler/kernels/plan.py): the store's array or this evaluation's number
     that ``item`` stands for."""
+    if store.schema.zoned and zoned(store):  # the numbers a date makes, per zone (runtime/zoneddays.py)
+        found = zoned_input(item, ZonedBindings(bindings, zones(store)))
+        if found is not None:
+            return found
     match item:
         case kp.ColumnValues(column=column):
             return column_of(store, column).values

@@ -16,7 +16,7 @@ import numpy as np
 
 from ...compiler import ir
 from ...compiler.formatter import format_ir
-from ...compiler.passes import lower_points_in_time
+from ...compiler.passes import dated, lower_points_in_time
 from ...compiler.types import Type
 from ...dsl.errors import DataError
 from ...dsl.limits import INT64_MAX, INT64_MIN
@@ -25,6 +25,7 @@ from ..calendar import current_periods, period_of, regular_hits, upcoming, windo
 from ..store.columns import Column, EventTable, Store
 from ..timeutil import US_PER_DAY
 from ..timezones import local, local_times_by_search, now_in_zones, time_part, zoned, zones
+from ..zoneddays import ZonedBindings, day_starts
 from . import ranks, sequences
 from .engine import Engine
 from .strings import OPS, string_table
@@ -88,7 +89,7 @@ class Evaluator:
                 return self.has_tags(self.vec(x, scope).column, mode, [self.bindings.value(v) for v in values])
             case ir.InWindow(operand=x, window=window):
                 v = self.vec(x, scope)
-                lo, hi = self.bindings.window(window)
+                lo, hi = self.window(window, scope)
                 return v.valid & (v.data >= lo) & (v.data <= hi)
             case ir.Ref(name=name):
                 return self.truth(self.definitions[name], scope)
@@ -129,8 +130,16 @@ class Evaluator:
                     return Vec(self.exact(node, np.negative, (v.data,), np.abs(v.data.astype(float)), v.valid, scope),
                                v.valid)
                 return Vec(-v.data, v.valid)
+            case ir.ToTimestamp(operand=ir.Const() | ir.Param()) | ir.WindowBound() if self.zoned_bindings:
+                return Vec(self.in_zones(self.zoned_bindings.value(node), scope), np.array(True))
             case ir.ToTimestamp(operand=ir.Param()) | ir.WindowBound():
                 return self.constant(node)
+            case ir.ToTimestamp(operand=x, last=last) if self.zoned_bindings:  # the local day's first instant
+                v = self.vec(x, scope)
+                days = np.broadcast_to(np.where(v.valid, v.data, 0).astype(np.int64) + last, v.valid.shape)
+                zone = np.broadcast_to(self.zone_of_rows(scope), days.shape)
+                return Vec(day_starts(zones(self.store), days.ravel(), zone.ravel()).reshape(days.shape) - last,
+                           v.valid)
             case ir.ToTimestamp(operand=x, last=last):
                 v = self.vec(x, scope)
                 return Vec(v.data.astype(np.int64) * US_PER_DAY + (US_PER_DAY - 1 if last else 0), v.valid)
@@ -241,6 +250,26 @@ class Evaluator:
         birthday_to_come = _month_day(days) > now_month_day
         return Vec((now_year - years - birthday_to_come).astype(np.int64), v.valid)
 
+    @functools.cached_property
+    def zoned_bindings(self) -> ZonedBindings | None:
+        """The rule's dates in each contact's zone (runtime/zoneddays.py); None when every contact is in UTC (then
+        ``bindings`` alone give every instant)."""
+        if not (self.store.schema.zoned and zoned(self.store)):
+            return None
+        return ZonedBindings(self.bindings, zones(self.store))
+
+    def in_zones(self, value: np.ndarray | int, scope: EventTable | None) -> np.ndarray | int:
+        """A value per zone (or one number) as the value of each row in scope: its contact's zone's."""
+        return value if np.ndim(value) == 0 else value[self.zone_of_rows(scope)]
+
+    def window(self, window: ir.Window, scope: EventTable | None) -> tuple:
+        """A window's ``[lo, hi]``: two numbers, or, for a window with a date bound in a zoned store, the bounds of
+        each row's contact's zone."""
+        if dated(window) and self.zoned_bindings:
+            lo, hi = self.zoned_bindings.window(window)
+            return self.in_zones(lo, scope), self.in_zones(hi, scope)
+        return self.bindings.window(window)
+
     def zone_of_rows(self, scope: EventTable | None) -> np.ndarray:
         """The zone number of each row: of each contact, or of each event's contact."""
         contact = zones(self.store).contact
@@ -272,7 +301,7 @@ class Evaluator:
     def selected(self, events: ir.EventSet) -> tuple[EventTable, np.ndarray]:
         """The event table and the mask of its events in the set: filters and window (cut at now)."""
         table = self.store.events[events.event]
-        lo, hi = self.bindings.window(events.window)
+        lo, hi = self.window(events.window, table)
         mask = (table.ts >= lo) & (table.ts <= hi)
         for condition in events.where:
             mask &= np.broadcast_to(self.truth(condition, table), mask.shape)
@@ -335,7 +364,8 @@ class Evaluator:
         """``bought in each of the last 3 mo``: per contact, the distinct periods of its events of the set."""
         table, mask = self.selected(node.events)
         found = zones(self.store)
-        current, _ = current_periods(found, self.bindings.window(node.events.window)[1], node.unit, node.periods)
+        end = (self.zoned_bindings or self.bindings).window(node.events.window)[1]
+        current, _ = current_periods(found, end, node.unit, node.periods)
         period = period_of(self.local_times(table)[mask], node.unit)
         hits = regular_hits(table.contact_rows[mask], period, current[found.contact], node.periods, self.n)
         return hits >= node.least

@@ -22,6 +22,7 @@ import numba
 import numpy as np
 
 from ...compiler import ir
+from ...compiler.passes import dated
 from ...compiler.types import US_PER_SECOND, Type
 from ...dsl.errors import ParamError
 from ...dsl.limits import INT64_MIN
@@ -58,8 +59,14 @@ def step_inputs(steps: tuple[ir.Step, ...], evaluator) -> StepInputs:
         table = store.events[step.events.event]
         tables.append(table)
         masks = [np.broadcast_to(evaluator.truth(c, table), (len(table),)) for c in step.events.where]
-        keep.append(np.logical_and.reduce(masks) if masks else np.zeros(0, np.bool_))
         start, end = bindings.window(step.events.window if k == 0 else ir.AllTime())
+        if k == 0 and dated(step.events.window) and evaluator.zoned_bindings:
+            # a date in the first step's window is a day of each contact's zone: the bounds of the event's zone
+            # are a filter, and the scan searches the widest of them (runtime/zoneddays.py)
+            lows, highs = evaluator.window(step.events.window, table)
+            masks.append((table.ts >= lows) & (table.ts <= highs))
+            start, end = int(np.min(lows, initial=start)), int(np.max(highs, initial=end))
+        keep.append(np.logical_and.reduce(masks) if masks else np.zeros(0, np.bool_))
         lo.append(start)
         hi.append(end)
         gap.append(NO_GAP if step.within is None else gap_us(bindings.value(step.within)))

@@ -25,6 +25,7 @@ import numba
 import numpy as np
 
 from ...compiler import ir
+from ...compiler.passes import dated
 from ...compiler.types import Type
 from ..bindings import Bindings
 from ..store.columns import Store
@@ -47,13 +48,19 @@ class VectorEvaluator(Evaluator):
 
     def ranges(self, events: ir.EventSet) -> tuple[np.ndarray, np.ndarray]:
         """Per contact, the rows ``[first, last)`` of its events of the set's type inside the set's window."""
-        lo, hi = self.bindings.window(events.window)
-        key = (events.event, lo, hi)
+        zoned = dated(events.window) and self.zoned_bindings
+        lo, hi = self.zoned_bindings.window(events.window) if zoned else self.bindings.window(events.window)
+        key = (events.event, events.window) if zoned else (events.event, lo, hi)
         if key not in self._ranges:
             table = self.store.events[events.event]
             first, last = np.empty(self.n, np.int64), np.empty(self.n, np.int64)
             offsets, ts = _int64(table.offsets), _int64(table.ts)
-            run_parallel(lambda a, b: _window_ranges(offsets, ts, lo, hi, a, b, first, last), self.n)
+            if zoned:  # the bounds of each contact's zone (runtime/zoneddays.py)
+                lo, hi = self.zoned_bindings.per_zone(lo), self.zoned_bindings.per_zone(hi)
+                zone = self.zone_of_rows(None)
+                run_parallel(lambda a, b: _zoned_window_ranges(offsets, ts, lo, hi, zone, a, b, first, last), self.n)
+            else:
+                run_parallel(lambda a, b: _window_ranges(offsets, ts, lo, hi, a, b, first, last), self.n)
             self._ranges[key] = first, last
         return self._ranges[key]
 
@@ -151,6 +158,14 @@ def _window_ranges(offsets, ts, lo, hi, start, stop, first, last):  # pragma: no
         a, b = offsets[i], offsets[i + 1]
         first[i] = a + np.searchsorted(ts[a:b], lo, side="left")
         last[i] = a + np.searchsorted(ts[a:b], hi, side="right")
+
+
+@numba.njit(nogil=True, cache=True)
+def _zoned_window_ranges(offsets, ts, lo, hi, zone, start, stop, first, last):  # pragma: no cover - runs compiled
+    for i in range(start, stop):
+        a, b = offsets[i], offsets[i + 1]
+        first[i] = a + np.searchsorted(ts[a:b], lo[zone[i]], side="left")
+        last[i] = a + np.searchsorted(ts[a:b], hi[zone[i]], side="right")
 
 
 @numba.njit(nogil=True, cache=True)

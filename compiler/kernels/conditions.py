@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from ...dsl.limits import INT64_MAX
 from .. import ir
 from ..types import US_PER_DAY, Type
+from . import sequence_scan
 from .calendar import ANNIVERSARY_CODES, CYCLE_DAYS, CYCLE_SHIFT, PERIOD_CODES, TIME_PART_CODES
 from .lowering import integer
 from .names import Code, Inputs, measure_name
@@ -322,6 +323,8 @@ class Writer:
             case ir.SequenceCount():
                 if at.no_events:
                     return "0", "True"
+                if self.plan.inline(node):
+                    return sequence_scan.scan(self, node, code, at), "True"
                 return f"{self.inputs.array(SequenceCounts(node))}[{at.row}]", "True"
             case ir.Count(events=events) | ir.Aggregate(events=events) if events.event in self.plan.blocked:
                 m = self.measure_of(node)
@@ -425,7 +428,12 @@ class Writer:
             case ir.Not(operand=x):
                 code.emit(f"{r} = not {self.pred(x, code, at)}")
             case ir.Sequence():  # no events, no occurrence
-                counts = "0" if at.no_events else f"{self.inputs.array(SequenceCounts(node))}[{at.row}]"
+                if at.no_events:
+                    counts = "0"
+                elif self.plan.inline(node):
+                    counts = sequence_scan.scan(self, node, code, at)
+                else:
+                    counts = f"{self.inputs.array(SequenceCounts(node))}[{at.row}]"
                 code.emit(f"{r} = {counts} > 0")
             case ir.Exists() if at.no_events:
                 code.emit(f"{r} = False")

@@ -36,6 +36,7 @@ from .plan import (
     TagsColumn,
     Undecided,
 )
+from .sequences import event_sets, inline, scans
 
 MASK_BITS = 63  # a string column with at most this many values tests them as bits of one int64
 MAX_INLINE_USES = 3  # a group used more often than this in a kernel is computed up front instead of lazily
@@ -82,6 +83,7 @@ def lower(plans: tuple[ir.Expr, ...], facts: StoreFacts) -> KernelPlan:
         buffers=tuple(found.buffers),
         scratch=found.scratch,
         zoned=facts.zoned,
+        sequences=scans(plans),
     )
 
 
@@ -175,7 +177,7 @@ def collect(node, found: _Found, uses: dict[str, int]) -> None:
     type; and the event tests that need no measure (filtered existence, count against a number), with how often
     each is written."""
     match node:
-        case ir.Sequence() | ir.SequenceCount():  # counted before the kernel runs (plan.SequenceCounts)
+        case ir.Sequence() | ir.SequenceCount():  # scanned inline, or counted before (kernels/sequences.py)
             return
         case ir.Exists(events=events) if events.where:
             found.tests[node] = found.tests.get(node, 0) + 1
@@ -240,7 +242,7 @@ def cost_table(plans: tuple[ir.Expr, ...], blocked: frozenset[str], small: froze
         if node in costs:
             return costs[node]
         match node:
-            case ir.Sequence() | ir.SequenceCount():  # an input computed before the kernel: a load
+            case ir.Sequence() | ir.SequenceCount() if not inline(node):  # computed before the kernel: a load
                 value = 0
             case ir.Exists(events=events) if not events.where:
                 value = 0
@@ -304,9 +306,8 @@ def decide(node: ir.Expr, costs) -> Decision:
         case _ if any(isinstance(n, ir.Attr | ir.HasTags | ir.Upcoming) for n in ir.walk(node)):
             return Undecided(node)  # its answer for a contact without events depends on the contact
     reads: dict[str, list[ir.Window]] = {}
-    for n in ir.walk(node):
-        if isinstance(n, ir.EventSet):
-            reads.setdefault(n.event, []).append(n.window)
+    for n in event_sets(node):
+        reads.setdefault(n.event, []).append(n.window)
     if not reads:
         return Undecided(node)
     return ByNoEvents(node, tuple((event, tuple(dict.fromkeys(windows))) for event, windows in reads.items()))

@@ -178,6 +178,23 @@ class SequenceCounts:
         return f"occurrences of {format_plan(self.node)} (by the generic sequence scan)"
 
 
+@dataclass(frozen=True)
+class StepGap:
+    """A later step's ``within`` in microseconds (an int input: kernels/sequences.py scans the sequence inline)."""
+
+    within: ir.Const | ir.Param
+    site: int = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SequenceScan:
+    """How the kernel finds a sequence's occurrences: ``inline`` (its own scan over the contact's event slices,
+    kernels/sequences.py) or by the generic scan before the kernel runs (``SequenceCounts``)."""
+
+    node: ir.Sequence | ir.SequenceCount
+    inline: bool
+
+
 # -- inputs of calendar conditions (runtime/timezones.py, runtime/calendar.py) --------------------------------------
 
 
@@ -396,6 +413,7 @@ IntInput = (
     | NowYear
     | NowMonthDay
     | ScratchSize
+    | StepGap
 )
 FloatInput = FloatValue
 Input = ArrayInput | IntInput | FloatInput
@@ -566,6 +584,7 @@ class KernelPlan:
     buffers: tuple[str, ...]  # dtypes of the per-block measure buffers bk0..
     scratch: bool  # a distinct count of strings marks values in a scratch array
     zoned: bool = False  # age and days_since in the contacts' zones (StoreFacts.zoned)
+    sequences: tuple[SequenceScan, ...] = ()  # every sequence of the plans, and how it is scanned
 
     @property
     def second(self) -> bool:
@@ -578,6 +597,10 @@ class KernelPlan:
     @property
     def groups(self) -> tuple[EventPass, ...]:
         return tuple(p for p in self.passes if not p.blocked)
+
+    def inline(self, node: ir.Sequence | ir.SequenceCount) -> bool:
+        """Whether the kernel scans this sequence itself (else it reads the generic scan's counts)."""
+        return any(scan.inline for scan in self.sequences if scan.node == node)
 
     def event_test(self, node: ir.Expr) -> EventTest | None:
         """How the second loop works out ``node``, when it is a test on events without measures."""

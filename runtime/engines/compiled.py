@@ -31,6 +31,7 @@ from .compile_worker import compile_elsewhere
 from .engine import Engine
 from .kernel_cache import cache_folder, import_kernel, sound, usable_folder
 from .ranked_inputs import with_ranks
+from .sequences import gap_us
 from .strings import string_table
 from .threads import read_only, run_parallel
 from .vector import VectorEvaluator
@@ -368,6 +369,8 @@ def input_value(item: kp.Input, store: Store, plans: tuple[ir.Expr, ...], bindin
             return bindings.now.month * 100 + bindings.now.day
         case kp.SequenceCounts(node=node):
             return sequence_counts(node, store, bindings)
+        case kp.StepGap(within=within):
+            return gap_us(bindings.value(within))
         case kp.ZoneNow(part=part):
             return now_in_zones(zones(store), bindings.now_us)[part]
         case kp.ZoneAgeCut(bound=bound, extra=extra):

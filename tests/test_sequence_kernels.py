@@ -3,10 +3,19 @@ first loop decides about them, and edge cases of the inline scan, every engine a
 
 import numpy as np
 import pytest
+from storebuilder import build_store
 from test_sequences import at, buy, clicked, opened, selected, store_of, view
 
 import segmint
-from segmint.compiler.kernels.plan import ByNoEvents, Negated, SequenceScan, Undecided
+from segmint.compiler.kernels.plan import (
+    ByNoEvents,
+    Negated,
+    PropColumn,
+    SameCodes,
+    SameSize,
+    SequenceScan,
+    Undecided,
+)
 
 
 def kernel_plan(schema, rule: str, store=None):
@@ -20,19 +29,81 @@ def kernel_plan(schema, rule: str, store=None):
     "opened then clicked within 1h then bought within 7d",
     "count(viewed then bought within 7d) >= 2",
     "opened then clicked within 1d then not bought within 7d",
+    "viewed then bought same category within 7d",
+    "viewed within 30d then not bought same brand within 1d",
 ])
-def test_sequences_without_same_are_scanned_inline(schema, rule):
+def test_sequences_are_scanned_inline(schema, rule):
     plan = kernel_plan(schema, rule)
     (scan,) = plan.sequences
     assert isinstance(scan, SequenceScan) and scan.inline
     assert "scanned inline" in str(plan)
 
 
-def test_same_is_left_to_the_generic_scan_before_the_kernel(schema):
-    plan = kernel_plan(schema, "viewed then bought same category within 7d")
+def test_same_keeps_a_table_per_value_only_on_positive_steps(schema):
+    positive = segmint.compile("viewed then bought same category within 7d", schema).kernel(store_of(schema, 1))
+    assert SameSize(PropColumn("product_view", "category")) in positive.ints
+    assert SameCodes(PropColumn("product_view", "category"), PropColumn("purchase", "category")) in positive.arrays
+    negated = segmint.compile("viewed then not bought same category within 7d", schema).kernel(store_of(schema, 1))
+    assert not any(isinstance(item, SameSize) for item in negated.ints)
+
+
+NUMBERS = segmint.Schema.from_dict({
+    "contacts": {"attributes": {}},
+    "events": {
+        "a": {"verb": "did_a", "properties": {"x": "int", "s": "string"}},
+        "b": {"verb": "did_b", "properties": {"x": "int", "s": "string"}},
+    },
+})
+
+
+def numbers_store(*rows):
+    a = [dict(id=c, ts=when, x=x, s=s) for kind, c, when, x, s in rows if kind == "a"]
+    b = [dict(id=c, ts=when, x=x, s=s) for kind, c, when, x, s in rows if kind == "b"]
+    return build_store(NUMBERS, [dict(id=i) for i in range(1, 5)], {"a": a, "b": b})
+
+
+def test_same_on_a_number_is_left_to_the_generic_scan_before_the_kernel():
+    store = numbers_store(("a", 1, at(3), 7, "p"), ("b", 1, at(2), 7, "p"))
+    plan = segmint.compile("did_a then did_b same x within 7d", NUMBERS).kernel(store).plan
     (scan,) = plan.sequences
     assert not scan.inline
     assert plan.rules[0].first.node == scan.node  # a load, decided in the first loop
+    assert segmint.compile("did_a then did_b same s within 7d", NUMBERS).kernel(store).plan.sequences[0].inline
+
+
+# (rule, events (kind, contact, time, x, s), contacts expected): same, with nulls and values only one side has
+SAME = [
+    ("did_a then did_b same s within 7d",
+     [("a", 1, at(3), 1, "p"), ("b", 1, at(2), 1, "p"),
+      ("a", 2, at(3), 1, None), ("b", 2, at(2), 1, None),  # null is equal to nothing
+      ("a", 3, at(3), 1, "q"), ("b", 3, at(2), 1, "z"),  # z: a value only b has
+      ("a", 4, at(3), 1, "q"), ("a", 4, at(2.5), 1, "p"), ("b", 4, at(2), 1, "q")], {1, 4}),
+    # the latest a of each value: the p at 9 days is too old for the b, the later p is not
+    ("did_a then did_b same s within 7d",
+     [("a", 1, at(9), 1, "p"), ("a", 1, at(5), 1, "q"), ("b", 1, at(1), 1, "p"),
+      ("a", 2, at(9), 1, "p"), ("a", 2, at(5), 1, "p"), ("b", 2, at(1), 1, "p")], {2}),
+    # simultaneous a and b of one value: not after
+    ("did_a then did_b same s", [("a", 1, at(3), 1, "p"), ("b", 1, at(3), 1, "p")], set()),
+    # counted: values of one contact do not leak into the next contact's scan
+    ("count(did_a then did_b same s within 7d) >= 2",
+     [("a", 1, at(9), 1, "p"), ("b", 1, at(8), 1, "p"), ("a", 1, at(7), 1, "q"), ("b", 1, at(6), 1, "q"),
+      ("a", 2, at(9), 1, "p"), ("b", 2, at(8), 1, "p"), ("b", 2, at(6), 1, "q"),
+      ("a", 3, at(7), 1, "q"), ("b", 4, at(6), 1, "q")], {1}),
+    # negated: only an answer with the view's value counts; a null view is never answered
+    ("did_a within 30d then not did_b same s within 1d",
+     [("a", 1, at(5), 1, "p"), ("b", 1, at(4.5), 1, "q"), ("a", 2, at(5), 1, "p"), ("b", 2, at(4.5), 1, "p"),
+      ("a", 3, at(5), 1, None), ("b", 3, at(4.5), 1, None), ("a", 4, at(5), 1, "p"), ("b", 4, at(4.5), 1, "q"),
+      ("b", 4, at(4.2), 1, "p")], {1, 3}),
+    # three steps, same on the last
+    ("did_a then did_b within 1d then did_a same s within 1d",
+     [("a", 1, at(5), 1, "p"), ("b", 1, at(4.5), 1, "q"), ("a", 1, at(4), 1, "q"),
+      ("a", 2, at(5), 1, "p"), ("b", 2, at(4.5), 1, "q"), ("a", 2, at(4), 1, "p")], {1}),
+]
+
+
+@pytest.mark.parametrize(("rule", "rows", "expected"), SAME)
+def test_same_inline_on_edges(rule, rows, expected):
+    assert selected(NUMBERS, numbers_store(*rows), rule) == expected
 
 
 def test_the_first_loop_decides_contacts_without_a_first_step_event_in_its_window(schema):

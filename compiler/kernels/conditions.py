@@ -78,6 +78,7 @@ class Writer:
         self.plan = plan
         self.inputs = Inputs()
         self.group_code: dict[int, list[str]] = {}  # each pass's code, written once, inlined where needed
+        self.prelude: list[str] = []  # arrays made once per kernel call (prelude_array)
         if plan.scratch:
             self.inputs.int(ScratchSize())  # first of the numbers, as the scratch array is made first
 
@@ -94,6 +95,12 @@ class Writer:
         for line in self.group_code[group.group]:
             code.emit("    " + line)
         code.emit(f"    d{group.group} = True")
+
+    def prelude_array(self, making: str) -> str:
+        """A local array made once per kernel call, before the loops (``making``: an expression segmint wrote)."""
+        name = f"pa{len(self.prelude)}"
+        self.prelude.append(f"{name} = {making}")
+        return name
 
     def how(self, node: ir.Expr) -> str | None:
         test = self.plan.event_test(node)

@@ -29,6 +29,7 @@ from .plan import (
     NowMonthDay,
     NowYear,
     RulePlan,
+    SameSize,
     ScratchSize,
     StepGap,
     StringMask,
@@ -89,6 +90,8 @@ def _number(item) -> str:
             return f"end of{_window(window) or ' all time'}"
         case ActiveStart(event=event, windows=windows) | GroupStart(event=event, windows=windows):
             return f"earliest start of the {event} windows{','.join(_window(w) or ' all time' for w in windows)}"
+        case SameSize(column=column):
+            return f"values of {column} (a table per value of same)"
         case StepGap(within=within):
             return f"a step's within {format_plan(within)} (µs)"
         case GroupEnd(event=event, windows=windows):

@@ -67,6 +67,7 @@ class StoreFacts:
     dictionary_size: Callable[[Column], int] = lambda column: 1 << 31
     sparse: Callable[[str], bool] = lambda event: False
     zoned: bool = False  # some contact has a zone other than UTC: age and days_since read zone tables
+    strings: Callable[[Column], bool] = lambda column: False  # whether a column holds codes of strings
 
 
 # -- inputs: arrays (argument ``A<n>``) ----------------------------------------------------------------------------
@@ -187,6 +188,24 @@ class StepGap:
 
 
 @dataclass(frozen=True)
+class SameCodes:
+    """For ``same PROP`` on strings: each code of ``here``'s dictionary as a code of ``before``'s (-1: not there)."""
+
+    before: PropColumn
+    here: PropColumn
+
+    def __str__(self) -> str:
+        return f"{self.here} codes as {self.before} codes"
+
+
+@dataclass(frozen=True)
+class SameSize:
+    """The size of a string column's dictionary (at least 1): a table per value of ``same PROP``."""
+
+    column: PropColumn
+
+
+@dataclass(frozen=True)
 class SequenceScan:
     """How the kernel finds a sequence's occurrences: ``inline`` (its own scan over the contact's event slices,
     kernels/sequences.py) or by the generic scan before the kernel runs (``SequenceCounts``)."""
@@ -299,6 +318,7 @@ ArrayInput = (
     | EventRows
     | StringTable
     | SequenceCounts
+    | SameCodes
 )
 
 
@@ -414,6 +434,7 @@ IntInput = (
     | NowMonthDay
     | ScratchSize
     | StepGap
+    | SameSize
 )
 FloatInput = FloatValue
 Input = ArrayInput | IntInput | FloatInput

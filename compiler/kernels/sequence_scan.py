@@ -8,17 +8,47 @@ is the latest time a chain of the steps up to it reached (``reach``); at each in
 of the step before them as it was before that instant (events at one microsecond are not one after the other), so
 each event is read once. A negated last step has a pointer of its own that only moves forward: chains end in time
 order, so the first event of the negated step after a chain's end is found by going on from the previous one.
+
+``same PROP`` (string properties: the plan's ``SequenceScan.inline``) keeps the reach of the step before per value
+of the property, in a table over its dictionary made once per kernel call (entries set during a contact are reset
+after it); the later step's values reach that dictionary through a table of codes (``SameCodes``). A negated step
+with ``same`` looks at the events in each chain end's follow-up window for one with the chain end's value.
 """
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from .. import ir
 from .names import Code
 from .passes import lower_start
-from .plan import NowMicros, StepGap
+from .plan import ColumnValues, NowMicros, PropColumn, SameCodes, SameSize, StepGap
 
 INT64_MIN = "np.iinfo(np.int64).min"  # "no chain yet", in the source as numba reads it (a literal would not fit)
 INT64_MAX = "np.iinfo(np.int64).max"
+
+
+class _Same:
+    """The names a step with ``same PROP`` reads: the codes of the previous step's events (``before``) and of its own
+    (``here``), the table from its codes to the previous step's (``codes``), and the reach per previous code."""
+
+    def __init__(self, writer, previous: ir.Step, step: ir.Step) -> None:  # a negated step reads no reach
+        inputs = writer.inputs
+        before, here = PropColumn(previous.events.event, step.same), PropColumn(step.events.event, step.same)
+        self.before = inputs.array(ColumnValues(before))
+        self.here = inputs.array(ColumnValues(here))
+        self.codes = inputs.array(SameCodes(before, here))
+        self.reach = None
+        if not step.negated:
+            size = inputs.int(SameSize(before))
+            self.reach = writer.prelude_array(f"np.full({size}, {INT64_MIN}, np.int64)")
+
+    def code_of(self, j: str, code: Code) -> str:
+        """The previous step's code of event ``j``'s value (-1: null, or a value the previous step never has)."""
+        c, v = code.new("c"), code.new("v")
+        code.emit(f"{v} = {self.here}[{j}]")
+        code.emit(f"{c} = {self.codes}[{v}] if {v} >= 0 else -1")
+        return c
 
 
 def scan(writer, node: ir.Sequence | ir.SequenceCount, code: Code, at) -> str:
@@ -37,6 +67,7 @@ def scan(writer, node: ir.Sequence | ir.SequenceCount, code: Code, at) -> str:
     depth = code.indent
     code.indent += 1
     gap = [None if step.within is None else inputs.int(StepGap(step.within, id(step))) for step in steps]
+    same = [None, *(_Same(writer, a, b) if b.same is not None else None for a, b in pairwise(steps))]
     ends = hi
     if negated and positive == 1:
         # The chains are the first step's events, and only those whose follow-up window has passed count: its
@@ -56,15 +87,26 @@ def scan(writer, node: ir.Sequence | ir.SequenceCount, code: Code, at) -> str:
     # A positive step without events in its range: no chain (most contacts of a rare later step stop here).
     code.emit(f"if {' and '.join(f'{e} > {p}' for p, e in zip(pos[:positive], end[:positive], strict=True))}:")
     code.indent += 1
+    starts = [code.new("s") if k + 1 < positive and same[k + 1] is not None else None for k in range(positive)]
+    for k, name in enumerate(starts):
+        if name is not None:
+            code.emit(f"{name} = {pos[k]}")
     if negated and positive == 1:
-        _abandoned_first(writer, steps, pos, end, ts, gap[-1], found, code, at)
+        _abandoned_first(writer, steps, pos, end, ts, gap[-1], same[-1], found, code, at)
     else:
-        _merge(writer, node, positive, pos, end, ts, gap, now, found, code, at)
+        _merge(writer, node, positive, pos, end, ts, gap, same, now, found, code, at)
+    for k, name in enumerate(starts):  # forget the contact's values
+        if name is not None:
+            j, c = code.new("j"), code.new("c")
+            code.emit(f"for {j} in range({name}, {pos[k]}):")
+            code.emit(f"    {c} = {same[k + 1].before}[{j}]")
+            code.emit(f"    if {c} >= 0:")
+            code.emit(f"        {same[k + 1].reach}[{c}] = {INT64_MIN}")
     code.indent = depth
     return found
 
 
-def _abandoned_first(writer, steps, pos, end, ts, gap: str, found: str, code: Code, at) -> None:
+def _abandoned_first(writer, steps, pos, end, ts, gap: str, same: _Same | None, found: str, code: Code, at) -> None:
     """``a then not b within D``: the first event of ``a`` (in its range, cut where its follow-up window has
     passed) that passes its filters with no event of ``b`` in (t, t + D)."""
     j, t, done = code.new("j"), code.new("t"), code.new("done")
@@ -74,14 +116,14 @@ def _abandoned_first(writer, steps, pos, end, ts, gap: str, found: str, code: Co
     code.indent += 1
     code.emit(f"{t} = {ts[0]}[{j}]")
     code.emit(f"{done} = False")
-    _unanswered(writer, steps[-1], t, pos[-1], end[-1], ts[-1], gap, done, code, at)
+    _unanswered(writer, steps[-1], t, j, pos[-1], end[-1], ts[-1], gap, same, done, code, at)
     code.emit(f"if {done}:")
     code.emit(f"    {found} = 1")
     code.emit("    break")
     code.indent -= 2
 
 
-def _merge(writer, node, positive: int, pos, end, ts, gap, now: str, found: str, code: Code, at) -> None:
+def _merge(writer, node, positive: int, pos, end, ts, gap, same, now: str, found: str, code: Code, at) -> None:
     """The general scan: the positive steps' events merged in time order, ``reach`` per step."""
     steps = node.steps
     negated = positive < len(steps)
@@ -111,14 +153,23 @@ def _merge(writer, node, positive: int, pos, end, ts, gap, now: str, found: str,
         if k == 0:
             code.emit(f"if {t} > {after}:")
         else:
-            within = "" if gap[k] is None else f" and {t} - {reach[k - 1]} < {gap[k]}"
-            code.emit(f"if {reach[k - 1]} > {after}{within}:")
+            previous = reach[k - 1]
+            if same[k] is not None:  # the reach of the previous step's events with this event's value
+                c, previous = same[k].code_of(j, code), code.new("r")
+                code.emit(f"{previous} = {same[k].reach}[{c}] if {c} >= 0 else {INT64_MIN}")
+            within = "" if gap[k] is None else f" and {t} - {previous} < {gap[k]}"
+            code.emit(f"if {previous} > {after}{within}:")
         code.indent += 1
         code.emit(f"{reach[k]} = {t}")
+        if k + 1 < positive and same[k + 1] is not None:
+            c = code.new("c")
+            code.emit(f"{c} = {same[k + 1].before}[{j}]")
+            code.emit(f"if {c} >= 0:")
+            code.emit(f"    {same[k + 1].reach}[{c}] = {t}")
         if k == positive - 1 and negated:
             code.emit(f"if {t} <= {now} - {gap[-1]} + 1:")  # the chain's follow-up window has passed
             code.indent += 1
-            _unanswered(writer, steps[-1], t, pos[-1], end[-1], ts[-1], gap[-1], done, code, at)
+            _unanswered(writer, steps[-1], t, j, pos[-1], end[-1], ts[-1], gap[-1], same[-1], done, code, at)
             code.indent -= 1
         elif k == positive - 1:
             code.emit(f"{done} = True")
@@ -128,6 +179,7 @@ def _merge(writer, node, positive: int, pos, end, ts, gap, now: str, found: str,
     code.emit(f"    {after} = {t}")
     if stop_at_first:
         code.emit("    break")
+    code.indent -= 1
 
 
 def _passes(writer, step: ir.Step, code: Code, at) -> str:
@@ -138,11 +190,12 @@ def _passes(writer, step: ir.Step, code: Code, at) -> str:
     return writer.pred(ir.And(where) if len(where) > 1 else where[0], code, at)
 
 
-def _unanswered(writer, step: ir.Step, t: str, follow: str, stop: str, ts: str, gap: str, done: str, code: Code,
-                at) -> None:
-    """Set ``done`` when the chain ending at ``t`` (whose follow-up window has passed) is abandoned: the first event
-    of the negated step after ``t`` that passes the step's filters is not in (t, t + gap). ``follow``, the negated
-    step's pointer, only moves forward: chain ends come in time order."""
+def _unanswered(writer, step: ir.Step, t: str, chain: str, follow: str, stop: str, ts: str, gap: str,
+                same: _Same | None, done: str, code: Code, at) -> None:
+    """Set ``done`` when the chain ending at ``t`` (event ``chain`` of the step before; its follow-up window has
+    passed) is abandoned: no event of the negated step in (t, t + gap) passes the step's filters (and has the chain
+    end's value of ``same``). ``follow``, the negated step's pointer to its first event after ``t`` that passes the
+    filters, only moves forward: chain ends come in time order."""
     j = code.new("j")
     code.emit(f"while {follow} < {stop}:")
     code.indent += 1
@@ -154,5 +207,23 @@ def _unanswered(writer, step: ir.Step, t: str, follow: str, stop: str, ts: str, 
     code.indent -= 1
     code.emit(f"{follow} += 1")
     code.indent -= 1
-    code.emit(f"if {follow} == {stop} or {ts}[{follow}] - {t} >= {gap}:")
-    code.emit(f"    {done} = True")
+    if same is None:
+        code.emit(f"if {follow} == {stop} or {ts}[{follow}] - {t} >= {gap}:")
+        code.emit(f"    {done} = True")
+        return
+    # With ``same``: an answer is an event in the window with the chain end's value (a null answers nothing).
+    wanted, q = code.new("w"), code.new("q")
+    code.emit(f"{wanted} = {same.before}[{chain}]")
+    code.emit(f"{done} = True")
+    code.emit(f"if {wanted} >= 0:")
+    code.indent += 1
+    code.emit(f"for {q} in range({follow}, {stop}):")
+    code.indent += 1
+    code.emit(f"if {ts}[{q}] - {t} >= {gap}:")
+    code.emit("    break")
+    code.emit(f"if {_passes(writer, step, code, at.on(q))}:")
+    code.indent += 1
+    code.emit(f"if {same.code_of(q, code)} == {wanted}:")
+    code.emit(f"    {done} = False")
+    code.emit("    break")
+    code.indent -= 3

@@ -2,26 +2,27 @@
 ``count(...)``): which the fused kernel scans inline (its source: sequence_scan.py) and which are left to the generic
 scan before the kernel runs (runtime/engines/sequences.py ``scan_counts``).
 
-``same PROP`` needs, per value of the property, the reach of the step before (the generic scan keeps a table per
-code space): such sequences are left to the generic scan, counted before the kernel runs; every other shape (any
-number of steps, a negated last step, counted or not) is scanned inline.
+Every shape (any number of steps, a negated last step, counted or not) is scanned inline, but for ``same PROP`` on
+a property that is not a string: the inline scan keeps the reach of the step before per code of a string's
+dictionary; numbers, dates and times have no dictionary, and the generic scan (which makes a code space over all
+their values) counts those sequences before the kernel runs.
 """
 
 from __future__ import annotations
 
 from .. import ir
-from .plan import SequenceScan
+from .plan import PropColumn, SequenceScan, StoreFacts
 
 
-def inline(node: ir.Sequence | ir.SequenceCount) -> bool:
-    """Whether the kernel scans ``node`` itself: every shape but ``same`` (left to the generic scan)."""
-    return all(step.same is None for step in node.steps)
+def inline(node: ir.Sequence | ir.SequenceCount, facts: StoreFacts) -> bool:
+    """Whether the kernel scans ``node`` itself: unless a step has ``same`` on a property that is not a string."""
+    return all(step.same is None or facts.strings(PropColumn(step.events.event, step.same)) for step in node.steps)
 
 
-def scans(plans: tuple[ir.Expr, ...]) -> tuple[SequenceScan, ...]:
+def scans(plans: tuple[ir.Expr, ...], facts: StoreFacts) -> tuple[SequenceScan, ...]:
     """Every sequence of the plans, once, with how it is scanned."""
     found = {
-        node: SequenceScan(node, inline(node))
+        node: SequenceScan(node, inline(node, facts))
         for plan in plans
         for node in ir.walk(plan)
         if isinstance(node, ir.Sequence | ir.SequenceCount)

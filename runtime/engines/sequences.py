@@ -91,8 +91,7 @@ def shared_codes(before: Column, here: Column) -> tuple[np.ndarray, np.ndarray, 
     dictionaries, other values by their sorted distinct values."""
     valid_a, valid_b = before.validity(), here.validity()
     if before.type is Type.STRING:
-        position = {value: code for code, value in enumerate(before.dictionary)}
-        translate = np.array([position.get(value, -1) for value in here.dictionary] + [-1], np.int64)
+        translate = np.append(same_codes(before.dictionary, here.dictionary), -1)
         a = np.where(valid_a, np.asarray(before.values, np.int64), -1)
         b = np.where(valid_b, translate[np.where(valid_b, here.values, -1)], -1)
         return a, b, max(len(before.dictionary), 1)
@@ -101,6 +100,12 @@ def shared_codes(before: Column, here: Column) -> tuple[np.ndarray, np.ndarray, 
     a, b = np.full(len(valid_a), -1, np.int64), np.full(len(valid_b), -1, np.int64)
     a[valid_a], b[valid_b] = inverse[: valid_a.sum()], inverse[valid_a.sum():]
     return a, b, max(len(distinct), 1)
+
+
+def same_codes(before, here) -> np.ndarray:
+    """Each code of the dictionary ``here`` as a code of ``before`` (-1: a value ``before`` does not have)."""
+    position = {value: code for code, value in enumerate(before)}
+    return np.array([position.get(value, -1) for value in here], np.int64)
 
 
 # -- the reference formulation -------------------------------------------------------------------------------

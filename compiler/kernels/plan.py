@@ -170,8 +170,8 @@ class StringTable:
 @dataclass(frozen=True)
 class SequenceCounts:
     """A sequence's occurrences per contact (for ``Sequence``: whether it has one), computed before the kernel
-    runs by the generic scan the vector engine uses (runtime/engines/sequences.py): the kernel reads one number
-    per contact, like an attribute."""
+    runs by the generic scan the vector engine uses (runtime/engines/sequences.py), for sequences the kernel does
+    not scan inline (``SequenceScan``): the kernel reads one number per contact, like an attribute."""
 
     node: ir.Sequence | ir.SequenceCount
 

@@ -74,16 +74,22 @@ def scan(writer, node: ir.Sequence | ir.SequenceCount, code: Code, at) -> str:
         # range ends there (t + gap - 1 <= now).
         ends = code.new("cut")
         code.emit(f"{ends} = min({hi}, {now} - {gap[-1]} + 1)")
-    pos, end, ts = [], [], []
+    pos, end, ts, bounds = [], [], [], []
     for k, step in enumerate(steps):
         offsets, times = writer.slices(step.events.event)
         p, e = code.new("p"), code.new("e")
         # Later steps follow an event of the first step: their events before its window's start cannot.
-        code.emit(f"{p} = {lower_start((first.window,), times, f'{offsets}[{row}]', f'{offsets}[{row} + 1]', lo)}")
-        code.emit(f"{e} = upper_bound({times}, {p}, {offsets}[{row} + 1], {ends if k == 0 else now})")
+        bounds.append([
+            f"{p} = {lower_start((first.window,), times, f'{offsets}[{row}]', f'{offsets}[{row} + 1]', lo)}",
+            f"{e} = upper_bound({times}, {p}, {offsets}[{row} + 1], {ends if k == 0 else now})",
+        ])
         pos.append(p)
         end.append(e)
         ts.append(times)
+    lazy = negated and positive == 1  # the negated step's range is searched for the first chain end only
+    for lines in bounds[:-1] if lazy else bounds:
+        for line in lines:
+            code.emit(line)
     # A positive step without events in its range: no chain (most contacts of a rare later step stop here).
     code.emit(f"if {' and '.join(f'{e} > {p}' for p, e in zip(pos[:positive], end[:positive], strict=True))}:")
     code.indent += 1
@@ -91,8 +97,10 @@ def scan(writer, node: ir.Sequence | ir.SequenceCount, code: Code, at) -> str:
     for k, name in enumerate(starts):
         if name is not None:
             code.emit(f"{name} = {pos[k]}")
-    if negated and positive == 1:
-        _abandoned_first(writer, steps, pos, end, ts, gap[-1], same[-1], found, code, at)
+    if lazy:
+        code.emit(f"{pos[-1]} = 0")
+        code.emit(f"{end[-1]} = -1")
+        _abandoned_first(writer, steps, pos, end, ts, gap[-1], same[-1], bounds[-1], found, code, at)
     else:
         _merge(writer, node, positive, pos, end, ts, gap, same, now, found, code, at)
     for k, name in enumerate(starts):  # forget the contact's values
@@ -106,9 +114,11 @@ def scan(writer, node: ir.Sequence | ir.SequenceCount, code: Code, at) -> str:
     return found
 
 
-def _abandoned_first(writer, steps, pos, end, ts, gap: str, same: _Same | None, found: str, code: Code, at) -> None:
+def _abandoned_first(writer, steps, pos, end, ts, gap: str, same: _Same | None, bounds: list[str], found: str,
+                     code: Code, at) -> None:
     """``a then not b within D``: the first event of ``a`` (in its range, cut where its follow-up window has
-    passed) that passes its filters with no event of ``b`` in (t, t + D)."""
+    passed) that passes its filters with no event of ``b`` in (t, t + D). The range of ``b`` is searched (``bounds``)
+    at the first event of ``a`` that passes: most contacts have none (a filtered view, an old one)."""
     j, t, done = code.new("j"), code.new("t"), code.new("done")
     code.emit(f"for {j} in range({pos[0]}, {end[0]}):")
     code.indent += 1
@@ -116,6 +126,9 @@ def _abandoned_first(writer, steps, pos, end, ts, gap: str, same: _Same | None, 
     code.indent += 1
     code.emit(f"{t} = {ts[0]}[{j}]")
     code.emit(f"{done} = False")
+    code.emit(f"if {end[-1]} < 0:")
+    for line in bounds:
+        code.emit("    " + line)
     _unanswered(writer, steps[-1], t, j, pos[-1], end[-1], ts[-1], gap, same, done, code, at)
     code.emit(f"if {done}:")
     code.emit(f"    {found} = 1")

@@ -6,7 +6,9 @@ docs/language.md ("Sequences"), computed twice, by two formulations the tests ho
 - ``scan_counts``: one generic Numba function (compiled once per machine) that walks the contact's events of all
   steps merged in time order, with one pointer per step and, per step, the latest time a chain of the steps before
   it reached (per value of the ``same`` property when the step has one): linear in the contact's events. The
-  vector engine calls it, and the compiled engine gives its result to the fused kernel as an input.
+  vector engine calls it; the compiled engine scans sequences inline in its fused kernel the same way
+  (compiler/kernels/sequence_scan.py) but for ``same`` on a property that is not a string, whose counts it gives
+  the kernel as an input from this scan.
 
 Both read the same ``StepInputs``: per step the event table, which events pass its filters, its window (the first
 step's, relative to now; later steps: up to now), its gap (``within``) in microseconds and the codes of its

@@ -227,6 +227,8 @@ def _pass_rows(plans: tuple[ir.Expr, ...], store: Store, bindings) -> dict[tuple
     needs: dict[tuple[str, str], np.ndarray] = {}
     for plan in plans:
         for node in ir.walk(plan):
+            if isinstance(node, ir.Sequence | ir.SequenceCount):  # scanned inline: each step's filters
+                _step_rows(node, store, bindings, needs)
             if not isinstance(node, ir.Count | ir.Aggregate | ir.Exists | ir.Regular):
                 continue  # (an Exists is read like a count: the kernel may stop at its first match, see above)
             events = node.events
@@ -245,6 +247,19 @@ def _pass_rows(plans: tuple[ir.Expr, ...], store: Store, bindings) -> dict[tuple
                 key = (events.event, name)
                 needs[key] = needs[key] | inside if key in needs else inside
     return needs
+
+
+def _step_rows(node: ir.Sequence | ir.SequenceCount, store: Store, bindings, needs) -> None:
+    """The filtered properties of a sequence the kernel scans inline: each step's events in its range (the first
+    step's window, later steps up to now)."""
+    for k, step in enumerate(node.steps):
+        props = {p.name for where in step.events.where for p in ir.walk(where) if isinstance(p, ir.Prop)}
+        ts = store.events[step.events.event].ts
+        lo, hi = bindings.window(step.events.window if k == 0 else ir.AllTime())
+        inside = (ts >= lo) & (ts <= hi)
+        for name in props:
+            key = (step.events.event, name)
+            needs[key] = needs[key] | inside if key in needs else inside
 
 
 # -- counting cache lines ------------------------------------------------------------------------------------------

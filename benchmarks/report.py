@@ -25,6 +25,7 @@ GOAL_COLD_SECONDS = 0.3  # compile + first answer of a new rule in a fresh proce
 GOAL_CACHED_KERNEL_SECONDS = 0.1  # a kernel from the disk cache in a fresh process, median
 GOAL_PROFILE_SECONDS = 0.5  # condition counts of a rule never seen before, fresh process, slowest (issue 13, at 1M)
 GOAL_BATCH_SHARE = 0.4  # the suite in one evaluate_many at most 40% of the sum of single evaluations
+GOAL_VS_BASELINE = 3.0  # a rule with baselines (a sequence) within 3x of its slowest single condition (issue 13)
 
 
 # == goals =========================================================================================================
@@ -47,6 +48,10 @@ class Goal:
         return f"{self.name}: {_fmt(self.value, self.unit)} (goal {op} {_fmt(self.target, self.unit)})"
 
 
+def _slowest(row: dict[str, Any]) -> str:
+    return max(row["baselines"], key=row["baselines"].__getitem__)
+
+
 def _fmt(value: float, unit: str) -> str:
     if unit == "%":
         return f"{value:.0%}"
@@ -64,6 +69,11 @@ def goals(bench: Bench) -> list[Goal]:
     bounds = [row["bound"]["ratio"] for row in bench.rules if "bound" in row]
     if bounds:
         found.append(Goal("compiled / bandwidth bound, worst rule", max(bounds), GOAL_BOUND_RATIO, "x", False))
+    for row in bench.rules:
+        if row.get("baselines"):
+            slowest = max(row["baselines"].values())
+            found.append(Goal(f"{row['rule']} vs its slowest single condition ({_slowest(row)})",
+                              row["seconds"]["compiled"] / slowest, GOAL_VS_BASELINE, "x", False))
     if "open" in bench.seconds:
         found.append(Goal("Store.open of the saved store", bench.seconds["open"], GOAL_REOPEN_SECONDS, "s", False))
     if "arrow" in bench.memory:

@@ -42,7 +42,9 @@ class Rule:
     ``sql`` is a DuckDB query with ``{now}`` and ``{today}`` standing for the evaluation time and its UTC date (the
     runner substitutes literals) and ``$name`` for DuckDB parameters (``peer_params``). ``polars(frames, now,
     peer_params)`` builds the lazy query. ``params`` are the segmint parameters, ``peer_params`` the same values as
-    the peers take them (a duration as a timedelta).
+    the peers take them (a duration as a timedelta). ``baselines``: single-condition rules over the same event types
+    (a sequence's steps alone), timed with segmint compiled beside the rule: the rule's cost against the slowest of
+    them is a goal of the benchmark (issue 13: a sequence within 3x of a single condition).
     """
 
     name: str
@@ -51,6 +53,7 @@ class Rule:
     polars: PolarsQuery
     params: Mapping[str, str] = field(default_factory=dict)
     peer_params: Mapping[str, object] = field(default_factory=dict)
+    baselines: tuple[str, ...] = ()
 
 
 ID = "contact_id"
@@ -344,6 +347,7 @@ ABANDONMENT = Rule(
             AND p.timestamp > v.timestamp AND p.timestamp < v.timestamp + INTERVAL 1 DAY)
     """,
     _abandonment,
+    baselines=("viewed category=iPhones within 30d", "bought category=iPhones"),
 )
 
 

@@ -52,9 +52,9 @@ class _Printer:
             case ir.Not(operand=operand):
                 return "not " + self._fmt(operand, NOT), NOT
             case ir.Sequence(steps=steps) | ir.SequenceCount(steps=steps) if self.verbs is None:
-                # kernels read a sequence's occurrences, counted by the generic scan before the kernel runs
+                # in kernel plans, a sequence reads as one condition (how it is scanned: the plan's "sequences")
                 what = "any" if isinstance(node, ir.Sequence) else "count"
-                return f"{what}({self._steps(steps)}) [counted before the kernel]", ATOM
+                return f"{what}({self._steps(steps)})", ATOM
             case ir.Sequence(steps=steps):
                 return self._steps(steps), THEN
             case ir.SequenceCount(steps=steps):

@@ -61,6 +61,11 @@ def test_report_and_json(document):
     assert written["format"] == "segmint.bench" and written["contacts"] == CONTACTS
     goals = {goal["goal"] for goal in written["goals"]}
     assert {"compiled vs DuckDB, geometric mean", "Store.open of the saved store"} <= goals
+    # a sequence against the single conditions over its event types (issue 13), timed beside it
+    abandonment = next(row for row in written["rules"] if row["rule"] == "abandonment")
+    assert set(abandonment["baselines"]) == {"viewed category=iPhones within 30d", "bought category=iPhones"}
+    assert "abandonment vs its slowest single condition (viewed category=iPhones within 30d)" in goals or (
+        "abandonment vs its slowest single condition (bought category=iPhones)" in goals)
     assert written["batch"]["seconds"] > 0
 
 

@@ -169,12 +169,6 @@ def test_a_count_of_one_is_the_sequence(schema):
     assert isinstance(plan, ir.Sequence)
 
 
-def test_the_kernel_plan_says_the_sequence_is_counted_before_the_kernel(schema):
-    store = store_of(schema, 2, view(1, at(3)), buy(1, at(2)))
-    plan = str(segmint.compile("viewed then bought within 7d and opened", schema).kernel(store).plan)
-    assert "counted before the kernel" in plan
-
-
 def test_a_duration_parameter_is_a_fixed_length(schema):
     store = store_of(schema, 1, view(1, at(3)), buy(1, at(2)))
     segment = segmint.compile("viewed then bought within $gap", schema)

@@ -13,6 +13,7 @@ from ...dsl.limits import INT64_MAX
 from .. import ir
 from ..passes import dated
 from ..types import US_PER_DAY, Type
+from . import sequence_scan
 from .calendar import ANNIVERSARY_CODES, CYCLE_DAYS, CYCLE_SHIFT, PERIOD_CODES, TIME_PART_CODES
 from .lowering import integer
 from .names import Code, Inputs, measure_name
@@ -81,6 +82,7 @@ class Writer:
         self.plan = plan
         self.inputs = Inputs()
         self.group_code: dict[int, list[str]] = {}  # each pass's code, written once, inlined where needed
+        self.prelude: list[str] = []  # arrays made once per kernel call (prelude_array)
         if plan.scratch:
             self.inputs.int(ScratchSize())  # first of the numbers, as the scratch array is made first
 
@@ -97,6 +99,12 @@ class Writer:
         for line in self.group_code[group.group]:
             code.emit("    " + line)
         code.emit(f"    d{group.group} = True")
+
+    def prelude_array(self, making: str) -> str:
+        """A local array made once per kernel call, before the loops (``making``: an expression segmint wrote)."""
+        name = f"pa{len(self.prelude)}"
+        self.prelude.append(f"{name} = {making}")
+        return name
 
     def how(self, node: ir.Expr) -> str | None:
         test = self.plan.event_test(node)
@@ -335,6 +343,8 @@ class Writer:
             case ir.SequenceCount():
                 if at.no_events:
                     return "0", "True"
+                if self.plan.inline(node):
+                    return sequence_scan.scan(self, node, code, at), "True"
                 return f"{self.inputs.array(SequenceCounts(node))}[{at.row}]", "True"
             case ir.Count(events=events) | ir.Aggregate(events=events) if events.event in self.plan.blocked:
                 m = self.measure_of(node)
@@ -447,7 +457,12 @@ class Writer:
             case ir.Not(operand=x):
                 code.emit(f"{r} = not {self.pred(x, code, at)}")
             case ir.Sequence():  # no events, no occurrence
-                counts = "0" if at.no_events else f"{self.inputs.array(SequenceCounts(node))}[{at.row}]"
+                if at.no_events:
+                    counts = "0"
+                elif self.plan.inline(node):
+                    counts = sequence_scan.scan(self, node, code, at)
+                else:
+                    counts = f"{self.inputs.array(SequenceCounts(node))}[{at.row}]"
                 code.emit(f"{r} = {counts} > 0")
             case ir.Exists() if at.no_events:
                 code.emit(f"{r} = False")

@@ -201,6 +201,7 @@ class _Emitter:
             # Numbers as locals: loaded once, not once per contact (stores to ``out`` could alias ``ki``).
             *[f"    k{n} = ki[{n}]" for n in range(len(inputs.ints))],
             *[f"    x{n} = kf[{n}]" for n in range(len(inputs.floats))],
+            *[f"    {line}" for line in writer.prelude],
             *[f"    {p} = np.empty({BLOCK}, np.bool_)" for p in buffers],
             *[f"    bk{b} = np.zeros({BLOCK}, np.{dtype})" for b, dtype in enumerate(plan.buffers)],
             *(self.empty_prelude() if self.empty.lines else []),

@@ -29,7 +29,9 @@ from .plan import (
     NowMonthDay,
     NowYear,
     RulePlan,
+    SameSize,
     ScratchSize,
+    StepGap,
     StringMask,
     Undecided,
     WindowEnd,
@@ -44,6 +46,11 @@ def explain(plan: KernelPlan) -> str:
     lines.append("event passes:" if plan.passes else "event passes: none")
     for group in plan.passes:
         lines += _pass(group)
+    if plan.sequences:
+        lines.append("sequences:")
+    for scan in plan.sequences:
+        how = "scanned inline, one pointer per step" if scan.inline else "counted before the kernel (generic scan)"
+        lines.append(f"  {format_plan(scan.node)}: {how}")
     if plan.tests:
         lines.append("event tests:")
     for test in plan.tests:
@@ -83,6 +90,10 @@ def explain_number(item) -> str:
             return f"end of{_window(window) or ' all time'}"
         case ActiveStart(event=event, windows=windows) | GroupStart(event=event, windows=windows):
             return f"earliest start of the {event} windows{','.join(_window(w) or ' all time' for w in windows)}"
+        case SameSize(column=column):
+            return f"values of {column} (a table per value of same)"
+        case StepGap(within=within):
+            return f"a step's within {format_plan(within)} (µs)"
         case GroupEnd(event=event, windows=windows):
             return f"latest end of the {event} windows{','.join(_window(w) or ' all time' for w in windows)}"
     return {

@@ -36,6 +36,7 @@ from .plan import (
     TagsColumn,
     Undecided,
 )
+from .sequences import event_sets, scans
 
 MASK_BITS = 63  # a string column with at most this many values tests them as bits of one int64
 MAX_INLINE_USES = 3  # a group used more often than this in a kernel is computed up front instead of lazily
@@ -51,7 +52,8 @@ def lower(plans: tuple[ir.Expr, ...], facts: StoreFacts) -> KernelPlan:
         collect(plan, found, uses)
     blocked = block(plans, found, facts)
     nullable, small, code_dtypes = columns(plans, facts)
-    costs = cost_table(plans, blocked, small)
+    sequences = scans(plans, facts)
+    costs = cost_table(plans, blocked, small, frozenset(s.node for s in sequences if s.inline))
     # A pass needed in many places is computed once per contact up front: writing its code at every place that may
     # come first would grow the kernel (and its compile time) with the number of uses. In a batch the others stay
     # lazy too, so a segment's short-circuits still skip event passes the others do not need.
@@ -82,6 +84,7 @@ def lower(plans: tuple[ir.Expr, ...], facts: StoreFacts) -> KernelPlan:
         buffers=tuple(found.buffers),
         scratch=found.scratch,
         zoned=facts.zoned,
+        sequences=sequences,
     )
 
 
@@ -175,7 +178,7 @@ def collect(node, found: _Found, uses: dict[str, int]) -> None:
     type; and the event tests that need no measure (filtered existence, count against a number), with how often
     each is written."""
     match node:
-        case ir.Sequence() | ir.SequenceCount():  # counted before the kernel runs (plan.SequenceCounts)
+        case ir.Sequence() | ir.SequenceCount():  # scanned inline, or counted before (kernels/sequences.py)
             return
         case ir.Exists(events=events) if events.where:
             found.tests[node] = found.tests.get(node, 0) + 1
@@ -230,17 +233,18 @@ def block(plans: tuple[ir.Expr, ...], found: _Found, facts: StoreFacts) -> froze
 # -- order and decisions -------------------------------------------------------------------------------------------
 
 
-def cost_table(plans: tuple[ir.Expr, ...], blocked: frozenset[str], small: frozenset) -> dict:
+def cost_table(plans: tuple[ir.Expr, ...], blocked: frozenset[str], small: frozenset,
+               inline: frozenset = frozenset()) -> dict:
     """Every node's cost. Cheap conditions first: attributes, the existence of unfiltered events (from the contact's
     last event time) and measures of blocked types cost a load, tags a short loop, other event sets a pass over the
-    contact's events."""
+    contact's events (sequences scanned ``inline`` too; the others are counted before the kernel: a load)."""
     costs: dict = {}
 
     def cost(node) -> int:
         if node in costs:
             return costs[node]
         match node:
-            case ir.Sequence() | ir.SequenceCount():  # an input computed before the kernel: a load
+            case ir.Sequence() | ir.SequenceCount() if node not in inline:  # computed before the kernel: a load
                 value = 0
             case ir.Exists(events=events) if not events.where:
                 value = 0
@@ -304,9 +308,8 @@ def decide(node: ir.Expr, costs) -> Decision:
         case _ if any(isinstance(n, ir.Attr | ir.HasTags | ir.Upcoming) for n in ir.walk(node)):
             return Undecided(node)  # its answer for a contact without events depends on the contact
     reads: dict[str, list[ir.Window]] = {}
-    for n in ir.walk(node):
-        if isinstance(n, ir.EventSet):
-            reads.setdefault(n.event, []).append(n.window)
+    for n in event_sets(node):
+        reads.setdefault(n.event, []).append(n.window)
     if not reads:
         return Undecided(node)
     return ByNoEvents(node, tuple((event, tuple(dict.fromkeys(windows))) for event, windows in reads.items()))

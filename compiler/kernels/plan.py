@@ -67,6 +67,7 @@ class StoreFacts:
     dictionary_size: Callable[[Column], int] = lambda column: 1 << 31
     sparse: Callable[[str], bool] = lambda event: False
     zoned: bool = False  # some contact has a zone other than UTC: dates, age and days_since read zone tables
+    strings: Callable[[Column], bool] = lambda column: False  # whether a column holds codes of strings
 
 
 # -- inputs: arrays (argument ``A<n>``) ----------------------------------------------------------------------------
@@ -169,13 +170,48 @@ class StringTable:
 @dataclass(frozen=True)
 class SequenceCounts:
     """A sequence's occurrences per contact (for ``Sequence``: whether it has one), computed before the kernel
-    runs by the generic scan the vector engine uses (runtime/engines/sequences.py): the kernel reads one number
-    per contact, like an attribute."""
+    runs by the generic scan the vector engine uses (runtime/engines/sequences.py), for sequences the kernel does
+    not scan inline (``SequenceScan``): the kernel reads one number per contact, like an attribute."""
 
     node: ir.Sequence | ir.SequenceCount
 
     def __str__(self) -> str:
         return f"occurrences of {format_plan(self.node)} (by the generic sequence scan)"
+
+
+@dataclass(frozen=True)
+class StepGap:
+    """A later step's ``within`` in microseconds (an int input: kernels/sequences.py scans the sequence inline)."""
+
+    within: ir.Const | ir.Param
+    site: int = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SameCodes:
+    """For ``same PROP`` on strings: each code of ``here``'s dictionary as a code of ``before``'s (-1: not there)."""
+
+    before: PropColumn
+    here: PropColumn
+
+    def __str__(self) -> str:
+        return f"{self.here} codes as {self.before} codes"
+
+
+@dataclass(frozen=True)
+class SameSize:
+    """The size of a string column's dictionary (at least 1): a table per value of ``same PROP``."""
+
+    column: PropColumn
+
+
+@dataclass(frozen=True)
+class SequenceScan:
+    """How the kernel finds a sequence's occurrences: ``inline`` (its own scan over the contact's event slices,
+    kernels/sequences.py) or by the generic scan before the kernel runs (``SequenceCounts``)."""
+
+    node: ir.Sequence | ir.SequenceCount
+    inline: bool
 
 
 # -- inputs of calendar conditions (runtime/timezones.py, runtime/calendar.py) --------------------------------------
@@ -296,6 +332,7 @@ ArrayInput = (
     | EventRows
     | StringTable
     | SequenceCounts
+    | SameCodes
 )
 
 
@@ -410,6 +447,8 @@ IntInput = (
     | NowYear
     | NowMonthDay
     | ScratchSize
+    | StepGap
+    | SameSize
 )
 FloatInput = FloatValue
 Input = ArrayInput | IntInput | FloatInput
@@ -580,6 +619,7 @@ class KernelPlan:
     buffers: tuple[str, ...]  # dtypes of the per-block measure buffers bk0..
     scratch: bool  # a distinct count of strings marks values in a scratch array
     zoned: bool = False  # dates, age and days_since in the contacts' zones (StoreFacts.zoned)
+    sequences: tuple[SequenceScan, ...] = ()  # every sequence of the plans, and how it is scanned
 
     @property
     def second(self) -> bool:
@@ -592,6 +632,10 @@ class KernelPlan:
     @property
     def groups(self) -> tuple[EventPass, ...]:
         return tuple(p for p in self.passes if not p.blocked)
+
+    def inline(self, node: ir.Sequence | ir.SequenceCount) -> bool:
+        """Whether the kernel scans this sequence itself (else it reads the generic scan's counts)."""
+        return any(scan.inline for scan in self.sequences if scan.node == node)
 
     def event_test(self, node: ir.Expr) -> EventTest | None:
         """How the second loop works out ``node``, when it is a test on events without measures."""

@@ -32,6 +32,7 @@ from .compile_worker import compile_elsewhere
 from .engine import Engine
 from .kernel_cache import cache_folder, import_kernel, sound, usable_folder
 from .ranked_inputs import with_ranks
+from .sequences import gap_us, same_codes
 from .strings import string_table
 from .threads import read_only, run_parallel
 from .vector import VectorEvaluator
@@ -70,6 +71,7 @@ class KernelCache:
                     dictionary_size=lambda column: len(column_of(store, column).dictionary),
                     sparse=lambda event: _sparse(store, event),
                     zoned=zoned(store),
+                    strings=lambda column: column_of(store, column).type is Type.STRING,
                 ),
             )
             with self._lock:
@@ -373,6 +375,12 @@ def input_value(item: kp.Input, store: Store, plans: tuple[ir.Expr, ...], bindin
             return bindings.now.month * 100 + bindings.now.day
         case kp.SequenceCounts(node=node):
             return sequence_counts(node, store, bindings)
+        case kp.StepGap(within=within):
+            return gap_us(bindings.value(within))
+        case kp.SameCodes(before=before, here=here):
+            return same_codes(column_of(store, before).dictionary, column_of(store, here).dictionary)
+        case kp.SameSize(column=column):
+            return max(len(column_of(store, column).dictionary), 1)
         case kp.ZoneNow(part=part):
             return now_in_zones(zones(store), bindings.now_us)[part]
         case kp.ZoneAgeCut(bound=bound, extra=extra):

@@ -6,7 +6,9 @@ docs/language.md ("Sequences"), computed twice, by two formulations the tests ho
 - ``scan_counts``: one generic Numba function (compiled once per machine) that walks the contact's events of all
   steps merged in time order, with one pointer per step and, per step, the latest time a chain of the steps before
   it reached (per value of the ``same`` property when the step has one): linear in the contact's events. The
-  vector engine calls it, and the compiled engine gives its result to the fused kernel as an input.
+  vector engine calls it; the compiled engine scans sequences inline in its fused kernel the same way
+  (compiler/kernels/sequence_scan.py) but for ``same`` on a property that is not a string, whose counts it gives
+  the kernel as an input from this scan.
 
 Both read the same ``StepInputs``: per step the event table, which events pass its filters, its window (the first
 step's, relative to now; later steps: up to now), its gap (``within``) in microseconds and the codes of its
@@ -98,8 +100,7 @@ def shared_codes(before: Column, here: Column) -> tuple[np.ndarray, np.ndarray, 
     dictionaries, other values by their sorted distinct values."""
     valid_a, valid_b = before.validity(), here.validity()
     if before.type is Type.STRING:
-        position = {value: code for code, value in enumerate(before.dictionary)}
-        translate = np.array([position.get(value, -1) for value in here.dictionary] + [-1], np.int64)
+        translate = np.append(same_codes(before.dictionary, here.dictionary), -1)
         a = np.where(valid_a, np.asarray(before.values, np.int64), -1)
         b = np.where(valid_b, translate[np.where(valid_b, here.values, -1)], -1)
         return a, b, max(len(before.dictionary), 1)
@@ -108,6 +109,12 @@ def shared_codes(before: Column, here: Column) -> tuple[np.ndarray, np.ndarray, 
     a, b = np.full(len(valid_a), -1, np.int64), np.full(len(valid_b), -1, np.int64)
     a[valid_a], b[valid_b] = inverse[: valid_a.sum()], inverse[valid_a.sum():]
     return a, b, max(len(distinct), 1)
+
+
+def same_codes(before, here) -> np.ndarray:
+    """Each code of the dictionary ``here`` as a code of ``before`` (-1: a value ``before`` does not have)."""
+    position = {value: code for code, value in enumerate(before)}
+    return np.array([position.get(value, -1) for value in here], np.int64)
 
 
 # -- the reference formulation -------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ def scan(writer, node: ir.Sequence | ir.SequenceCount, code: Code, at) -> str:
     positive = len(steps) - 1 if negated else len(steps)
     first = steps[0].events
     inputs, row = writer.inputs, at.row
-    last, lo, hi = writer.window_inputs(first)
+    last, lo, hi = writer.window_inputs(first, at)
     now = inputs.int(NowMicros())
     found = code.new("sq")
     code.emit(f"{found} = 0")

@@ -20,6 +20,7 @@ from .store.columns import Store
 from .timeutil import from_us
 
 CONTACT_CHECKS = 256  # candidate instants one contact's next change may evaluate (each a one-row evaluation)
+RANKED_CHECKS = 16  # the same for a rule that ranks: each check evaluates the whole store
 
 
 @dataclass(frozen=True)
@@ -82,17 +83,26 @@ class Explanation:
         return dataclasses.replace(self, next_change=next_change, timed=True)
 
 
+def ranks(rule: ir.Expr, definitions: Mapping[str, ir.Expr]) -> bool:
+    """Whether ``rule`` (or a definition it may use) ranks contacts among the population (percentile, RFM)."""
+    return any(isinstance(n, ir.Rank | ir.Rfm) for e in (rule, *definitions.values()) for n in ir.walk(e))
+
+
 def contact_next_change(plan: ir.Expr, store: Store, row: int, now: dt.datetime,
                         params: Mapping[str, object] | None, definitions: Mapping[str, ir.Expr],
                         checks: int = CONTACT_CHECKS) -> NextChange | None:
     """When the contact in ``row`` enters or leaves the segment next with no new data (None: never). Its candidate
     instants (runtime/nextchange.py: its own event times and time values, the rule's constants, plus window
     lengths) are checked in order on a one-contact store: membership is constant between them, so the first
-    where it differs is exact; past ``checks`` evaluations, the next candidate is returned as not certain."""
-    one = store.slice(row, row + 1)
+    where it differs is exact; past ``checks`` evaluations, the next candidate is returned as not certain. A rule
+    that ranks (percentile, RFM) depends on every contact's measures, so its candidates and checks are the whole
+    store's, with at most ``RANKED_CHECKS`` evaluations."""
+    ranked = ranks(plan, definitions)
+    one, at_row = (store, row) if ranked else (store.slice(row, row + 1), 0)
+    checks = min(checks, RANKED_CHECKS) if ranked else checks
 
     def member(at: dt.datetime) -> bool:
-        return bool(Evaluator(one, bind(plan, at, params, store.schema), definitions).mask(plan)[0])
+        return bool(Evaluator(one, bind(plan, at, params, store.schema), definitions).mask(plan)[at_row])
 
     bindings = bind(plan, now, params, store.schema)
     candidates = Candidates(plan, one, bindings)

@@ -25,7 +25,7 @@ from .engines.gather import matching
 from .engines.kernel_cache import check_caches_of
 from .engines.reference import REFERENCE
 from .engines.vector import VECTOR
-from .explain import Explanation, contact_next_change, explain
+from .explain import Explanation, contact_next_change, explain, ranks
 from .nextchange import next_change
 from .profile import Profile, profile
 from .store import load
@@ -149,8 +149,7 @@ class Segment:
         partitioned store: over its partition alone, or over all partitions laid end to end when the rule ranks."""
         store = readable(store)
         if isinstance(store, Partitions):
-            ranked = any(isinstance(n, ir.Rank | ir.Rfm) for n in ir.walk(self.rule.ir)) or any(
-                isinstance(n, ir.Rank | ir.Rfm) for d in self.rule.definitions.values() for n in ir.walk(d))
+            ranked = ranks(self.rule.ir, self.rule.definitions)
             store = store.whole() if ranked else store.stores[store.locate(contact_id)[0]]
         check_store(self.rule.plan, store)  # with definitions inlined
         check_store(self.rule.ir, store)

@@ -41,6 +41,8 @@ def store(schema):
         ("opened within 30d and not opened within 3d", 10, ("enters", ago(1) + 3 * DAY)),
         ("opened before 10d ago", 40, ("enters", ago(8) + 10 * DAY)),
         ("city = Kyiv", 10, None),
+        # ranks among everyone: 10's percentile goes from 60 to 80 when 20's open leaves the window
+        ("percentile(count(opened within 7d)) >= 70", 10, ("enters", ago(6) + 7 * DAY)),
     ],
 )
 def test_when_a_contact_enters_or_leaves(schema, store, rule, contact, expected):
